@@ -8,6 +8,15 @@ cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 go mod download
 
+# Each part of the system that needs outside tools (a reference witness, a
+# browser, node packages, a database) installs them in its own setup script.
+# They must be idempotent and quick when everything is already there.
+for setup in scripts/setup.d/*.sh; do
+	[ -e "$setup" ] || continue
+	echo "== setup: $setup"
+	bash "$setup"
+done
+
 echo "== go vet"
 go vet ./...
 
