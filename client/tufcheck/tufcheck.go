@@ -1,0 +1,196 @@
+// Package tufcheck decides whether one TUF metadata file is validly signed by
+// the keys that delegate to it (TUF 1.0 §5.3.4, §5.3.5, §5.6.3, §5.6.6): a
+// root by its predecessor's and its own thresholds, top-level targets by the
+// root's targets keys, a delegated targets role by its delegator's keys for
+// that role. It is the one rule the ledger (on publish), the auditor (when it
+// replays the log) and the vendor tools (before they publish) share.
+//
+// It is pure: metadata bytes and a reference time in, verified metadata out.
+// Thresholds count distinct public keys (go-tuf's VerifyDelegate). It does not
+// compare versions against history, which is the caller's to keep.
+package tufcheck
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// Root and Targets are verified metadata of those types.
+type (
+	Root    = metadata.Metadata[metadata.RootType]
+	Targets = metadata.Metadata[metadata.TargetsType]
+)
+
+// MaxSize is the largest metadata file accepted, go-tuf's default cap for
+// targets metadata.
+const MaxSize = 5 << 20
+
+// Errors callers branch on. Every error returned wraps exactly one of them.
+var (
+	ErrMalformed    = errors.New("malformed TUF metadata")
+	ErrWrongRole    = errors.New("metadata is not of the expected role")
+	ErrThreshold    = errors.New("signature threshold not met")
+	ErrExpired      = errors.New("metadata expired")
+	ErrVersion      = errors.New("bad metadata version")
+	ErrNoDelegation = errors.New("role is not delegated")
+)
+
+// Header is the part of a metadata file readable before any check: its type
+// and version. It is not trusted.
+type Header struct {
+	Type    string
+	Version int64
+	Expires time.Time
+}
+
+// PeekUnverified reads the type, version and expiry of a metadata file
+// without checking anything else.
+func PeekUnverified(data []byte) (Header, error) {
+	if len(data) > MaxSize {
+		return Header{}, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxSize)
+	}
+	var m struct {
+		Signed struct {
+			Type        string    `json:"_type"`
+			Version     int64     `json:"version"`
+			Expires     time.Time `json:"expires"`
+			SpecVersion string    `json:"spec_version"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Header{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	s := m.Signed
+	if s.Type == "" || s.Version < 1 || s.Expires.IsZero() {
+		return Header{}, fmt.Errorf("%w: missing _type, version or expires", ErrMalformed)
+	}
+	return Header{Type: s.Type, Version: s.Version, Expires: s.Expires}, nil
+}
+
+// InitialRoot parses the first root of a repository (trust on first use): it
+// must be of type root, signed by its own root threshold, and not expired at
+// now.
+func InitialRoot(data []byte, now time.Time) (*Root, error) {
+	r, err := parseRoot(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.VerifyDelegate(metadata.ROOT, r); err != nil {
+		return nil, fmt.Errorf("%w: root not signed by its own threshold: %v", ErrThreshold, err)
+	}
+	if r.Signed.IsExpired(now) {
+		return nil, fmt.Errorf("%w: root v%d expired at %s", ErrExpired, r.Signed.Version, r.Signed.Expires.UTC().Format(time.RFC3339))
+	}
+	return r, nil
+}
+
+// NextRoot verifies data as the successor of trusted (TUF 1.0 §5.3.4-§5.3.5):
+// version trusted+1, signed by the threshold of trusted's root keys and by its
+// own threshold of its own root keys, and not expired at now.
+func NextRoot(trusted *Root, data []byte, now time.Time) (*Root, error) {
+	r, err := parseRoot(data)
+	if err != nil {
+		return nil, err
+	}
+	if r.Signed.Version != trusted.Signed.Version+1 {
+		return nil, fmt.Errorf("%w: root v%d does not follow v%d", ErrVersion, r.Signed.Version, trusted.Signed.Version)
+	}
+	if err := trusted.VerifyDelegate(metadata.ROOT, r); err != nil { // §5.3.4: old threshold
+		return nil, fmt.Errorf("%w: root v%d not signed by the keys of v%d: %v", ErrThreshold, r.Signed.Version, trusted.Signed.Version, err)
+	}
+	if err := r.VerifyDelegate(metadata.ROOT, r); err != nil { // §5.3.4: new threshold
+		return nil, fmt.Errorf("%w: root v%d not signed by its own keys: %v", ErrThreshold, r.Signed.Version, err)
+	}
+	if r.Signed.IsExpired(now) {
+		return nil, fmt.Errorf("%w: root v%d", ErrExpired, r.Signed.Version)
+	}
+	return r, nil
+}
+
+// TopLevelTargets verifies data as the top-level targets role under root:
+// type targets, signed by the root's targets threshold, not expired at now.
+func TopLevelTargets(root *Root, data []byte, now time.Time) (*Targets, error) {
+	t, err := parseTargets(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := root.VerifyDelegate(metadata.TARGETS, t); err != nil {
+		return nil, fmt.Errorf("%w: targets v%d: %v", ErrThreshold, t.Signed.Version, err)
+	}
+	if t.Signed.IsExpired(now) {
+		return nil, fmt.Errorf("%w: targets v%d", ErrExpired, t.Signed.Version)
+	}
+	return t, nil
+}
+
+// Delegates reports whether delegator delegates to role, by name or as a
+// valid succinct hash-bin name.
+func Delegates(delegator *Targets, role string) bool {
+	d := delegator.Signed.Delegations
+	if d == nil {
+		return false
+	}
+	if d.SuccinctRoles != nil {
+		return d.SuccinctRoles.IsDelegatedRole(role) // go-tuf's VerifyDelegate does not check the bin name
+	}
+	for _, r := range d.Roles {
+		if r.Name == role {
+			return true
+		}
+	}
+	return false
+}
+
+// DelegatedTargets verifies data as delegated targets role, delegated to by
+// delegator: type targets, signed by the threshold of the keys delegator
+// lists for role, not expired at now.
+func DelegatedTargets(delegator *Targets, role string, data []byte, now time.Time) (*Targets, error) {
+	if !Delegates(delegator, role) {
+		return nil, fmt.Errorf("%w: %q", ErrNoDelegation, role)
+	}
+	t, err := parseTargets(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := delegator.VerifyDelegate(role, t); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d: %v", ErrThreshold, role, t.Signed.Version, err)
+	}
+	if t.Signed.IsExpired(now) {
+		return nil, fmt.Errorf("%w: %s v%d", ErrExpired, role, t.Signed.Version)
+	}
+	return t, nil
+}
+
+func parseRoot(data []byte) (*Root, error) {
+	h, err := PeekUnverified(data)
+	if err != nil {
+		return nil, err
+	}
+	if h.Type != metadata.ROOT {
+		return nil, fmt.Errorf("%w: want root, got %q", ErrWrongRole, h.Type)
+	}
+	r, err := metadata.Root().FromBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return r, nil
+}
+
+func parseTargets(data []byte) (*Targets, error) {
+	h, err := PeekUnverified(data)
+	if err != nil {
+		return nil, err
+	}
+	if h.Type != metadata.TARGETS {
+		return nil, fmt.Errorf("%w: want targets, got %q", ErrWrongRole, h.Type)
+	}
+	t, err := metadata.Targets().FromBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return t, nil
+}
