@@ -136,6 +136,9 @@ func Open(msg []byte, origin string, log note.Verifier, witnesses ...note.Verifi
 	if len(msg) > MaxNoteSize {
 		return nil, errTooLarge
 	}
+	if err := checkCanonicalSignatures(msg); err != nil {
+		return nil, err
+	}
 	vs := append([]note.Verifier{log}, witnesses...)
 	seen := map[string]bool{}
 	for _, v := range vs {
@@ -200,4 +203,32 @@ func Cosign(text []byte, witnesses ...note.Signer) ([]byte, error) {
 func AddSignatures(msg, sigLines []byte) []byte {
 	out := make([]byte, 0, len(msg)+len(sigLines))
 	return append(append(out, msg...), sigLines...)
+}
+
+// checkCanonicalSignatures refuses signature lines whose base64 is not
+// canonical. x/mod's note.Open decodes leniently, so two encodings (differing
+// in the unused low bits of the last character) would verify as one
+// signature; a signed note must have exactly one accepted encoding.
+func checkCanonicalSignatures(msg []byte) error {
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return errMalformed
+	}
+	sigs := msg[i+2:]
+	if len(sigs) == 0 || sigs[len(sigs)-1] != '\n' {
+		return errMalformed
+	}
+	for _, line := range strings.Split(string(sigs[:len(sigs)-1]), "\n") {
+		rest, ok := strings.CutPrefix(line, "\u2014 ")
+		j := strings.LastIndexByte(rest, ' ')
+		if !ok || j < 0 {
+			return errMalformed
+		}
+		b64 := rest[j+1:]
+		raw, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || base64.StdEncoding.EncodeToString(raw) != b64 {
+			return errMalformed
+		}
+	}
+	return nil
 }
