@@ -141,3 +141,9 @@ func (l *Log) Policy(k int) []byte {
 	fmt.Fprintf(&b, "group q %d %s\nquorum q\n", k, strings.Join(names, " "))
 	return []byte(b.String())
 }
+
+// NewLogWithKey returns an empty log with l's keys but another origin, to
+// make checkpoints that l's key signed for a different log.
+func NewLogWithKey(l *Log, origin string) *Log {
+	return &Log{Origin: origin, SKey: l.SKey, VKey: l.VKey, Signer: l.Signer, Witnesses: l.Witnesses, tree: testonly.New(rfc6962.DefaultHasher)}
+}

@@ -16,9 +16,9 @@
 // <name> <vkey> [url]" names a witness by an Ed25519 (0x01) or cosignature/v1
 // (0x04) vkey. "group <name> all|any|<k> <member>…" makes a k-of-n group of
 // witnesses and groups defined earlier. "quorum <name>|none" appears exactly
-// once. Witnesses and groups share one namespace; every member is used in at
-// most one group, and no two witnesses share a key, so a quorum is always met
-// by distinct keys.
+// once. Witnesses and groups share one namespace; every witness and group is
+// used exactly once (as a member of one group, or as the quorum), and no two
+// witnesses share a key, so a quorum is always met by distinct keys.
 package policy
 
 import (
@@ -108,16 +108,26 @@ func Parse(b []byte) (*Policy, error) {
 	if len(p.policy.Logs) == 0 {
 		return nil, errors.New("policy names no log")
 	}
+	// Every witness and group must count towards the quorum. Besides catching
+	// mistakes, this makes a policy fragile in the right way: a member dropped
+	// by an edit (or a stray '#') leaves it unused and the policy is refused,
+	// rather than silently turning "all a b c" into "all a b".
+	for name := range p.names {
+		if !p.used[name] && name != p.quorumName {
+			return nil, fmt.Errorf("%q is defined but not part of the quorum", name)
+		}
+	}
 	return p.policy, nil
 }
 
 type parser struct {
-	names     map[string]any // *Witness or *Group
-	used      map[string]bool
-	keys      map[string]bool
-	groups    int
-	quorumSet bool
-	policy    *Policy
+	names      map[string]any // *Witness or *Group
+	used       map[string]bool
+	keys       map[string]bool
+	groups     int
+	quorumSet  bool
+	quorumName string
+	policy     *Policy
 }
 
 func (p *parser) statement(f []string) error {
@@ -240,6 +250,7 @@ func (p *parser) quorum(args []string) error {
 		return errors.New("second quorum line")
 	}
 	p.quorumSet = true
+	p.quorumName = args[0]
 	if args[0] == "none" {
 		return nil
 	}
