@@ -1,0 +1,88 @@
+// Package layers holds the test that keeps the house's floors apart
+// (DESIGN.md, Layout): evidence/ and proto/ at the bottom import nothing of
+// ours above them; client/ and witness/ stand on them; log/, repo/ and audit/
+// above; the commands on top. Model: go/build's deps_test.go.
+package layers
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/shiplog/shiplog"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+func list(t *testing.T, patterns ...string) []pkg {
+	t.Helper()
+	args := append([]string{"list", "-deps=false", "-json=ImportPath,Imports,Deps"}, patterns...)
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func floor(path string) int {
+	rel := strings.TrimPrefix(path, module+"/")
+	switch top, _, _ := strings.Cut(rel, "/"); top {
+	case "evidence", "proto", "internal":
+		return 0
+	case "client", "witness":
+		return 1
+	case "log", "repo", "audit", "bench":
+		return 2
+	case "cmd":
+		return 3
+	}
+	return 3
+}
+
+// TestFloors: no package imports a package of ours on a higher floor.
+func TestFloors(t *testing.T) {
+	for _, p := range list(t, module+"/...") {
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			if floor(imp) > floor(p.ImportPath) {
+				t.Errorf("%s (floor %d) imports %s (floor %d)", p.ImportPath, floor(p.ImportPath), imp, floor(imp))
+			}
+		}
+	}
+}
+
+// TestEvidenceImports: the verification core imports only the standard
+// library, golang.org/x, transparency-dev's merkle and formats, and itself.
+func TestEvidenceImports(t *testing.T) {
+	allowed := []string{"golang.org/x/", "github.com/transparency-dev/merkle", "github.com/transparency-dev/formats", module + "/evidence"}
+	for _, p := range list(t, module+"/evidence/...") {
+		for _, imp := range p.Imports {
+			if !strings.Contains(strings.Split(imp, "/")[0], ".") {
+				continue // standard library
+			}
+			ok := false
+			for _, a := range allowed {
+				ok = ok || strings.HasPrefix(imp, a)
+			}
+			if !ok {
+				t.Errorf("%s imports %s; evidence/ may import only the standard library, golang.org/x, merkle, formats and evidence/", p.ImportPath, imp)
+			}
+		}
+	}
+}
