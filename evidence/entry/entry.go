@@ -137,13 +137,13 @@ func Parse(b []byte) (Entry, error) {
 		return Entry{}, errMalformed
 	}
 	var e Entry
-	var ok [5]bool
-	e.Repo, ok[0] = strings.CutPrefix(lines[1], "repo ")
-	e.Role, ok[1] = strings.CutPrefix(lines[2], "role ")
-	version, ok2 := strings.CutPrefix(lines[3], "version ")
-	sum, ok3 := strings.CutPrefix(lines[4], "sha256 ")
-	length, ok4 := strings.CutPrefix(lines[5], "length ")
-	if !ok[0] || !ok[1] || !ok2 || !ok3 || !ok4 {
+	var ok1, ok2, ok3, ok4, ok5 bool
+	e.Repo, ok1 = strings.CutPrefix(lines[1], "repo ")
+	e.Role, ok2 = strings.CutPrefix(lines[2], "role ")
+	version, ok3 := strings.CutPrefix(lines[3], "version ")
+	sum, ok4 := strings.CutPrefix(lines[4], "sha256 ")
+	length, ok5 := strings.CutPrefix(lines[5], "length ")
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
 		return Entry{}, errMalformed
 	}
 	var err error
