@@ -1,0 +1,414 @@
+// Package replay is the auditor's pure core: it re-checks every
+// shiplog/release/v1 log entry (docs/spec/entry.md) against the TUF 1.0 rules
+// as the log's own history defines them, and says what is wrong.
+//
+// Replaying a log means, per repository: its first entry is its root (trust
+// on first use, TUF 1.0 §5.2); each later root version N+1 is signed by the
+// thresholds of root N and of itself (§5.3.4); the top-level targets role is
+// signed by the keys the latest logged root gives it (§5.6.3), and a delegated
+// targets role by the keys that the latest logged version of a delegating
+// targets role lists for it (§5.6.6). Versions only go up per repository and
+// role, and no two different metadata files share a repository, role and
+// version (equivocation). The signing rule itself is client/tufcheck, the one
+// the ledger applies when it accepts a release and the device when it
+// installs one.
+//
+// Expiry. A log entry carries no time, and a tlog-tiles log publishes only its
+// latest checkpoint, so when an entry was logged is known only within bounds:
+// LoggedBy (it was in the log then: the earliest time this auditor or a
+// cosigning witness saw a checkpoint covering it) and LoggedAfter (it was not
+// covered by the previous checkpoint this auditor verified, zero when the
+// auditor saw none, as when it catches up on an old log). Replay reports
+// metadata that expired before LoggedAfter (expired-when-logged, a warning:
+// the ledger must refuse expired metadata), metadata that expired before
+// LoggedBy when LoggedAfter is unknown (info only: it may have been valid
+// when logged), and an expiry further than MaxValidity past LoggedBy.
+// Replay never refuses a release for expiry: expired metadata still moves
+// the keys and versions on, as it did for every device that took it in time.
+//
+// It is pure: bytes and times in, findings and releases out; no network, no
+// clock, no goroutines. Earlier releases are looked up through History, the
+// only I/O, which the caller backs with its store.
+package replay
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/client/tufcheck"
+	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// DefaultMaxValidity is the longest expiry past LoggedBy that replay accepts
+// without a finding: ten years.
+const DefaultMaxValidity = 10 * 365 * 24 * time.Hour
+
+// maxChangedTargets bounds Release.Changed.
+const maxChangedTargets = 32
+
+// Release is what the auditor keeps about one logged entry.
+type Release struct {
+	Index   uint64    `json:"index"`
+	Repo    string    `json:"repo"`
+	Role    string    `json:"role"`
+	Version uint64    `json:"version"`
+	SHA256  string    `json:"sha256"` // lowercase hex
+	Length  uint64    `json:"length"`
+	Seen    time.Time `json:"seen"` // LoggedBy of the entry
+	Expires time.Time `json:"expires,omitzero"`
+	// Changed names the targets added (+), removed (-) or modified (~)
+	// against the previous valid version of the role, at most 32, sorted.
+	Changed []string `json:"changed,omitempty"`
+	// ChangedMore counts the changes left out of Changed.
+	ChangedMore int `json:"changed_more,omitempty"`
+	// Valid reports whether the release passed every check that can refuse
+	// it (signatures, versions, metadata bytes); expiry findings do not count.
+	Valid bool `json:"valid"`
+}
+
+// History looks up the first logged release of a repository, role and
+// version. Implementations return ok=false when there is none and an error
+// only when the lookup itself failed.
+type History interface {
+	Release(repo, role string, version uint64) (r Release, ok bool, err error)
+}
+
+// Input is one log entry with what the auditor fetched for it.
+type Input struct {
+	Index uint64
+	Entry []byte
+	// Metadata are the bytes served for the entry's sha256, nil when none
+	// could be fetched. Replay checks them against the entry.
+	Metadata []byte
+	// LoggedBy and LoggedAfter bound when the entry was logged; see the
+	// package documentation. LoggedAfter may be zero.
+	LoggedBy, LoggedAfter time.Time
+}
+
+// Output is what replay found about one entry.
+type Output struct {
+	Findings []alert.Finding
+	// Release is nil only when the entry itself did not parse.
+	Release *Release
+	// Record reports whether Release is the first of its repository, role and
+	// version and so must be added to History.
+	Record bool
+}
+
+// Checker replays a log's entries in index order. It is not safe for
+// concurrent use. Its state is the trusted metadata of each repository, which
+// State and Load persist.
+type Checker struct {
+	// Log is the origin named in findings.
+	Log string
+	// MaxValidity bounds expiries past LoggedBy; zero means DefaultMaxValidity.
+	MaxValidity time.Duration
+
+	repos map[string]*repo
+	dirty map[string]bool
+}
+
+// repo is the replayed, trusted state of one repository.
+type repo struct {
+	rootBytes []byte
+	root      *tufcheck.Root
+	roles     map[string]*role // "root" included, for its version
+}
+
+// role is the latest valid logged version of one role.
+type role struct {
+	version uint64
+	bytes   []byte           // targets roles only
+	targets *tufcheck.Targets // targets roles only
+}
+
+// NewChecker returns a Checker with no repositories, for the log origin.
+func NewChecker(origin string) *Checker {
+	return &Checker{Log: origin, repos: map[string]*repo{}, dirty: map[string]bool{}}
+}
+
+var errNoEntry = errors.New("entry does not parse")
+
+// Check replays one entry. Entries must be given in index order, each once.
+// A History error is returned as is and leaves the Checker unchanged.
+func (c *Checker) Check(h History, in Input) (Output, error) {
+	e, err := entry.Parse(in.Entry)
+	if err != nil {
+		return Output{Findings: []alert.Finding{c.finding(in, nil, alert.Critical, alert.KindMalformedEntry,
+			"log entry is not a canonical shiplog/release/v1 entry", map[string]string{"entry_sha256": hexSum(in.Entry)})}}, nil
+	}
+	rel := &Release{Index: in.Index, Repo: e.Repo, Role: e.Role, Version: e.Version,
+		SHA256: hex.EncodeToString(e.SHA256[:]), Length: e.Length, Seen: in.LoggedBy}
+	out := Output{Release: rel}
+	prior, seen, err := h.Release(e.Repo, e.Role, e.Version)
+	if err != nil {
+		return Output{}, err
+	}
+	out.Record = !seen
+	if seen {
+		out.Findings = append(out.Findings, c.repeated(in, rel, prior))
+	}
+	if !e.Matches(e.Repo, e.Role, in.Metadata) {
+		out.Findings = append(out.Findings, c.metadataProblem(in, rel, e))
+		return out, nil
+	}
+	if seen && prior.SHA256 == rel.SHA256 {
+		return out, nil // a replay of the same bytes: reported, nothing new to check
+	}
+	out.Findings = append(out.Findings, c.replay(in, rel)...)
+	return out, nil
+}
+
+// repeated reports a second entry for a repository, role and version.
+func (c *Checker) repeated(in Input, rel *Release, prior Release) alert.Finding {
+	ev := map[string]string{"first_index": fmt.Sprint(prior.Index), "first_sha256": prior.SHA256, "sha256": rel.SHA256}
+	if prior.SHA256 == rel.SHA256 {
+		return c.finding(in, rel, alert.Warning, alert.KindDuplicate,
+			fmt.Sprintf("the same metadata was logged again (first at index %d)", prior.Index), ev)
+	}
+	return c.finding(in, rel, alert.Critical, alert.KindEquivocation,
+		fmt.Sprintf("two different metadata files for one version (first at index %d)", prior.Index), ev)
+}
+
+func (c *Checker) metadataProblem(in Input, rel *Release, e entry.Entry) alert.Finding {
+	if in.Metadata == nil {
+		return c.finding(in, rel, alert.Critical, alert.KindMetadataMissing,
+			"the ledger does not serve the metadata this entry commits to", nil)
+	}
+	return c.finding(in, rel, alert.Critical, alert.KindMetadataMismatch,
+		"the metadata served does not match the entry's sha256 and length",
+		map[string]string{"served_sha256": hexSum(in.Metadata), "served_length": fmt.Sprint(len(in.Metadata))})
+}
+
+// replay checks the metadata of a new repository, role and version against
+// the repository's replayed state and, when it is valid, advances the state.
+func (c *Checker) replay(in Input, rel *Release) []alert.Finding {
+	hdr, err := tufcheck.PeekUnverified(in.Metadata)
+	if err != nil {
+		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindMalformedMeta, "metadata does not parse as TUF metadata", nil)}
+	}
+	rel.Expires = hdr.Expires.UTC()
+	wantType := metadata.TARGETS
+	if rel.Role == metadata.ROOT {
+		wantType = metadata.ROOT
+	}
+	if hdr.Type != wantType || rel.Role == metadata.SNAPSHOT || rel.Role == metadata.TIMESTAMP {
+		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindWrongRole,
+			fmt.Sprintf("metadata of type %q logged as role %q", hdr.Type, rel.Role), nil)}
+	}
+	if hdr.Version < 1 || uint64(hdr.Version) != rel.Version {
+		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindVersionMismatch,
+			fmt.Sprintf("metadata says version %d", hdr.Version), nil)}
+	}
+	var fs []alert.Finding
+	r := c.repos[rel.Repo]
+	switch {
+	case r == nil && rel.Role != metadata.ROOT:
+		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindUnknownRepo,
+			"release of a repository whose root was never logged", nil)}
+	case r == nil:
+		fs = c.firstRoot(in, rel)
+	case rel.Role == metadata.ROOT:
+		fs = c.nextRoot(in, rel, r)
+	default:
+		fs = c.targets(in, rel, r)
+	}
+	if rel.Valid {
+		fs = append(fs, c.expiry(in, rel)...)
+	}
+	return fs
+}
+
+func (c *Checker) firstRoot(in Input, rel *Release) []alert.Finding {
+	root, err := tufcheck.InitialRoot(in.Metadata, time.Time{})
+	if err != nil {
+		return []alert.Finding{c.tufFinding(in, rel, err)}
+	}
+	c.repos[rel.Repo] = &repo{rootBytes: in.Metadata, root: root, roles: map[string]*role{metadata.ROOT: {version: rel.Version}}}
+	c.dirty[rel.Repo] = true
+	rel.Valid = true
+	return nil
+}
+
+func (c *Checker) nextRoot(in Input, rel *Release, r *repo) []alert.Finding {
+	cur := r.roles[metadata.ROOT].version
+	switch {
+	case rel.Version <= cur:
+		return []alert.Finding{c.rollback(in, rel, cur)}
+	case rel.Version > cur+1:
+		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindRootGap,
+			fmt.Sprintf("root v%d logged after v%d: the versions between were never logged, so its keys cannot be checked", rel.Version, cur), nil)}
+	}
+	root, err := tufcheck.NextRoot(r.root, in.Metadata, time.Time{})
+	if err != nil {
+		return []alert.Finding{c.tufFinding(in, rel, err)}
+	}
+	r.rootBytes, r.root = in.Metadata, root
+	r.roles[metadata.ROOT] = &role{version: rel.Version}
+	c.dirty[rel.Repo] = true
+	rel.Valid = true
+	return nil
+}
+
+// targets checks a top-level or delegated targets role.
+func (c *Checker) targets(in Input, rel *Release, r *repo) []alert.Finding {
+	prev := r.roles[rel.Role]
+	if prev != nil && rel.Version <= prev.version {
+		return []alert.Finding{c.rollback(in, rel, prev.version)}
+	}
+	var t *tufcheck.Targets
+	var err error
+	if rel.Role == metadata.TARGETS {
+		t, err = tufcheck.TopLevelTargets(r.root, in.Metadata, time.Time{})
+	} else {
+		t, err = c.delegated(r, rel.Role, in.Metadata)
+	}
+	if err != nil {
+		return []alert.Finding{c.tufFinding(in, rel, err)}
+	}
+	if prev != nil {
+		rel.Changed, rel.ChangedMore = changed(prev.targets, t)
+	} else {
+		rel.Changed, rel.ChangedMore = changed(nil, t)
+	}
+	r.roles[rel.Role] = &role{version: rel.Version, bytes: in.Metadata, targets: t}
+	c.dirty[rel.Repo] = true
+	rel.Valid = true
+	return nil
+}
+
+// delegated verifies a delegated role against the latest valid version of
+// each targets role of the repository that delegates to it: the top-level
+// targets first, then the others by name. The first that verifies wins.
+func (c *Checker) delegated(r *repo, name string, data []byte) (*tufcheck.Targets, error) {
+	var firstErr error
+	for _, d := range r.delegators() {
+		if d == name || !tufcheck.Delegates(r.roles[d].targets, name) {
+			continue
+		}
+		t, err := tufcheck.DelegatedTargets(r.roles[d].targets, name, data, time.Time{})
+		if err == nil {
+			return t, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr == nil {
+		firstErr = fmt.Errorf("%w: no logged targets role delegates to %q", tufcheck.ErrNoDelegation, name)
+	}
+	return nil, firstErr
+}
+
+// delegators lists the repository's targets roles, top-level first.
+func (r *repo) delegators() []string {
+	var names []string
+	for n, ro := range r.roles {
+		if ro.targets != nil && n != metadata.TARGETS {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if r.roles[metadata.TARGETS] != nil {
+		names = append([]string{metadata.TARGETS}, names...)
+	}
+	return names
+}
+
+func (c *Checker) rollback(in Input, rel *Release, cur uint64) alert.Finding {
+	return c.finding(in, rel, alert.Critical, alert.KindRollback,
+		fmt.Sprintf("version %d logged after version %d of the same role", rel.Version, cur),
+		map[string]string{"latest_version": fmt.Sprint(cur)})
+}
+
+// tufFinding maps a tufcheck error to a finding.
+func (c *Checker) tufFinding(in Input, rel *Release, err error) alert.Finding {
+	kind := alert.KindMalformedMeta
+	switch {
+	case errors.Is(err, tufcheck.ErrThreshold):
+		kind = alert.KindBadSignature
+	case errors.Is(err, tufcheck.ErrNoDelegation):
+		kind = alert.KindNotDelegated
+	case errors.Is(err, tufcheck.ErrWrongRole):
+		kind = alert.KindWrongRole
+	case errors.Is(err, tufcheck.ErrVersion):
+		kind = alert.KindRootGap
+	}
+	return c.finding(in, rel, alert.Critical, kind, err.Error(), nil)
+}
+
+// expiry checks what can be known about the expiry; see the package doc.
+func (c *Checker) expiry(in Input, rel *Release) []alert.Finding {
+	max := c.MaxValidity
+	if max == 0 {
+		max = DefaultMaxValidity
+	}
+	exp := rel.Expires
+	ev := map[string]string{"expires": exp.Format(time.RFC3339)}
+	switch {
+	case !in.LoggedAfter.IsZero() && exp.Before(in.LoggedAfter):
+		ev["logged_after"] = in.LoggedAfter.UTC().Format(time.RFC3339)
+		return []alert.Finding{c.finding(in, rel, alert.Warning, alert.KindExpiredWhenSeen,
+			"metadata had expired before it was logged", ev)}
+	case in.LoggedAfter.IsZero() && !in.LoggedBy.IsZero() && exp.Before(in.LoggedBy):
+		ev["logged_by"] = in.LoggedBy.UTC().Format(time.RFC3339)
+		return []alert.Finding{c.finding(in, rel, alert.Info, alert.KindExpiredWhenSeen,
+			"metadata had expired when this auditor first saw it logged (it may have been valid when logged)", ev)}
+	case !in.LoggedBy.IsZero() && exp.After(in.LoggedBy.Add(max)):
+		return []alert.Finding{c.finding(in, rel, alert.Warning, alert.KindExpiryTooFar,
+			fmt.Sprintf("metadata expires more than %s after it was logged", max), ev)}
+	}
+	return nil
+}
+
+// changed lists the targets added, removed and modified from a to b.
+func changed(a, b *tufcheck.Targets) ([]string, int) {
+	var out []string
+	old := map[string]*metadata.TargetFiles{}
+	if a != nil {
+		old = a.Signed.Targets
+	}
+	for name, tf := range b.Signed.Targets {
+		switch o, ok := old[name]; {
+		case !ok:
+			out = append(out, "+"+name)
+		case !o.Equal(*tf):
+			out = append(out, "~"+name)
+		}
+	}
+	for name := range old {
+		if _, ok := b.Signed.Targets[name]; !ok {
+			out = append(out, "-"+name)
+		}
+	}
+	sort.Strings(out)
+	if len(out) > maxChangedTargets {
+		return out[:maxChangedTargets], len(out) - maxChangedTargets
+	}
+	return out, 0
+}
+
+func (c *Checker) finding(in Input, rel *Release, sev alert.Severity, kind alert.Kind, msg string, ev map[string]string) alert.Finding {
+	f := alert.Finding{Severity: sev, Kind: kind, Log: c.Log, Index: alert.At(in.Index), Message: msg, Evidence: ev}
+	if rel != nil {
+		f.Repo, f.Role, f.Version = rel.Repo, rel.Role, rel.Version
+		if f.Evidence == nil {
+			f.Evidence = map[string]string{}
+		}
+		if _, ok := f.Evidence["sha256"]; !ok {
+			f.Evidence["sha256"] = rel.SHA256
+		}
+	}
+	return f
+}
+
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
