@@ -1,0 +1,103 @@
+package update
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// HTTPRemote reads a repository over HTTP(S): metadata files under
+// MetadataURL and target files under TargetsURL (for a shiplog repository
+// directory DIR served at URL, URL/metadata and URL/targets).
+//
+// Every metadata request is bounded by MetadataTimeout (default 30 s) and
+// its max size; target downloads are bounded by the caller's context and the
+// target length only, so that large payloads are not cut off. A nil Client
+// means NewHTTPClient(). It is safe for concurrent use.
+type HTTPRemote struct {
+	MetadataURL     string
+	TargetsURL      string
+	Client          *http.Client
+	MetadataTimeout time.Duration
+}
+
+// NewHTTPClient returns the HTTP client HTTPRemote uses by default: no
+// overall timeout (payloads can be large), but bounded dialing, TLS
+// handshakes and time to response headers.
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}}
+}
+
+func (r *HTTPRemote) client() *http.Client {
+	if r.Client != nil {
+		return r.Client
+	}
+	return defaultHTTPClient
+}
+
+var defaultHTTPClient = NewHTTPClient()
+
+// Metadata implements Remote.
+func (r *HTTPRemote) Metadata(ctx context.Context, name string, max int64) ([]byte, error) {
+	timeout := r.MetadataTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	body, err := r.get(ctx, join(r.MetadataURL, name))
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read %s: %w", name, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, max)
+	}
+	return b, nil
+}
+
+// Target implements Remote.
+func (r *HTTPRemote) Target(ctx context.Context, ref TargetRef) (io.ReadCloser, error) {
+	return r.get(ctx, join(r.TargetsURL, ref.Name))
+}
+
+func (r *HTTPRemote) get(ctx context.Context, url string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return resp.Body, nil
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusForbidden:
+		// Static hosts (S3, GCS) answer 403 for a missing object.
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %w (HTTP %d)", url, ErrNotFound, resp.StatusCode)
+	default:
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+}
+
+func join(base, name string) string {
+	return strings.TrimSuffix(base, "/") + "/" + name
+}

@@ -1,0 +1,255 @@
+package update
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
+)
+
+// Session is one run of the update loop: the metadata trusted so far, in
+// memory. It is not safe for concurrent use.
+type Session struct {
+	c      *Client
+	tm     *trustedmetadata.TrustedMetadata
+	in     Trusted
+	limits Limits
+	log    *slog.Logger
+	view   *logView // nil when the gate is off
+
+	roots     [][]byte          // new roots, in order
+	timestamp []byte            // the trusted timestamp (new or kept)
+	snapshot  []byte            // the trusted snapshot (new or kept)
+	roles     map[string][]byte // targets roles trusted in this session
+	evidence  []RoleEvidence
+}
+
+// Metadata returns go-tuf's trusted metadata set (root, timestamp, snapshot,
+// targets roles loaded so far). The caller must not modify it.
+func (s *Session) Metadata() *trustedmetadata.TrustedMetadata { return s.tm }
+
+// Evidence returns the log evidence of every root and targets role that
+// passed the gate in this session, in order. Empty when the gate is off.
+func (s *Session) Evidence() []RoleEvidence { return s.evidence }
+
+// NewRoots returns the exact bytes of the root versions trusted in this
+// session, in version order.
+func (s *Session) NewRoots() [][]byte { return s.roots }
+
+// Roles returns the exact bytes of the targets roles trusted in this session.
+func (s *Session) Roles() map[string][]byte { return s.roles }
+
+// Trusted returns what the device should persist after it has installed
+// the update: the latest root, timestamp and snapshot, the targets roles
+// still listed in the snapshot (loaded now or kept unchanged), and the newest
+// checkpoint per log.
+func (s *Session) Trusted() Trusted {
+	t := Trusted{Root: s.in.Root, Timestamp: s.timestamp, Snapshot: s.snapshot, Targets: map[string][]byte{}}
+	if n := len(s.roots); n > 0 {
+		t.Root = s.roots[n-1]
+	}
+	for role, b := range s.in.Targets {
+		if m := s.tm.Snapshot.Signed.Meta[role+".json"]; m != nil && metaPins(m, b) {
+			t.Targets[role] = b
+		}
+	}
+	for role, b := range s.roles {
+		t.Targets[role] = b
+	}
+	if s.view != nil {
+		t.Checkpoints = s.view.newest()
+	}
+	return t
+}
+
+func (s *Session) trusted(role string, data []byte) error {
+	if s.c.OnTrusted == nil {
+		return nil
+	}
+	return s.c.OnTrusted(role, data)
+}
+
+// gate runs the transparency gate on a file about to be trusted.
+func (s *Session) gate(ctx context.Context, name, role string, version int64, data []byte) error {
+	if s.view == nil {
+		return nil
+	}
+	ev, err := s.view.check(ctx, s.c.Remote, name, role, version, data)
+	if err != nil {
+		return err
+	}
+	s.evidence = append(s.evidence, *ev)
+	s.log.Debug("proven in log", "role", role, "version", version, "log", ev.Origin, "index", ev.Index)
+	return nil
+}
+
+// loadRoots is TUF §5.3.2–5.3.9: fetch N+1.root.json until the remote has
+// none, at most MaxRootRotations; each new root must be proven in the log
+// (the gate) before it is verified and trusted.
+func (s *Session) loadRoots(ctx context.Context) error {
+	for i := 0; i < s.limits.MaxRootRotations; i++ {
+		next := s.tm.Root.Signed.Version + 1
+		name := strconv.FormatInt(next, 10) + ".root.json"
+		data, err := s.c.Remote.Metadata(ctx, name, s.limits.RootMaxLength)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("couldn't fetch %s: %w", name, err)
+		}
+		if err := s.gate(ctx, name, metadata.ROOT, next, data); err != nil {
+			return err
+		}
+		if _, err := s.tm.UpdateRoot(data); err != nil { // §5.3.4–5.3.8
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		s.roots = append(s.roots, data)
+		if err := s.trusted(metadata.ROOT, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadTimestamp is TUF §5.4. The device's previous timestamp is loaded
+// first for rollback protection (§5.4.3); if the new root no longer signs it
+// (keys rotated: fast-forward attack recovery, §5.3.11) it is dropped.
+func (s *Session) loadTimestamp(ctx context.Context) error {
+	if s.in.Timestamp != nil {
+		if _, err := s.tm.UpdateTimestamp(s.in.Timestamp); err != nil {
+			if !errors.Is(err, &metadata.ErrRepository{}) {
+				return fmt.Errorf("trusted timestamp: %w", err)
+			}
+			s.log.Debug("trusted timestamp not usable as final", "err", err)
+		}
+		if s.tm.Timestamp != nil {
+			s.timestamp = s.in.Timestamp
+		}
+	}
+	data, err := s.c.Remote.Metadata(ctx, "timestamp.json", s.limits.TimestampMaxLength)
+	if err != nil {
+		return fmt.Errorf("couldn't fetch timestamp.json: %w", err)
+	}
+	if _, err := s.tm.UpdateTimestamp(data); err != nil {
+		if errors.Is(err, &metadata.ErrEqualVersionNumber{}) {
+			return nil // §5.4.3.2: same version, keep ours
+		}
+		return fmt.Errorf("timestamp.json: %w", err)
+	}
+	s.timestamp = data
+	return s.trusted(metadata.TIMESTAMP, data)
+}
+
+// loadSnapshot is TUF §5.5. The device's snapshot is kept if the timestamp
+// still names it; otherwise it is loaded for rollback checks (§5.5.5) and
+// the new one fetched.
+func (s *Session) loadSnapshot(ctx context.Context) error {
+	if s.in.Snapshot != nil {
+		_, err := s.tm.UpdateSnapshot(s.in.Snapshot, true)
+		if err == nil {
+			s.snapshot = s.in.Snapshot
+			return nil
+		}
+		if !errors.Is(err, &metadata.ErrRepository{}) {
+			return fmt.Errorf("trusted snapshot: %w", err)
+		}
+	}
+	meta := s.tm.Timestamp.Signed.Meta["snapshot.json"]
+	if meta == nil {
+		return errors.New("timestamp.json has no snapshot.json entry")
+	}
+	max := s.limits.SnapshotMaxLength
+	if meta.Length > 0 && meta.Length < max {
+		max = meta.Length
+	}
+	name := "snapshot.json"
+	if s.tm.Root.Signed.ConsistentSnapshot {
+		name = strconv.FormatInt(meta.Version, 10) + ".snapshot.json"
+	}
+	data, err := s.c.Remote.Metadata(ctx, name, max)
+	if err != nil {
+		return fmt.Errorf("couldn't fetch %s: %w", name, err)
+	}
+	if _, err := s.tm.UpdateSnapshot(data, false); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	s.snapshot = data
+	return s.trusted(metadata.SNAPSHOT, data)
+}
+
+// loadRole is TUF §5.6 for one targets role delegated by delegator. With the
+// gate on, the snapshot must pin the role's length and SHA-256 (the log
+// commits to exact bytes; TUF signatures alone do not), and the bytes must
+// be proven in the log before the state machine sees them. Bytes the device
+// already trusts, pinned unchanged by the snapshot, are reused as they are.
+func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metadata.Metadata[metadata.TargetsType], error) {
+	if md := s.tm.Targets[role]; md != nil {
+		return md, nil
+	}
+	meta := s.tm.Snapshot.Signed.Meta[role+".json"]
+	if meta == nil {
+		return nil, fmt.Errorf("snapshot lists no role %q", role)
+	}
+	if s.view != nil && (meta.Length <= 0 || len(meta.Hashes["sha256"]) != sha256.Size) {
+		return nil, fmt.Errorf("snapshot does not pin length and sha256 of role %q: refusing (the log commits to exact bytes)", role)
+	}
+	if b := s.in.Targets[role]; b != nil && (s.view == nil || metaPins(meta, b)) {
+		md, err := s.tm.UpdateDelegatedTargets(b, role, delegator)
+		if err == nil {
+			return md, nil
+		}
+		if !errors.Is(err, &metadata.ErrRepository{}) {
+			return nil, fmt.Errorf("trusted role %q: %w", role, err)
+		}
+	}
+	max := s.limits.TargetsMaxLength
+	if meta.Length > max {
+		return nil, fmt.Errorf("role %q: snapshot length %d is above the limit %d", role, meta.Length, max)
+	}
+	if meta.Length > 0 {
+		max = meta.Length
+	}
+	name := url.PathEscape(role) + ".json"
+	if s.tm.Root.Signed.ConsistentSnapshot {
+		name = strconv.FormatInt(meta.Version, 10) + "." + name
+	}
+	data, err := s.c.Remote.Metadata(ctx, name, max)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't fetch %s: %w", name, err)
+	}
+	if s.view != nil {
+		if err := meta.VerifyLengthHashes(data); err != nil { // §5.6.2, checked before the gate for a clear error
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := s.gate(ctx, name, role, meta.Version, data); err != nil {
+			return nil, err
+		}
+	}
+	md, err := s.tm.UpdateDelegatedTargets(data, role, delegator)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	s.roles[role] = data
+	if err := s.trusted(role, data); err != nil {
+		return nil, err
+	}
+	return md, nil
+}
+
+// metaPins reports whether a snapshot entry pins exactly b: same length and
+// SHA-256 (and any other listed hash).
+func metaPins(m *metadata.MetaFiles, b []byte) bool {
+	want := m.Hashes["sha256"]
+	if len(want) != sha256.Size || m.Length != int64(len(b)) {
+		return false
+	}
+	sum := sha256.Sum256(b)
+	return bytes.Equal(sum[:], want) && m.VerifyLengthHashes(b) == nil
+}
