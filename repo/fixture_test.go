@@ -1,0 +1,151 @@
+package repo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/repo/internal/ledgertest"
+	"github.com/shiplog/shiplog/repo/keys"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// fixture is a registered, exposed repository with one key per top-level
+// role, served to a fake ledger over real HTTP.
+type fixture struct {
+	t      testing.TB
+	dir    string
+	ledger *ledgertest.Server
+	policy *policy.Policy
+	keys   map[string]*keys.Private
+}
+
+func genKey(t testing.TB, typ keys.Type) *keys.Private {
+	t.Helper()
+	k, err := keys.GenerateDefault(typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// newRepo initialises (but does not register) a repository.
+func newRepo(t testing.TB, typ keys.Type) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: filepath.Join(t.TempDir(), "repo"), ledger: ledgertest.New(), keys: map[string]*keys.Private{}}
+	t.Cleanup(f.ledger.Close)
+	var err error
+	if f.policy, err = policy.Parse([]byte(f.ledger.Policy)); err != nil {
+		t.Fatal(err)
+	}
+	ks := map[string][]*metadata.Key{}
+	for _, role := range TopLevelRoles {
+		f.keys[role] = genKey(t, typ)
+		ks[role] = []*metadata.Key{f.keys[role].Public}
+	}
+	if err := Init(f.dir, InitOptions{Repository: "example.com/fw", Ledger: f.ledger.URL, Keys: ks}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// newFixture returns a registered repository whose targets v1 is logged
+// and exposed.
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	f := newRepo(t, keys.Ed25519)
+	f.sign(f.keys["root"], "root")
+	f.sign(f.keys["targets"], "targets")
+	if _, err := Register(context.Background(), f.dir, f.opts(false)); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(true)
+	return f
+}
+
+func (f *fixture) opts(expose bool) PublishOptions {
+	o := PublishOptions{Policy: f.policy, Token: f.ledger.Token, Wait: 5 * time.Second, RetryDelay: time.Millisecond}
+	if expose {
+		o.SnapshotKey, o.TimestampKey = f.keys["snapshot"], f.keys["timestamp"]
+	}
+	return o
+}
+
+func (f *fixture) open() *Repo {
+	f.t.Helper()
+	r, err := Open(f.dir)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) sign(k *keys.Private, roles ...string) []SignResult {
+	f.t.Helper()
+	r := f.open()
+	defer r.Close()
+	res, err := r.Sign(k, roles)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
+func (f *fixture) publish(expose bool) *PublishResult {
+	f.t.Helper()
+	res, err := Publish(context.Background(), f.dir, f.opts(expose))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
+// add adds files with the given contents at the given target paths.
+func (f *fixture) add(targets map[string]string) []AddResult {
+	f.t.Helper()
+	r := f.open()
+	defer r.Close()
+	var in []TargetInput
+	src := f.t.TempDir()
+	for p, content := range targets {
+		file := filepath.Join(src, filepath.Base(p))
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			f.t.Fatal(err)
+		}
+		in = append(in, TargetInput{Path: p, File: file})
+	}
+	res, err := r.Add(AddOptions{Targets: in})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
+// snapshotDir returns a recursive listing of the repository's files with
+// their contents, to assert that a refused command changed nothing.
+func snapshotDir(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info.IsDir() || filepath.Base(p) == lockFile {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = string(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/shiplog/shiplog/evidence/proof"
+)
+
+// Limits of the ledger client.
+const (
+	maxResponseSize = 1 << 20
+	maxErrorSize    = 4 << 10
+	maxAttempts     = 5
+	// MaxMetadataUpload is the ledger's publish body limit (docs/spec/ledger-api.md).
+	MaxMetadataUpload = 5 << 20
+)
+
+// LedgerError is a refusal by the ledger: its HTTP status and one-line
+// message, with what the vendor should do next.
+type LedgerError struct {
+	Op      string
+	Status  int
+	Message string
+}
+
+func (e *LedgerError) Error() string {
+	return fmt.Sprintf("ledger refused %s: %d %s: %s%s", e.Op, e.Status, http.StatusText(e.Status), e.Message, ledgerHint(e.Status))
+}
+
+func ledgerHint(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return " (register the repository with `shiplog repo register` first)"
+	case http.StatusConflict:
+		return " (the ledger already logged this or a later version with other bytes: stage a new version with `shiplog repo renew` and sign it)"
+	case http.StatusForbidden:
+		return " (the signatures do not meet the threshold the ledger's logged root requires: check `shiplog repo status`)"
+	case http.StatusUnauthorized:
+		return " (check the admin token file)"
+	case http.StatusGone:
+		return " (the metadata expired: stage a new version with `shiplog repo renew` and sign it)"
+	case http.StatusRequestEntityTooLarge:
+		return " (metadata larger than the ledger accepts: split targets into delegated roles or hash bins)"
+	}
+	return ""
+}
+
+// PublishResponse is the ledger's answer to publish and register.
+type PublishResponse struct {
+	Index     uint64 `json:"index"`
+	LeafHash  string `json:"leaf_hash"`
+	Entry     string `json:"entry"`
+	Duplicate bool   `json:"duplicate"`
+	Proof     string `json:"proof"`
+}
+
+// ledgerClient speaks the ledger's HTTP API (docs/spec/ledger-api.md).
+type ledgerClient struct {
+	base       *url.URL
+	hc         *http.Client
+	log        *slog.Logger
+	retryDelay time.Duration
+}
+
+func newLedgerClient(base string, hc *http.Client, log *slog.Logger, retryDelay time.Duration) (*ledgerClient, error) {
+	if base == "" {
+		return nil, errors.New("no ledger URL: pass --ledger URL or set \"ledger\" in " + ConfigFile)
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid ledger URL %q: want http(s)://host[:port][/prefix]", base)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	if hc == nil {
+		hc = &http.Client{Timeout: 90 * time.Second}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if retryDelay == 0 {
+		retryDelay = time.Second
+	}
+	return &ledgerClient{base: u, hc: hc, log: log, retryDelay: retryDelay}, nil
+}
+
+func (c *ledgerClient) url(path string, q url.Values) string {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// publish submits the exact bytes of version of role and waits up to wait
+// for a proof.
+func (c *ledgerClient) publish(ctx context.Context, repoID, role string, body []byte, wait time.Duration) (*PublishResponse, error) {
+	q := url.Values{"repo": {repoID}, "role": {role}, "wait": {wait.String()}}
+	return c.postJSON(ctx, "publish "+role, c.url("/v1/publish", q), "", body)
+}
+
+// register submits the initial root with the admin token.
+func (c *ledgerClient) register(ctx context.Context, repoID, token string, root []byte) (*PublishResponse, error) {
+	return c.postJSON(ctx, "register", c.url("/v1/admin/repositories", url.Values{"id": {repoID}}), token, root)
+}
+
+// proof fetches the tlog-proof of a leaf, waiting up to wait for a cosigned
+// checkpoint to cover it.
+func (c *ledgerClient) proof(ctx context.Context, leafHex string, wait time.Duration) ([]byte, error) {
+	u := c.url("/v1/proof", url.Values{"leaf": {leafHex}, "wait": {wait.String()}})
+	return c.do(ctx, "proof", func() (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	}, proof.MaxSize)
+}
+
+func (c *ledgerClient) postJSON(ctx context.Context, op, u, token string, body []byte) (*PublishResponse, error) {
+	if len(body) > MaxMetadataUpload {
+		return nil, &LedgerError{Op: op, Status: http.StatusRequestEntityTooLarge, Message: "metadata larger than 5 MiB"}
+	}
+	b, err := c.do(ctx, op, func() (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return req, nil
+	}, maxResponseSize)
+	if err != nil {
+		return nil, err
+	}
+	return parsePublishResponse(b)
+}
+
+// parsePublishResponse decodes the ledger's JSON answer strictly.
+func parsePublishResponse(b []byte) (*PublishResponse, error) {
+	if len(b) > maxResponseSize {
+		return nil, errors.New("ledger response too large")
+	}
+	var r PublishResponse
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil || dec.More() {
+		return nil, errors.New("malformed ledger response")
+	}
+	if len(r.LeafHash) != 64 || len(r.Proof) > proof.MaxSize {
+		return nil, errors.New("malformed ledger response")
+	}
+	return &r, nil
+}
+
+// do sends a request, retrying (with exponential backoff, at most
+// maxAttempts times) on network errors, 429 and 503, and returns a 200
+// body of at most max bytes.
+func (c *ledgerClient) do(ctx context.Context, op string, mk func() (*http.Request, error), max int64) ([]byte, error) {
+	delay := c.retryDelay
+	var last error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		req, err := mk()
+		if err != nil {
+			return nil, err
+		}
+		b, retry, err := c.once(req, op, max)
+		if err == nil {
+			return b, nil
+		}
+		if !retry || attempt == maxAttempts {
+			return nil, err
+		}
+		last = err
+		c.log.Info("ledger busy, retrying", "op", op, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+	return nil, last
+}
+
+func (c *ledgerClient) once(req *http.Request, op string, max int64) ([]byte, bool, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, req.Context().Err() == nil, fmt.Errorf("couldn't reach the ledger for %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorSize))
+		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
+		return nil, retry, &LedgerError{Op: op, Status: resp.StatusCode, Message: sanitize(msg)}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, true, fmt.Errorf("couldn't read ledger response: %w", err)
+	}
+	if int64(len(b)) > max {
+		return nil, false, fmt.Errorf("ledger response to %s larger than %d bytes", op, max)
+	}
+	return b, false, nil
+}
+
+// sanitize keeps the first line of an error body, printable ASCII only.
+func sanitize(b []byte) string {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	out := make([]byte, 0, len(line))
+	for _, c := range line {
+		if c >= 0x20 && c < 0x7f {
+			out = append(out, c)
+		}
+	}
+	if len(out) > 200 {
+		out = append(out[:200], "..."...)
+	}
+	return string(out)
+}
