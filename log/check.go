@@ -1,0 +1,187 @@
+package log
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shiplog/shiplog/client/tufcheck"
+	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// Limits of the submission checks.
+const (
+	// MaxMetadataSize is the largest metadata file accepted (tufcheck.MaxSize).
+	MaxMetadataSize = tufcheck.MaxSize
+	// MaxDelegationDepth bounds how deep below the top-level targets role
+	// the search for a delegator goes.
+	MaxDelegationDepth = 8
+	// MaxDelegators bounds how many logged targets roles the search visits.
+	MaxDelegators = 64
+)
+
+// History is the logged history of one repository that the checks consult.
+// Its methods return nil, nil when the role was never logged. An
+// implementation reads the latest logged version of each role; it must not
+// include submissions that are not in the log yet.
+type History interface {
+	// Root returns the latest logged root.
+	Root() (*tufcheck.Root, error)
+	// Targets returns the latest logged version of a targets role ("targets"
+	// or a delegated role name).
+	Targets(role string) (*tufcheck.Targets, error)
+	// Version returns the latest logged version of role, 0 if none.
+	Version(role string) (uint64, error)
+}
+
+// Accepted is a submission that passed the checks.
+type Accepted struct {
+	Entry entry.Entry
+}
+
+// CheckInitialRoot checks the first root of repository repo: a root,
+// signed by its own threshold, not expired at now (trust on first use).
+func CheckInitialRoot(repo string, data []byte, now time.Time) (Accepted, error) {
+	if err := checkShape(repo, metadata.ROOT, data); err != nil {
+		return Accepted{}, err
+	}
+	r, err := tufcheck.InitialRoot(data, now)
+	if err != nil {
+		return Accepted{}, err
+	}
+	return accepted(repo, metadata.ROOT, r.Signed.Version, data)
+}
+
+// CheckSubmission checks data, submitted as role of repo, against the
+// repository's logged history h at time now. In order:
+//
+//  1. the role is root, targets or a delegated targets role (snapshot and
+//     timestamp are refused), its name and the repository id fit the entry
+//     format, and data is at most MaxMetadataSize bytes;
+//  2. the signature threshold is met by distinct keys of the role's current
+//     keys: for root the TUF N→N+1 rule (§5.3.4: old and new thresholds,
+//     version exactly one more), for targets the latest logged root's
+//     targets keys, for a delegated role the keys given by the first logged
+//     targets role that delegates to it, searched breadth first from the
+//     top-level targets (at most MaxDelegationDepth levels, MaxDelegators
+//     roles);
+//  3. the metadata is not expired at now;
+//  4. its version is above the latest logged version of the role.
+//
+// Identical resubmissions are the caller's to detect before calling. The
+// error wraps a tufcheck sentinel or one of ErrRoleRefused, ErrBadRequest,
+// ErrTooLarge.
+func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (Accepted, error) {
+	if err := checkShape(repo, role, data); err != nil {
+		return Accepted{}, err
+	}
+	root, err := h.Root()
+	if err != nil {
+		return Accepted{}, err
+	}
+	if root == nil {
+		return Accepted{}, ErrUnknownRepository
+	}
+	var version int64
+	switch role {
+	case metadata.ROOT:
+		r, err := tufcheck.NextRoot(root, data, now)
+		if err != nil {
+			return Accepted{}, err
+		}
+		version = r.Signed.Version
+	case metadata.TARGETS:
+		t, err := tufcheck.TopLevelTargets(root, data, now)
+		if err != nil {
+			return Accepted{}, err
+		}
+		version = t.Signed.Version
+	default:
+		delegator, err := findDelegator(h, role)
+		if err != nil {
+			return Accepted{}, err
+		}
+		t, err := tufcheck.DelegatedTargets(delegator, role, data, now)
+		if err != nil {
+			return Accepted{}, err
+		}
+		version = t.Signed.Version
+	}
+	latest, err := h.Version(role)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if uint64(version) <= latest { // rollback, or a replay of other bytes for a logged version
+		return Accepted{}, fmt.Errorf("%w: %s v%d is not above the logged v%d", tufcheck.ErrVersion, role, version, latest)
+	}
+	return accepted(repo, role, version, data)
+}
+
+// checkShape checks what needs no parsing: sizes, names and logged roles.
+func checkShape(repo, role string, data []byte) error {
+	if len(data) > MaxMetadataSize {
+		return ErrTooLarge
+	}
+	if role == metadata.SNAPSHOT || role == metadata.TIMESTAMP {
+		return ErrRoleRefused
+	}
+	probe := entry.Entry{Repo: repo, Role: role, Version: 1, Length: 1}
+	if err := probe.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return nil
+}
+
+func accepted(repo, role string, version int64, data []byte) (Accepted, error) {
+	if version < 1 {
+		return Accepted{}, fmt.Errorf("%w: version %d", tufcheck.ErrMalformed, version)
+	}
+	e, err := entry.New(repo, role, uint64(version), data)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("%w: %v", tufcheck.ErrMalformed, err)
+	}
+	return Accepted{Entry: e}, nil
+}
+
+// findDelegator returns the first logged targets role, breadth first from
+// the top-level targets, that delegates to role.
+func findDelegator(h History, role string) (*tufcheck.Targets, error) {
+	top, err := h.Targets(metadata.TARGETS)
+	if err != nil {
+		return nil, err
+	}
+	if top == nil {
+		return nil, fmt.Errorf("%w: no targets logged yet to delegate %q", tufcheck.ErrNoDelegation, role)
+	}
+	type node struct {
+		t     *tufcheck.Targets
+		depth int
+	}
+	queue := []node{{top, 0}}
+	visited := map[string]bool{metadata.TARGETS: true, role: true}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if tufcheck.Delegates(n.t, role) {
+			return n.t, nil
+		}
+		d := n.t.Signed.Delegations
+		if d == nil || n.depth+1 >= MaxDelegationDepth {
+			continue
+		}
+		for _, r := range d.Roles {
+			if visited[r.Name] || len(visited) >= MaxDelegators {
+				continue
+			}
+			visited[r.Name] = true
+			child, err := h.Targets(r.Name)
+			if err != nil {
+				return nil, err
+			}
+			if child != nil {
+				queue = append(queue, node{child, n.depth + 1})
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: no logged targets role delegates %q", tufcheck.ErrNoDelegation, role)
+}

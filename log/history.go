@@ -1,0 +1,92 @@
+package log
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"sync"
+
+	"github.com/shiplog/shiplog/client/tufcheck"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// history is the History of one repository as the index and the metadata
+// store record it. The ledger holds the repository's lock while it is used,
+// so it sees exactly the logged state.
+type history struct {
+	l    *Ledger
+	repo string
+}
+
+func (h history) Root() (*tufcheck.Root, error) {
+	v, err := h.parsed(metadata.ROOT, func(b []byte) (any, error) { return metadata.Root().FromBytes(b) })
+	if v == nil || err != nil {
+		return nil, err
+	}
+	return v.(*tufcheck.Root), nil
+}
+
+func (h history) Targets(role string) (*tufcheck.Targets, error) {
+	v, err := h.parsed(role, func(b []byte) (any, error) { return metadata.Targets().FromBytes(b) })
+	if v == nil || err != nil {
+		return nil, err
+	}
+	t, ok := v.(*tufcheck.Targets)
+	if !ok {
+		return nil, nil // a role named like a root: not a delegator
+	}
+	return t, nil
+}
+
+func (h history) Version(role string) (uint64, error) {
+	st, ok, err := h.l.index.Role(h.repo, role)
+	if !ok || err != nil {
+		return 0, err
+	}
+	return st.Version, nil
+}
+
+// parsed returns the latest logged version of role, parsed by parse, from
+// the cache of parsed metadata.
+func (h history) parsed(role string, parse func([]byte) (any, error)) (any, error) {
+	st, ok, err := h.l.index.Role(h.repo, role)
+	if !ok || err != nil {
+		return nil, err
+	}
+	if v, ok := h.l.parsedCache.get(st.SHA256); ok {
+		return v, nil
+	}
+	b, err := h.l.meta.Get(st.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read logged %s of %s: %w", role, h.repo, err)
+	}
+	v, err := parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't parse logged %s of %s: %w", role, h.repo, err)
+	}
+	h.l.parsedCache.put(st.SHA256, v)
+	return v, nil
+}
+
+// parsedCache keeps parsed logged metadata by SHA-256, at most max
+// entries (it empties itself when full). Parsed metadata is only read.
+type parsedCache struct {
+	mu  sync.Mutex
+	m   map[[sha256.Size]byte]any
+	max int
+}
+
+func (c *parsedCache) get(k [sha256.Size]byte) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *parsedCache) put(k [sha256.Size]byte, v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = make(map[[sha256.Size]byte]any)
+	}
+	c.m[k] = v
+}

@@ -1,0 +1,224 @@
+package log
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/shiplog/shiplog/evidence/entry"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Index is the ledger's durable index of its log, kept in bbolt: which
+// repositories are registered, the latest logged version of each role, and
+// which index holds a given leaf hash or metadata hash. It is derived from
+// the log only: Record is called after an entry is durably in the log, and
+// Watermark tells how far the index is known to be complete, so that the
+// ledger can replay the rest of the log into it on startup. Recording the
+// same entry twice is harmless. It is safe for concurrent use.
+type Index struct {
+	db *bolt.DB
+}
+
+var (
+	bucketState   = []byte("state")
+	bucketPending = []byte("pending")
+	bucketRepos   = []byte("repos")
+	bucketRoles   = []byte("roles")
+	bucketLeaves  = []byte("leaves")
+	bucketHashes  = []byte("hashes")
+	keyWatermark  = []byte("watermark")
+)
+
+// RoleState is the latest logged version of one role of one repository.
+type RoleState struct {
+	Version uint64
+	SHA256  [sha256.Size]byte
+	Index   uint64
+}
+
+// Record is one log entry at its index.
+type Record struct {
+	Index uint64
+	Entry entry.Entry
+}
+
+// OpenIndex opens or creates the index file at path. It fails after a
+// second if another process holds the file.
+func OpenIndex(path string) (*Index, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open index %s: %w", path, err)
+	}
+	db.MaxBatchDelay = 2 * time.Millisecond
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketState, bucketPending, bucketRepos, bucketRoles, bucketLeaves, bucketHashes} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't initialise index: %w", err)
+	}
+	return &Index{db: db}, nil
+}
+
+// Close closes the index file.
+func (x *Index) Close() error { return x.db.Close() }
+
+// Watermark returns n such that every entry below index n is recorded.
+func (x *Index) Watermark() (uint64, error) {
+	var n uint64
+	err := x.db.View(func(tx *bolt.Tx) error {
+		n = u64(tx.Bucket(bucketState).Get(keyWatermark))
+		return nil
+	})
+	return n, err
+}
+
+// Record durably records entries that are in the log. Concurrent calls are
+// coalesced into one transaction. When it returns nil, the records survive a
+// crash.
+func (x *Index) Record(recs ...Record) error {
+	type prepared struct {
+		Record
+		leaf [sha256.Size]byte
+		role []byte
+	}
+	ps := make([]prepared, len(recs))
+	for i, r := range recs {
+		ps[i] = prepared{r, r.Entry.LeafHash(), roleKey(r.Entry.Repo, r.Entry.Role)}
+	}
+	return x.db.Batch(func(tx *bolt.Tx) error {
+		for _, p := range ps {
+			if err := recordLocked(tx, p.Record, p.leaf, p.role); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// recordLocked applies one record inside a write transaction. It is
+// idempotent, so bbolt may rerun a batch.
+func recordLocked(tx *bolt.Tx, r Record, leaf [sha256.Size]byte, role []byte) error {
+	idx := be64(r.Index)
+	repos := tx.Bucket(bucketRepos)
+	if repos.Get([]byte(r.Entry.Repo)) == nil && r.Entry.Role == "root" {
+		if err := repos.Put([]byte(r.Entry.Repo), idx); err != nil {
+			return err
+		}
+	}
+	roles := tx.Bucket(bucketRoles)
+	if cur, ok := decodeRole(roles.Get(role)); !ok || r.Entry.Version > cur.Version {
+		if err := roles.Put(role, encodeRole(RoleState{r.Entry.Version, r.Entry.SHA256, r.Index})); err != nil {
+			return err
+		}
+	}
+	if err := putIfAbsent(tx.Bucket(bucketLeaves), leaf[:], idx); err != nil {
+		return err
+	}
+	if err := putIfAbsent(tx.Bucket(bucketHashes), r.Entry.SHA256[:], idx); err != nil {
+		return err
+	}
+	return advanceLocked(tx, r.Index)
+}
+
+// advanceLocked moves the watermark past index, remembering indexes
+// recorded out of order until the gap below them closes.
+func advanceLocked(tx *bolt.Tx, index uint64) error {
+	state, pending := tx.Bucket(bucketState), tx.Bucket(bucketPending)
+	wm := u64(state.Get(keyWatermark))
+	switch {
+	case index < wm:
+		return nil
+	case index > wm:
+		return pending.Put(be64(index), nil)
+	}
+	wm++
+	for pending.Get(be64(wm)) != nil {
+		if err := pending.Delete(be64(wm)); err != nil {
+			return err
+		}
+		wm++
+	}
+	return state.Put(keyWatermark, be64(wm))
+}
+
+func putIfAbsent(b *bolt.Bucket, k, v []byte) error {
+	if b.Get(k) != nil {
+		return nil
+	}
+	return b.Put(k, v)
+}
+
+// Registered returns the index of repo's first logged root.
+func (x *Index) Registered(repo string) (index uint64, ok bool, err error) {
+	err = x.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRepos).Get([]byte(repo))
+		index, ok = u64(v), v != nil
+		return nil
+	})
+	return
+}
+
+// Role returns the latest logged version of role in repo.
+func (x *Index) Role(repo, role string) (st RoleState, ok bool, err error) {
+	err = x.db.View(func(tx *bolt.Tx) error {
+		st, ok = decodeRole(tx.Bucket(bucketRoles).Get(roleKey(repo, role)))
+		return nil
+	})
+	return
+}
+
+// Leaf returns the first index holding the entry with leaf hash h.
+func (x *Index) Leaf(h [sha256.Size]byte) (uint64, bool, error) {
+	return x.lookup(bucketLeaves, h[:])
+}
+
+// Metadata returns the first index whose entry commits to the metadata
+// with SHA-256 sum.
+func (x *Index) Metadata(sum [sha256.Size]byte) (uint64, bool, error) {
+	return x.lookup(bucketHashes, sum[:])
+}
+
+func (x *Index) lookup(bucket, key []byte) (index uint64, ok bool, err error) {
+	err = x.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucket).Get(key)
+		index, ok = u64(v), v != nil
+		return nil
+	})
+	return
+}
+
+func roleKey(repo, role string) []byte {
+	return append(append([]byte(repo), 0), role...)
+}
+
+func encodeRole(s RoleState) []byte {
+	b := make([]byte, 0, 48)
+	b = binary.BigEndian.AppendUint64(b, s.Version)
+	b = append(b, s.SHA256[:]...)
+	return binary.BigEndian.AppendUint64(b, s.Index)
+}
+
+func decodeRole(b []byte) (RoleState, bool) {
+	if len(b) != 48 {
+		return RoleState{}, false
+	}
+	return RoleState{binary.BigEndian.Uint64(b), [sha256.Size]byte(b[8:40]), binary.BigEndian.Uint64(b[40:])}, true
+}
+
+func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func u64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+

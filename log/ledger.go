@@ -1,0 +1,401 @@
+package log
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shiplog/shiplog/client/tufcheck"
+	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/evidence/proof"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Cosigner gathers witness cosignatures on a log-signed checkpoint note.
+// Cosign returns the note with the cosignatures added; it wraps
+// evidence.ErrQuorum when the policy's quorum was not met before ctx ended.
+// witness/client's Collector implements it.
+type Cosigner interface {
+	Cosign(ctx context.Context, signedCheckpoint []byte) ([]byte, error)
+}
+
+// Config configures New. Storage, Index, Metadata, Policy, Origin and
+// StateDir are required.
+type Config struct {
+	Storage  Storage
+	Index    *Index
+	Metadata *MetadataStore
+	// Policy is the ledger's witness policy: a tlog-policy naming this log
+	// (by its key) and the witnesses whose quorum makes a checkpoint
+	// publishable.
+	Policy *policy.Policy
+	// Origin is the log's origin, the name of its key.
+	Origin string
+	// Cosigner gathers cosignatures; nil is allowed only with "quorum none".
+	Cosigner Cosigner
+	// StateDir holds checkpoint.signed and checkpoint.cosigned.
+	StateDir string
+	// Now is the clock for expiry checks; nil means time.Now.
+	Now func() time.Time
+	// PollInterval is how often the publisher looks for a new checkpoint
+	// (0: 10 ms). CosignTimeout bounds one round of cosigning (0: 10 s).
+	PollInterval  time.Duration
+	CosignTimeout time.Duration
+	// Logger receives the ledger's logs; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the ledger's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// Ledger accepts releases into the log and proves them. It is safe for
+// concurrent use.
+type Ledger struct {
+	store       Storage
+	index       *Index
+	meta        *MetadataStore
+	policy      *policy.Policy
+	origin      string
+	logKey      note.Verifier
+	cosigner    Cosigner
+	stateDir    string
+	now         func() time.Time
+	log         *slog.Logger
+	m           *metrics
+	poll        time.Duration
+	cosignLimit time.Duration
+
+	repos       keyedLock
+	parsedCache parsedCache
+	closing     atomic.Bool
+	failed      atomic.Pointer[error]
+
+	mu      sync.Mutex // guards pub, changed and waiting
+	pub     *published
+	changed chan struct{} // closed when pub changes
+	// waiting holds the start times of appended entries not yet covered by
+	// a cosigned checkpoint, for the latency metric (bounded).
+	waiting []waiter
+}
+
+type waiter struct {
+	index uint64
+	start time.Time
+}
+
+// Receipt is the ledger's answer to an accepted submission.
+type Receipt struct {
+	Index     uint64
+	LeafHash  [sha256.Size]byte
+	Entry     []byte
+	Duplicate bool
+	// Proof is a tlog-proof under a cosigned checkpoint, or nil if none
+	// covered the entry within the wait.
+	Proof []byte
+}
+
+// New opens the ledger: it checks that the policy names this log, replays
+// into the index any logged entry it lacks, and loads the last cosigned
+// checkpoint, refusing state that does not match the log. Call Run to start
+// publishing checkpoints.
+func New(ctx context.Context, cfg Config) (*Ledger, error) {
+	pl := cfg.Policy.Log(cfg.Origin)
+	if pl == nil {
+		return nil, fmt.Errorf("witness policy has no log line for origin %q", cfg.Origin)
+	}
+	if cfg.Cosigner == nil {
+		if cfg.Policy.Quorum != nil {
+			return nil, errors.New("witness policy requires a quorum but no cosigner is configured")
+		}
+		cfg.Cosigner = noCosigner{}
+	}
+	l := &Ledger{
+		store: cfg.Storage, index: cfg.Index, meta: cfg.Metadata, policy: cfg.Policy,
+		origin: cfg.Origin, logKey: pl.Verifier, cosigner: cfg.Cosigner, stateDir: cfg.StateDir,
+		now: cfg.Now, log: cfg.Logger, poll: cfg.PollInterval, cosignLimit: cfg.CosignTimeout,
+		parsedCache: parsedCache{max: 1024},
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.poll == 0 {
+		l.poll = 10 * time.Millisecond
+	}
+	if l.cosignLimit == 0 {
+		l.cosignLimit = 10 * time.Second
+	}
+	var err error
+	if l.m, err = newMetrics(cfg.Registerer, l); err != nil {
+		return nil, err
+	}
+	if err := l.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.loadState(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Ready reports whether the ledger accepts submissions.
+func (l *Ledger) Ready() error {
+	if l.closing.Load() {
+		return fmt.Errorf("shutting down: %w", ErrUnavailable)
+	}
+	if e := l.failed.Load(); e != nil {
+		return fmt.Errorf("stopped after a storage failure (restart to recover): %v: %w", *e, ErrUnavailable)
+	}
+	return nil
+}
+
+// StartClosing makes the ledger refuse new submissions; those in flight
+// complete.
+func (l *Ledger) StartClosing() { l.closing.Store(true) }
+
+// fail stops the ledger from accepting submissions after an entry reached
+// the log but not the index: continuing could check a submission against
+// stale history. A restart replays the log into the index.
+func (l *Ledger) fail(err error) {
+	l.failed.CompareAndSwap(nil, &err)
+	l.log.Error("ledger stopped accepting submissions", "err", err)
+}
+
+// Register registers repository repo with its initial root.json, data: a
+// root signed by its own threshold, not expired. The root is logged as the
+// repository's first entry. Registering again with identical bytes returns
+// the same index; with another root, ErrRepositoryExists. The caller must
+// have authenticated the operator.
+func (l *Ledger) Register(ctx context.Context, repo string, data []byte, wait time.Duration) (*Receipt, error) {
+	start := time.Now()
+	if err := l.Ready(); err != nil {
+		return nil, err
+	}
+	acc, err := CheckInitialRoot(repo, data, l.now())
+	if err != nil {
+		return nil, l.m.refused(err)
+	}
+	unlock, err := l.repos.lock(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	r, err := l.registerLocked(ctx, acc, data)
+	unlock()
+	if err != nil {
+		return nil, l.m.refused(err)
+	}
+	return l.finish(ctx, r, start, wait)
+}
+
+func (l *Ledger) registerLocked(ctx context.Context, acc Accepted, data []byte) (*Receipt, error) {
+	leaf := acc.Entry.LeafHash()
+	if _, ok, err := l.index.Registered(acc.Entry.Repo); err != nil {
+		return nil, err
+	} else if ok {
+		if idx, dup, err := l.index.Leaf(leaf); err != nil {
+			return nil, err
+		} else if dup {
+			return l.receipt(acc.Entry, idx, true), nil
+		}
+		return nil, ErrRepositoryExists
+	}
+	return l.appendLocked(ctx, acc.Entry, data)
+}
+
+// Publish checks data, the exact bytes of a metadata file submitted as role
+// of repo (see CheckSubmission), and logs it: it stores the bytes durably,
+// appends the entry, records it in the index, and then waits up to wait for
+// a cosigned checkpoint covering it to attach a proof. Resubmitting bytes
+// already logged returns their index with Duplicate set.
+func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wait time.Duration) (*Receipt, error) {
+	start := time.Now()
+	if err := l.Ready(); err != nil {
+		return nil, err
+	}
+	if err := checkShape(repo, role, data); err != nil {
+		return nil, l.m.refused(err)
+	}
+	h, err := tufcheck.PeekUnverified(data)
+	if err != nil {
+		return nil, l.m.refused(err)
+	}
+	unlock, err := l.repos.lock(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	r, err := l.publishLocked(ctx, repo, role, data, uint64(h.Version))
+	unlock()
+	if err != nil {
+		return nil, l.m.refused(err)
+	}
+	return l.finish(ctx, r, start, wait)
+}
+
+func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []byte, version uint64) (*Receipt, error) {
+	if _, ok, err := l.index.Registered(repo); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownRepository, repo)
+	}
+	if e, err := entry.New(repo, role, version, data); err == nil {
+		if idx, dup, err := l.index.Leaf(e.LeafHash()); err != nil {
+			return nil, err
+		} else if dup { // identical bytes resubmitted: idempotent
+			return l.receipt(e, idx, true), nil
+		}
+	}
+	acc, err := CheckSubmission(history{l, repo}, repo, role, data, l.now())
+	if err != nil {
+		return nil, err
+	}
+	return l.appendLocked(ctx, acc.Entry, data)
+}
+
+// appendLocked stores the metadata durably, appends the entry and records
+// it in the index, in that order.
+func (l *Ledger) appendLocked(ctx context.Context, e entry.Entry, data []byte) (*Receipt, error) {
+	if err := l.Ready(); err != nil {
+		return nil, err
+	}
+	if _, err := l.meta.Put(data); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	idx, err := l.store.Append(ctx, e.Format())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if err := l.index.Record(Record{Index: idx, Entry: e}); err != nil {
+		l.fail(fmt.Errorf("entry %d is logged but not indexed: %w", idx, err))
+		return nil, fmt.Errorf("%w: couldn't index entry %d", ErrUnavailable, idx)
+	}
+	return l.receipt(e, idx, false), nil
+}
+
+func (l *Ledger) receipt(e entry.Entry, idx uint64, dup bool) *Receipt {
+	return &Receipt{Index: idx, LeafHash: e.LeafHash(), Entry: e.Format(), Duplicate: dup}
+}
+
+// finish records metrics and waits up to wait for a proof.
+func (l *Ledger) finish(ctx context.Context, r *Receipt, start time.Time, wait time.Duration) (*Receipt, error) {
+	l.m.accepted(r.Duplicate, time.Since(start))
+	if !r.Duplicate {
+		l.trackLatency(r.Index, start)
+	}
+	if wait <= 0 {
+		return r, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if p, err := l.WaitProof(wctx, r.Index); err == nil {
+		r.Proof = p
+	}
+	return r, nil
+}
+
+// Proof returns a tlog-proof of entry index under the latest cosigned
+// checkpoint, or ErrNotCovered.
+func (l *Ledger) Proof(ctx context.Context, index uint64) ([]byte, error) {
+	p := l.published()
+	if p == nil || p.note == nil || index >= p.cp.Size {
+		return nil, ErrNotCovered
+	}
+	return l.proofAt(ctx, index, p)
+}
+
+// WaitProof is Proof, waiting until a cosigned checkpoint covers index or
+// ctx ends (then ErrNotCovered).
+func (l *Ledger) WaitProof(ctx context.Context, index uint64) ([]byte, error) {
+	p, err := l.waitCovered(ctx, index)
+	if err != nil {
+		return nil, err
+	}
+	return l.proofAt(ctx, index, p)
+}
+
+func (l *Ledger) proofAt(ctx context.Context, index uint64, p *published) ([]byte, error) {
+	hs, err := l.store.InclusionProof(ctx, index, p.cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't build inclusion proof: %w", err)
+	}
+	pr := proof.Proof{Index: index, Checkpoint: p.note, Hashes: make([][sha256.Size]byte, len(hs))}
+	for i, h := range hs {
+		if len(h) != sha256.Size {
+			return nil, errors.New("storage returned a malformed proof hash")
+		}
+		pr.Hashes[i] = [sha256.Size]byte(h)
+	}
+	return pr.Format(), nil
+}
+
+// LeafIndex returns the index of the entry with leaf hash h.
+func (l *Ledger) LeafIndex(h [sha256.Size]byte) (uint64, error) {
+	idx, ok, err := l.index.Leaf(h)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("leaf: %w", ErrNotFound)
+	}
+	return idx, nil
+}
+
+// Role returns the latest logged version of role in repo, or ErrNotFound.
+func (l *Ledger) Role(repo, role string) (RoleState, error) {
+	st, ok, err := l.index.Role(repo, role)
+	if err != nil {
+		return RoleState{}, err
+	}
+	if !ok {
+		return RoleState{}, fmt.Errorf("role: %w", ErrNotFound)
+	}
+	return st, nil
+}
+
+// Metadata returns the logged metadata with SHA-256 sum, or ErrNotFound if
+// no log entry commits to it.
+func (l *Ledger) Metadata(sum [sha256.Size]byte) ([]byte, error) {
+	if _, ok, err := l.index.Metadata(sum); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("metadata: %w", ErrNotFound)
+	}
+	return l.meta.Get(sum)
+}
+
+// Consistency returns the consistency proof between two sizes, the larger
+// at most the latest cosigned size.
+func (l *Ledger) Consistency(ctx context.Context, oldSize, newSize uint64) ([][]byte, error) {
+	p := l.published()
+	if oldSize > newSize || p == nil || p.note == nil || newSize > p.cp.Size {
+		return nil, fmt.Errorf("%w: want old <= new <= the cosigned size", ErrBadRequest)
+	}
+	return l.store.ConsistencyProof(ctx, oldSize, newSize)
+}
+
+// Checkpoint returns the latest cosigned checkpoint note, or ErrNotFound
+// before the first one.
+func (l *Ledger) Checkpoint() ([]byte, error) {
+	p := l.published()
+	if p == nil || p.note == nil {
+		return nil, fmt.Errorf("checkpoint: %w", ErrNotCovered)
+	}
+	return p.note, nil
+}
+
+// Storage returns the ledger's log storage, for the read API.
+func (l *Ledger) Storage() Storage { return l.store }
+
+// MetadataStore returns the ledger's metadata store, for the read API.
+func (l *Ledger) MetadataStore() *MetadataStore { return l.meta }
+
+type noCosigner struct{}
+
+func (noCosigner) Cosign(_ context.Context, n []byte) ([]byte, error) { return n, nil }

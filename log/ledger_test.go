@@ -1,0 +1,70 @@
+package log_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/client/tufcheck"
+	"github.com/shiplog/shiplog/evidence"
+	ledger "github.com/shiplog/shiplog/log"
+	"github.com/shiplog/shiplog/log/internal/ledgertest"
+	"github.com/shiplog/shiplog/log/internal/tuftest"
+)
+
+var expires = time.Now().Add(365 * 24 * time.Hour)
+
+func TestPublishProveAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	keys := ledgertest.NewKeys(t, "example.com/ledger", 3)
+	l := ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 2})
+	ctx := context.Background()
+	repo := tuftest.NewRepo(expires)
+	root := repo.RootBytes()
+	r, err := l.Register(ctx, "example.com/fw", root, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Index != 0 || r.Proof == nil {
+		t.Fatalf("register: index %d, proof %q", r.Index, r.Proof)
+	}
+	if _, err := evidence.VerifyEntry("example.com/fw", "root", 1, root, r.Proof, l.Policy); err != nil {
+		t.Fatalf("root proof: %v", err)
+	}
+	t1 := repo.Targets(1)
+	r, err = l.Publish(ctx, "example.com/fw", "targets", t1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidence.VerifyEntry("example.com/fw", "targets", 1, t1, r.Proof, l.Policy); err != nil {
+		t.Fatalf("targets proof: %v", err)
+	}
+	// Idempotent resubmission: same index, duplicate.
+	r2, err := l.Publish(ctx, "example.com/fw", "targets", t1, 0)
+	if err != nil || r2.Index != r.Index || !r2.Duplicate {
+		t.Fatalf("resubmission: %+v, %v", r2, err)
+	}
+	// Restart without the index: it is rebuilt from the log.
+	l.Stop()
+	if err := os.Remove(filepath.Join(dir, "index.db")); err != nil {
+		t.Fatal(err)
+	}
+	l = ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 2})
+	st, err := l.Role("example.com/fw", "targets")
+	if err != nil || st.Version != 1 || st.Index != r.Index {
+		t.Fatalf("after restart: %+v, %v", st, err)
+	}
+	if _, err := l.Publish(ctx, "example.com/fw", "targets", repo.Targets(1, repo.TargetsKey, tuftest.NewKey()), 0); !errors.Is(err, tufcheck.ErrVersion) {
+		t.Fatalf("replay of v1 with other bytes after restart: %v, want ErrVersion", err)
+	}
+	r3, err := l.Publish(ctx, "example.com/fw", "targets", repo.Targets(2), 5*time.Second)
+	if err != nil || r3.Proof == nil {
+		t.Fatalf("v2 after restart: %+v, %v", r3, err)
+	}
+	if got := ledger.HTTPStatus(err); got != 200 {
+		t.Fatal(got)
+	}
+}
