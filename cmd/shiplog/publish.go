@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/shiplog/shiplog/repo"
+	"github.com/spf13/cobra"
+)
+
+func init() { addCommand(publishCmd) }
+
+func publishCmd() *cobra.Command {
+	var o repo.PublishOptions
+	var policyFile, snapFile, tsFile, passFile string
+	var asJSON, verbose bool
+	c := &cobra.Command{
+		Use:   "publish DIR",
+		Short: "Log signed root and targets versions in the ledger, then expose them",
+		Long: `Publish in the safe order: every staged root and targets role version whose
+signatures meet their thresholds is submitted to the ledger (roots first, then
+targets, then delegated roles, delegators first); each returned tlog-proof is
+verified under the policy and written beside its metadata file as
+<version>.<role>.json.tlog-proof, and only then is the metadata file written.
+With --snapshot-key and --timestamp-key, a new snapshot and timestamp then expose
+every logged version: publish never exposes an unlogged version, and refuses to
+write a repository that TUF clients would reject.`,
+		Example: `  shiplog publish repo --policy policy.txt --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key
+  shiplog publish repo --ledger https://ledger.example --policy policy.txt   # log only, expose later`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if policyFile != "" {
+				if o.Policy, err = repo.LoadPolicy(policyFile); err != nil {
+					return err
+				}
+			}
+			if (snapFile == "") != (tsFile == "") {
+				return fmt.Errorf("give both --snapshot-key and --timestamp-key to expose, or neither to only log")
+			}
+			if snapFile != "" {
+				if o.SnapshotKey, err = loadKey(snapFile, passFile); err != nil {
+					return err
+				}
+				if o.TimestampKey, err = loadKey(tsFile, passFile); err != nil {
+					return err
+				}
+			}
+			if verbose {
+				o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			}
+			res, err := repo.Publish(cmd.Context(), args[0], o)
+			if res != nil && asJSON {
+				if perr := printJSON(cmd.OutOrStdout(), res); perr != nil {
+					return perr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return nil
+			}
+			w := cmd.OutOrStdout()
+			for _, l := range res.Logged {
+				fmt.Fprintf(w, "logged %s v%d at index %d: %s\n", l.Role, l.Version, l.Index, l.ProofFile)
+			}
+			if len(res.Logged) == 0 {
+				fmt.Fprintln(w, "nothing new to log")
+			}
+			for _, p := range res.Pending {
+				fmt.Fprintln(w, "pending (not logged):", p)
+			}
+			switch {
+			case res.Exposed == nil:
+				fmt.Fprintln(w, "not exposed:", res.NotExposed)
+			case res.Exposed.Unchanged:
+				fmt.Fprintf(w, "snapshot v%d already exposes everything logged\n", res.Exposed.Snapshot)
+			default:
+				fmt.Fprintf(w, "exposed: snapshot v%d, timestamp v%d (expires %s)\n", res.Exposed.Snapshot, res.Exposed.Timestamp, res.Exposed.Expires.Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&o.Ledger, "ledger", "", "ledger base URL (default: the config's)")
+	c.Flags().StringVar(&policyFile, "policy", "", "C2SP tlog-policy file every proof must satisfy (default: the config's)")
+	c.Flags().StringVar(&snapFile, "snapshot-key", "", "snapshot private key file (to expose)")
+	c.Flags().StringVar(&tsFile, "timestamp-key", "", "timestamp private key file (to expose)")
+	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the keys' passphrase")
+	c.Flags().DurationVar(&o.Wait, "wait", 30*time.Second, "how long to wait for each entry's proof")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress to stderr")
+	return c
+}

@@ -1,0 +1,573 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shiplog/shiplog/repo"
+	"github.com/shiplog/shiplog/repo/keys"
+	"github.com/spf13/cobra"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"golang.org/x/term"
+)
+
+func init() { addCommand(repoCmd) }
+
+func repoCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "repo",
+		Short: "Manage a TUF repository whose releases are logged in the ledger",
+		Long: `Manage a TUF 1.0 repository (consistent snapshots) in a directory any static web
+server can serve: DIR/metadata/ is the metadata base URL, DIR/targets/ the targets
+base URL. Changes are staged, signed by keyholders, logged by ` + "`shiplog publish`" + `, and
+only then exposed with a new snapshot and timestamp. See docs/vendor.md.`,
+		Example: `  shiplog repo key generate keys/root.key
+  shiplog repo init repo --repository example.com/fw --root-key keys/root.key.pub \
+      --targets-key keys/targets.key.pub --snapshot-key keys/snapshot.key.pub --timestamp-key keys/timestamp.key.pub
+  shiplog repo status repo`,
+	}
+	c.AddCommand(repoKeyCmd(), repoInitCmd(), repoAddCmd(), repoRemoveCmd(), repoDelegateCmd(), repoRotateCmd(),
+		repoRenewCmd(), repoSignCmd(), repoTimestampCmd(), repoStatusCmd(), repoRegisterCmd())
+	return c
+}
+
+// passphrase returns a passphrase source: --passphrase-file, then
+// $SHIPLOG_PASSPHRASE, then a prompt on the terminal.
+func passphrase(file, what string) func() (string, error) {
+	return func() (string, error) {
+		if file != "" {
+			b, err := keys.ReadFile(file, 4096)
+			if err != nil {
+				return "", fmt.Errorf("couldn't read passphrase file: %w", err)
+			}
+			line, _, _ := strings.Cut(string(b), "\n")
+			return strings.TrimSuffix(line, "\r"), nil
+		}
+		if v := os.Getenv("SHIPLOG_PASSPHRASE"); v != "" {
+			return v, nil
+		}
+		if term.IsTerminal(int(os.Stdin.Fd())) {
+			fmt.Fprintf(os.Stderr, "passphrase for %s: ", what)
+			b, err := term.ReadPassword(int(os.Stdin.Fd()))
+			fmt.Fprintln(os.Stderr)
+			return string(b), err
+		}
+		return "", fmt.Errorf("%s is encrypted: give its passphrase with --passphrase-file FILE or $SHIPLOG_PASSPHRASE", what)
+	}
+}
+
+func loadKey(path, passFile string) (*keys.Private, error) {
+	return keys.Load(path, passphrase(passFile, path))
+}
+
+func loadPublicKeys(paths []string) ([]*metadata.Key, error) {
+	var out []*metadata.Key
+	for _, p := range paths {
+		k, _, err := keys.LoadPublic(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// withRepo opens DIR, runs fn and closes it.
+func withRepo(dir string, fn func(r *repo.Repo) error) error {
+	r, err := repo.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(r)
+}
+
+func repoKeyCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "key",
+		Short: "Generate and inspect TUF signing keys",
+		Example: `  shiplog repo key generate keys/targets.key
+  shiplog repo key show keys/targets.key.pub`,
+	}
+	var typ, passFile string
+	var plaintext, asJSON bool
+	var workFactor int
+	gen := &cobra.Command{
+		Use:   "generate FILE",
+		Short: "Generate a TUF signing key (FILE, encrypted) and its public key (FILE.pub)",
+		Long: `Generate an Ed25519 (default) or ECDSA P-256 TUF signing key. The private key is
+written to FILE (mode 0600), encrypted with a passphrase (age scrypt) read from
+--passphrase-file, $SHIPLOG_PASSPHRASE or the terminal; --insecure-plaintext
+writes it unencrypted (for online snapshot/timestamp keys kept in a secret store).
+The public key (a TUF key object) goes to FILE.pub; its TUF key ID is printed.
+Keys never live under the repository's metadata/ or targets/ folders.`,
+		Example: `  SHIPLOG_PASSPHRASE=... shiplog repo key generate keys/root.key
+  shiplog repo key generate --type ecdsa-p256 --passphrase-file pass.txt keys/targets.key
+  shiplog repo key generate --insecure-plaintext keys/timestamp.key`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := keys.GenerateDefault(keys.Type(typ))
+			if err != nil {
+				return err
+			}
+			pass := ""
+			if !plaintext {
+				if pass, err = passphrase(passFile, "the new key "+args[0])(); err != nil {
+					return err
+				}
+				if pass == "" {
+					return errors.New("empty passphrase: give one, or pass --insecure-plaintext to store the key unencrypted")
+				}
+			}
+			if err := keys.WriteFiles(k, args[0], pass, workFactor); err != nil {
+				return err
+			}
+			return printKey(cmd.OutOrStdout(), asJSON, k.ID, k.Public, args[0]+".pub")
+		},
+	}
+	gen.Flags().StringVar(&typ, "type", string(keys.Ed25519), "key type: ed25519 or ecdsa-p256")
+	gen.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the passphrase")
+	gen.Flags().BoolVar(&plaintext, "insecure-plaintext", false, "store the private key unencrypted")
+	gen.Flags().IntVar(&workFactor, "scrypt-work-factor", keys.DefaultWorkFactor, "scrypt work factor (log2 N, 10-22)")
+	gen.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show := &cobra.Command{
+		Use:     "show FILE",
+		Short:   "Print the TUF key ID and public key of a key file (FILE or FILE.pub)",
+		Example: `  shiplog repo key show keys/targets.key.pub`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, id, err := keys.LoadPublic(args[0])
+			if err != nil {
+				return err
+			}
+			return printKey(cmd.OutOrStdout(), asJSON, id, k, "")
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.AddCommand(gen, show)
+	return c
+}
+
+func printKey(w io.Writer, asJSON bool, id string, k *metadata.Key, pubFile string) error {
+	if asJSON {
+		return printJSON(w, map[string]any{"keyid": id, "key": k, "public_key_file": pubFile})
+	}
+	pub, _ := json.Marshal(k)
+	fmt.Fprintln(w, "keyid:", id)
+	fmt.Fprintln(w, "public key:", string(pub))
+	if pubFile != "" {
+		fmt.Fprintln(w, "public key file:", pubFile)
+	}
+	return nil
+}
+
+func repoInitCmd() *cobra.Command {
+	var o repo.InitOptions
+	roleKeys := map[string]*[]string{}
+	thresholds := map[string]*int{}
+	expires := map[string]*time.Duration{}
+	c := &cobra.Command{
+		Use:   "init DIR",
+		Short: "Create a repository: config, staged root v1 and empty targets v1",
+		Long: `Create a repository in DIR (new or empty). Give each top-level role its public
+keys (FILE.pub, repeatable) and threshold. Root v1 and targets v1 are staged
+unsigned: keyholders sign them with ` + "`shiplog repo sign`" + `, then
+` + "`shiplog repo register`" + ` logs root v1 with the ledger.`,
+		Example: `  shiplog repo init repo --repository example.com/fw \
+      --root-key alice.key.pub --root-key bob.key.pub --root-threshold 2 \
+      --targets-key targets.key.pub --snapshot-key snapshot.key.pub --timestamp-key timestamp.key.pub \
+      --ledger https://ledger.example --policy policy.txt`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Keys, o.Thresholds = map[string][]*metadata.Key{}, map[string]int{}
+			for _, role := range repo.TopLevelRoles {
+				ks, err := loadPublicKeys(*roleKeys[role])
+				if err != nil {
+					return err
+				}
+				o.Keys[role], o.Thresholds[role] = ks, *thresholds[role]
+			}
+			o.Expires = repo.Expiry{Root: repo.Duration(*expires["root"]), Targets: repo.Duration(*expires["targets"]),
+				Delegated: repo.Duration(*expires["delegated"]), Snapshot: repo.Duration(*expires["snapshot"]), Timestamp: repo.Duration(*expires["timestamp"])}
+			if o.Policy != "" {
+				abs, err := filepath.Abs(o.Policy)
+				if err != nil {
+					return err
+				}
+				o.Policy = abs
+			}
+			if err := repo.Init(args[0], o); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "initialised %s; next: sign root and targets with `shiplog repo sign %s --key KEY`\n", args[0], args[0])
+			return nil
+		},
+	}
+	c.Flags().StringVar(&o.Repository, "repository", "", "repository id logged with every entry (required)")
+	c.Flags().StringVar(&o.Ledger, "ledger", "", "ledger base URL")
+	c.Flags().StringVar(&o.Policy, "policy", "", "C2SP tlog-policy file proofs must satisfy")
+	for _, role := range repo.TopLevelRoles {
+		roleKeys[role] = c.Flags().StringArray(role+"-key", nil, role+" public key file (repeatable)")
+		thresholds[role] = c.Flags().Int(role+"-threshold", 1, role+" signature threshold")
+	}
+	for _, role := range []string{"root", "targets", "delegated", "snapshot", "timestamp"} {
+		expires[role] = c.Flags().Duration(role+"-expires", 0, "validity of new "+role+" versions (default "+time.Duration(repo.DefaultExpiry.For(role)).String()+")")
+	}
+	c.MarkFlagRequired("repository")
+	return c
+}
+
+func repoAddCmd() *cobra.Command {
+	var path, prefix, custom, customFile string
+	var replace, asJSON bool
+	c := &cobra.Command{
+		Use:   "add DIR FILE...",
+		Short: "Stage target files (copied into DIR/targets under their hash)",
+		Long: `Stage target files. Each FILE is published at target path PREFIX/<basename>
+(or --path for a single file) in the role a client would search for it (the
+delegation tree decides). --custom attaches JSON such as release notes, hardware
+ids or a minimum version. A path that already names another file is refused
+unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + "`shiplog publish`" + `.`,
+		Example: `  shiplog repo add repo build/app.bin --path fw/app-2.1.bin --custom '{"min_version":"2.0","hw":["rev-b"]}'
+  shiplog repo add repo --prefix fw/2.1 build/*.bin`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files := args[1:]
+			if path != "" && len(files) != 1 {
+				return errors.New("--path names one file; use --prefix for several")
+			}
+			var cj json.RawMessage
+			if custom != "" {
+				cj = json.RawMessage(custom)
+			}
+			if customFile != "" {
+				b, err := keys.ReadFile(customFile, repo.MaxCustomSize)
+				if err != nil {
+					return err
+				}
+				cj = b
+			}
+			var in []repo.TargetInput
+			for _, f := range files {
+				p := path
+				if p == "" {
+					p = filepath.Base(f)
+					if prefix != "" {
+						p = strings.TrimSuffix(prefix, "/") + "/" + p
+					}
+				}
+				in = append(in, repo.TargetInput{Path: p, File: f, Custom: cj})
+			}
+			var prog io.Writer
+			if !asJSON && term.IsTerminal(int(os.Stderr.Fd())) {
+				prog = os.Stderr
+			}
+			return withRepo(args[0], func(r *repo.Repo) error {
+				res, err := r.Add(repo.AddOptions{Targets: in, Replace: replace, Progress: prog})
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), res)
+				}
+				for _, a := range res {
+					state := "staged in " + a.Role
+					if a.Unchanged {
+						state = "unchanged"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s  %d bytes  sha256 %s  %s\n", a.Path, a.Length, a.SHA256, state)
+				}
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&path, "path", "", "target path of the (single) file")
+	c.Flags().StringVar(&prefix, "prefix", "", "directory prefix of the target paths")
+	c.Flags().StringVar(&custom, "custom", "", "custom JSON object for the targets")
+	c.Flags().StringVar(&customFile, "custom-file", "", "file holding the custom JSON object")
+	c.Flags().BoolVar(&replace, "replace", false, "allow a path to point to a new file")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func repoRemoveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "remove DIR PATH...",
+		Short:   "Stage the removal of target paths",
+		Example: `  shiplog repo remove repo fw/app-2.0.bin`,
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRepo(args[0], func(r *repo.Repo) error {
+				roles, err := r.Remove(args[1:])
+				if err != nil {
+					return err
+				}
+				for i, p := range args[1:] {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s removed from %s (staged)\n", p, roles[i])
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func repoDelegateCmd() *cobra.Command {
+	var o repo.DelegateOptions
+	var keyFiles []string
+	c := &cobra.Command{
+		Use:   "delegate DIR",
+		Short: "Stage a delegation: a named role with path patterns, or hash bins",
+		Example: `  shiplog repo delegate repo --name vendor-b --path 'vendor-b/*' --key vb.key.pub
+  shiplog repo delegate repo --hash-bins 256 --prefix bins --key bins.key.pub`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ks, err := loadPublicKeys(keyFiles)
+			if err != nil {
+				return err
+			}
+			o.Keys = ks
+			return withRepo(args[0], func(r *repo.Repo) error {
+				staged, err := r.Delegate(o)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "staged %d role(s): %s\n", len(staged), summarize(staged))
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&o.From, "from", "targets", "delegating role")
+	c.Flags().StringVar(&o.Name, "name", "", "name of the delegated role")
+	c.Flags().StringArrayVar(&o.Paths, "path", nil, "path pattern the role is trusted for (repeatable)")
+	c.Flags().BoolVar(&o.Terminating, "terminating", false, "stop the client's search at this role")
+	c.Flags().IntVar(&o.HashBins, "hash-bins", 0, "number of succinct hash bins (power of two)")
+	c.Flags().StringVar(&o.Prefix, "prefix", "bins", "hash bin name prefix")
+	c.Flags().StringArrayVar(&keyFiles, "key", nil, "public key file of the delegated role (repeatable)")
+	c.Flags().IntVar(&o.Threshold, "threshold", 1, "signature threshold of the delegated role")
+	return c
+}
+
+func summarize(names []string) string {
+	if len(names) > 6 {
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(", … (%d more)", len(names)-5)
+	}
+	return strings.Join(names, ", ")
+}
+
+func repoRotateCmd() *cobra.Command {
+	var o repo.RotateOptions
+	var addFiles []string
+	c := &cobra.Command{
+		Use:   "rotate DIR",
+		Short: "Stage a key rotation of a role (a new root must be signed by old and new thresholds)",
+		Example: `  shiplog repo rotate repo --role targets --add-key new-targets.key.pub --remove-key 1a2b3c4d
+  shiplog repo rotate repo --role root --add-key carol.key.pub --threshold 2`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ks, err := loadPublicKeys(addFiles)
+			if err != nil {
+				return err
+			}
+			o.Add = ks
+			return withRepo(args[0], func(r *repo.Repo) error {
+				staged, err := r.Rotate(o)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "staged %s; sign with the old and the new keys\n", summarize(staged))
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&o.Role, "role", "", "role to rotate (top-level, delegated, or a hash-bin prefix)")
+	c.Flags().StringArrayVar(&addFiles, "add-key", nil, "public key file to add (repeatable)")
+	c.Flags().StringArrayVar(&o.Remove, "remove-key", nil, "key ID (or 8+ hex digit prefix) to remove (repeatable)")
+	c.Flags().IntVar(&o.Threshold, "threshold", 0, "new threshold (default: unchanged)")
+	c.MarkFlagRequired("role")
+	return c
+}
+
+func repoRenewCmd() *cobra.Command {
+	var role string
+	c := &cobra.Command{
+		Use:     "renew DIR",
+		Short:   "Stage a new version of a role with a fresh expiry",
+		Example: `  shiplog repo renew repo --role targets`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRepo(args[0], func(r *repo.Repo) error {
+				v, exp, err := r.Renew(role)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "staged %s v%d, expires %s; sign it\n", role, v, exp.Format(time.RFC3339))
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&role, "role", "", "role to renew")
+	c.MarkFlagRequired("role")
+	return c
+}
+
+func repoSignCmd() *cobra.Command {
+	var keyFile, passFile string
+	var roles []string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "sign DIR",
+		Short: "Add your signature to the staged roles your key signs",
+		Long: `Add one keyholder's signature to every staged role the key is a key of (or
+only --role). Each keyholder runs this with their own key; nobody sees another's
+private key. A role is ready to publish when every threshold is met (a new root
+needs the old root's threshold and its own).`,
+		Example: `  shiplog repo sign repo --key keys/targets.key
+  shiplog repo sign repo --key alice.key --role root --passphrase-file alice.pass`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyFile == "" {
+				return errors.New("--key FILE is required")
+			}
+			k, err := loadKey(keyFile, passFile)
+			if err != nil {
+				return err
+			}
+			return withRepo(args[0], func(r *repo.Repo) error {
+				res, err := r.Sign(k, roles)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), res)
+				}
+				for _, s := range res {
+					state := "ready to publish"
+					if !s.Ready {
+						state = "needs more signatures"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "signed %s v%d with %.16s: %s\n", s.Role, s.Version, s.KeyID, state)
+				}
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&keyFile, "key", "", "private key file")
+	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the key's passphrase")
+	c.Flags().StringArrayVar(&roles, "role", nil, "sign only this staged role (repeatable)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func repoTimestampCmd() *cobra.Command {
+	var keyFile, passFile string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "timestamp DIR",
+		Short: "Refresh timestamp.json before it expires (run from cron)",
+		Example: `  # crontab: every 6 hours
+  0 */6 * * * shiplog repo timestamp /srv/repo --key /etc/shiplog/timestamp.key`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := loadKey(keyFile, passFile)
+			if err != nil {
+				return err
+			}
+			return withRepo(args[0], func(r *repo.Repo) error {
+				e, err := r.Timestamp(k)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), e)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "timestamp v%d (snapshot v%d) expires %s\n", e.Timestamp, e.Snapshot, e.Expires.Format(time.RFC3339))
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&keyFile, "key", "", "timestamp private key file")
+	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the key's passphrase")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.MarkFlagRequired("key")
+	return c
+}
+
+func repoStatusCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status DIR",
+		Short: "Show what is pending, logged, exposed and what expires when",
+		Example: `  shiplog repo status repo
+  shiplog repo status repo --json | jq .next`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRepo(args[0], func(r *repo.Repo) error {
+				s, err := r.Status()
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), s)
+				}
+				s.Print(cmd.OutOrStdout())
+				return nil
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func repoRegisterCmd() *cobra.Command {
+	var ledger, tokenFile, policyFile string
+	var wait time.Duration
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "register DIR",
+		Short: "Register the repository with the ledger by logging its signed root v1 (admin call)",
+		Example: `  shiplog repo register repo --ledger https://ledger.example --token admin.token --policy policy.txt`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tokenFile == "" {
+				return errors.New("--token FILE is required (the ledger's admin.token)")
+			}
+			tok, err := keys.ReadFile(tokenFile, 4096)
+			if err != nil {
+				return fmt.Errorf("couldn't read token: %w", err)
+			}
+			o := repo.PublishOptions{Ledger: ledger, Token: strings.TrimSpace(string(tok)), Wait: wait}
+			if policyFile != "" {
+				if o.Policy, err = repo.LoadPolicy(policyFile); err != nil {
+					return err
+				}
+			}
+			le, err := repo.Register(cmd.Context(), args[0], o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), le)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "registered: root v1 logged at index %d, proof %s\n", le.Index, le.ProofFile)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&ledger, "ledger", "", "ledger base URL (default: the config's)")
+	c.Flags().StringVar(&tokenFile, "token", "", "file holding the ledger's admin token")
+	c.Flags().StringVar(&policyFile, "policy", "", "C2SP tlog-policy file (default: the config's)")
+	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for the proof")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
