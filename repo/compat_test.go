@@ -1,11 +1,14 @@
 package repo
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shiplog/shiplog/repo/keys"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
@@ -50,6 +53,102 @@ func goTUFDownload(t testing.TB, dir, targetPath string) ([]byte, error) {
 	}
 	_, data, err := up.DownloadTarget(ti, filepath.Join(t.TempDir(), "out"), "")
 	return data, err
+}
+
+// richTargets are the targets of richRepo: in targets itself, in a named
+// delegation, and in hash bins delegated by another named role.
+var richTargets = map[string]string{
+	"notes.txt":  "release notes",
+	"fw/app.bin": "firmware 2.1",
+	"bulk/a.bin": "bulk a",
+	"bulk/b.bin": "bulk b",
+	"bulk/c.bin": "bulk c",
+}
+
+// richRepo builds a repository that exercises what clients must follow:
+// ECDSA P-256 and Ed25519 keys, a named delegation, hash bins under a
+// delegated role, a root rotation to a 2-of-2 threshold and a targets key
+// rotation, each version logged and then exposed.
+func richRepo(t testing.TB) *fixture {
+	must := func(_ []string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newRepo(t, keys.ECDSAP256)
+	f.sign(f.keys["root"], "root")
+	f.sign(f.keys["targets"], "targets")
+	if _, err := Register(context.Background(), f.dir, f.opts(false)); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(true)
+	fwKey, bulkKey, binKey := genKey(t, keys.Ed25519), genKey(t, keys.ECDSAP256), genKey(t, keys.Ed25519)
+	r := f.open()
+	must(r.Delegate(DelegateOptions{Name: "fw-team", Paths: []string{"fw/*"}, Keys: []*metadata.Key{fwKey.Public}}))
+	must(r.Delegate(DelegateOptions{Name: "bulk", Paths: []string{"bulk/*"}, Terminating: true, Keys: []*metadata.Key{bulkKey.Public}}))
+	r.Close()
+	f.sign(f.keys["targets"])
+	f.sign(fwKey)
+	f.sign(bulkKey)
+	f.publish(true)
+	r = f.open()
+	must(r.Delegate(DelegateOptions{From: "bulk", HashBins: 8, Prefix: "bulk-bin", Keys: []*metadata.Key{binKey.Public}}))
+	r.Close()
+	f.add(richTargets)
+	// Rotate: root gains a second key and needs both; targets gets a new key.
+	root2, targets2 := genKey(t, keys.Ed25519), genKey(t, keys.ECDSAP256)
+	r = f.open()
+	must(r.Rotate(RotateOptions{Role: "root", Add: []*metadata.Key{root2.Public}, Threshold: 2}))
+	must(r.Rotate(RotateOptions{Role: "targets", Add: []*metadata.Key{targets2.Public}, Remove: []string{f.keys["targets"].ID}}))
+	r.Close()
+	f.sign(f.keys["root"], "root")
+	f.sign(root2, "root")
+	f.sign(targets2)
+	f.sign(fwKey)
+	f.sign(bulkKey)
+	f.sign(binKey)
+	res := f.publish(true)
+	if res.Exposed == nil || len(res.Pending) > 0 {
+		t.Fatalf("publish: %+v", res)
+	}
+	f.keys["targets"] = targets2
+	return f
+}
+
+
+// tamperTarget flips one byte of the stored file of a target.
+func tamperTarget(t testing.TB, dir, targetPath string) {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(dir, "targets", filepath.Dir(targetPath), "*."+filepath.Base(targetPath)))
+	if len(matches) != 1 {
+		t.Fatalf("stored files of %s: %v", targetPath, matches)
+	}
+	b, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 1
+	if err := os.WriteFile(matches[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGoTUFUpdaterReadsRichRepository(t *testing.T) {
+	f := richRepo(t)
+	for p, want := range richTargets {
+		got, err := goTUFDownload(t, f.dir, p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if string(got) != want {
+			t.Fatalf("%s: got %q, want %q", p, got, want)
+		}
+	}
+	tamperTarget(t, f.dir, "bulk/b.bin")
+	if _, err := goTUFDownload(t, f.dir, "bulk/b.bin"); err == nil {
+		t.Fatal("go-tuf accepted a tampered target")
+	}
 }
 
 func TestGoTUFUpdaterReadsRepository(t *testing.T) {
