@@ -1,0 +1,224 @@
+// Package approval is the consumer's say over updates (DESIGN.md, the
+// device's rule 4): a policy per device — never check, check and notify,
+// download and ask, install automatically, or install security updates
+// automatically — and the informed summary shown before asking: what
+// changes (targets added, removed, changed, with sizes), the release notes
+// from the targets' custom metadata, and the log evidence (log, index,
+// witnesses that cosigned, and when).
+//
+// Target custom metadata understood here (JSON object, other keys ignored):
+//
+//	{"release_notes": "Fixes CVE-2026-1234", "security": true}
+//
+// It is pure: no I/O; the prompt is the caller's.
+package approval
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Mode is a device's approval policy.
+type Mode string
+
+// The approval modes.
+const (
+	Never    Mode = "never"    // never check for updates
+	Notify   Mode = "notify"   // check and show what is available
+	Ask      Mode = "ask"      // download, then install only if the user agrees
+	Auto     Mode = "auto"     // install automatically
+	Security Mode = "security" // install security updates automatically, ask for others
+)
+
+// ParseMode parses a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Never, Notify, Ask, Auto, Security:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown approval mode %q: want never, notify, ask, auto or security", s)
+}
+
+// Action is what to do with an available update.
+type Action string
+
+// The actions.
+const (
+	Skip    Action = "skip"    // do nothing (mode never)
+	Show    Action = "notify"  // show the summary only
+	Prompt  Action = "ask"     // download, show, ask; install on yes
+	Install Action = "install" // install without asking
+)
+
+// Decide returns the action for an update summarized by s under mode m.
+func Decide(m Mode, s *Summary) Action {
+	switch m {
+	case Notify:
+		return Show
+	case Ask:
+		return Prompt
+	case Auto:
+		return Install
+	case Security:
+		if s.SecurityOnly() {
+			return Install
+		}
+		return Prompt
+	}
+	return Skip
+}
+
+// Custom is the part of a target's custom metadata this package reads.
+type Custom struct {
+	ReleaseNotes string `json:"release_notes,omitempty"`
+	Security     bool   `json:"security,omitempty"`
+}
+
+// MaxReleaseNotes bounds the release notes shown per target.
+const MaxReleaseNotes = 4096
+
+// ParseCustom reads custom metadata; anything unreadable counts as none.
+func ParseCustom(raw []byte) Custom {
+	var c Custom
+	if len(raw) == 0 || json.Unmarshal(raw, &c) != nil {
+		return Custom{}
+	}
+	if len(c.ReleaseNotes) > MaxReleaseNotes {
+		c.ReleaseNotes = c.ReleaseNotes[:MaxReleaseNotes] + "…"
+	}
+	return c
+}
+
+// Change is one target that an update adds, removes or changes.
+type Change struct {
+	Path         string `json:"path"`
+	Kind         string `json:"kind"` // "added", "removed", "changed"
+	OldLength    int64  `json:"old_length,omitempty"`
+	NewLength    int64  `json:"new_length,omitempty"`
+	OldSHA256    string `json:"old_sha256,omitempty"`
+	NewSHA256    string `json:"new_sha256,omitempty"`
+	Security     bool   `json:"security,omitempty"`
+	ReleaseNotes string `json:"release_notes,omitempty"`
+}
+
+// Witness is one cosignature on the checkpoint that proves a role.
+type Witness struct {
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+}
+
+// Evidence is the log evidence of one role version.
+type Evidence struct {
+	Role      string    `json:"role"`
+	Version   int64     `json:"version"`
+	Log       string    `json:"log"`
+	Index     uint64    `json:"index"`
+	TreeSize  uint64    `json:"tree_size"`
+	Source    string    `json:"source"`
+	Witnesses []Witness `json:"witnesses"`
+}
+
+// Summary describes an available update.
+type Summary struct {
+	Repository  string     `json:"repository"`
+	FromVersion int64      `json:"from_targets_version"`
+	ToVersion   int64      `json:"to_targets_version"`
+	Changes     []Change   `json:"changes"`
+	Evidence    []Evidence `json:"evidence"`
+	// DownloadSize is the bytes to fetch (added and changed targets).
+	DownloadSize int64 `json:"download_size"`
+}
+
+// Empty reports whether nothing changes.
+func (s *Summary) Empty() bool { return len(s.Changes) == 0 }
+
+// SecurityOnly reports whether every added or changed target is marked as
+// a security update (removals need no mark) and there is at least one.
+func (s *Summary) SecurityOnly() bool {
+	n := 0
+	for _, c := range s.Changes {
+		if c.Kind == "removed" {
+			continue
+		}
+		if !c.Security {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// Sort orders changes by path and evidence by log index.
+func (s *Summary) Sort() {
+	sort.Slice(s.Changes, func(i, j int) bool { return s.Changes[i].Path < s.Changes[j].Path })
+	sort.SliceStable(s.Evidence, func(i, j int) bool { return s.Evidence[i].Index < s.Evidence[j].Index })
+}
+
+// Text returns the summary for a person, with control characters from the
+// metadata removed.
+func (s *Summary) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Update for %s: targets version %d -> %d\n", clean(s.Repository), s.FromVersion, s.ToVersion)
+	if s.Empty() {
+		b.WriteString("  no target changes\n")
+	}
+	for _, c := range s.Changes {
+		mark := ""
+		if c.Security {
+			mark = " [security]"
+		}
+		switch c.Kind {
+		case "added":
+			fmt.Fprintf(&b, "  + %s (%s)%s\n", clean(c.Path), size(c.NewLength), mark)
+		case "removed":
+			fmt.Fprintf(&b, "  - %s (%s)\n", clean(c.Path), size(c.OldLength))
+		default:
+			fmt.Fprintf(&b, "  ~ %s (%s -> %s)%s\n", clean(c.Path), size(c.OldLength), size(c.NewLength), mark)
+		}
+		if c.ReleaseNotes != "" {
+			for _, l := range strings.Split(clean(c.ReleaseNotes), "\n") {
+				fmt.Fprintf(&b, "      %s\n", l)
+			}
+		}
+	}
+	fmt.Fprintf(&b, "  to download: %s\n", size(s.DownloadSize))
+	if len(s.Evidence) > 0 {
+		b.WriteString("Transparency log evidence:\n")
+	}
+	for _, e := range s.Evidence {
+		fmt.Fprintf(&b, "  %s v%d: %s entry %d (tree size %d, proof from %s)\n", clean(e.Role), e.Version, clean(e.Log), e.Index, e.TreeSize, e.Source)
+		for _, w := range e.Witnesses {
+			fmt.Fprintf(&b, "      cosigned by %s at %s\n", clean(w.Name), w.Time.UTC().Format(time.RFC3339))
+		}
+	}
+	return b.String()
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// clean removes control characters (terminal escapes) except newlines.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' {
+			return r
+		}
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return -1
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,194 @@
+// Package bundle reads and verifies shiplog update bundles: one file holding
+// everything a device needs to verify and install an update with no network
+// (the pw_software_update idea, made transparent). The format:
+//
+//	"shiplog-bundle/v1\n"   magic (18 bytes)
+//	uint32 big-endian       header length, at most MaxHeaderSize
+//	header                  proto/bundle.Header, deterministic protobuf
+//	payloads                in header order, each exactly its length
+//	                        (none for omitted payloads); nothing after them
+//
+// The header carries the root chain, timestamp, snapshot and every targets
+// role on the path to each payload as exact bytes, with their tlog-proofs.
+// Open checks the container strictly (canonical encoding, no unknown fields,
+// consistent lengths, no trailing bytes); Verify then runs the device's own
+// update loop (client/update, with the transparency gate) over the bundle,
+// so a bundle is verified by the same code as an online update, and checks
+// that every item of the header was needed and matches. Payloads are read
+// through io.ReaderAt sections and hashed while streaming, never held whole.
+package bundle
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	pb "github.com/shiplog/shiplog/proto/bundle"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Magic is the first line of a bundle file.
+const Magic = "shiplog-bundle/v1\n"
+
+// Limits of the container.
+const (
+	MaxHeaderSize = 64 << 20
+	MaxRoots      = 1024
+	MaxRoles      = 1024
+	MaxPayloads   = 4096
+	maxPathLen    = 4096
+)
+
+var errMalformed = errors.New("malformed bundle")
+
+// Bundle is an opened, not yet verified bundle.
+type Bundle struct {
+	// Header is the parsed header. Nothing in it is trusted before Verify.
+	Header *pb.Header
+	r      io.ReaderAt
+	size   int64
+	offset map[string]int64 // payload path -> offset in the file
+	index  map[string]*pb.Payload
+}
+
+// EncodeHeader returns the magic, length and deterministic encoding of h:
+// the bytes that precede the payloads.
+func EncodeHeader(h *pb.Header) ([]byte, error) {
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > MaxHeaderSize {
+		return nil, fmt.Errorf("bundle header of %d bytes is above the limit %d", len(body), MaxHeaderSize)
+	}
+	out := make([]byte, 0, len(Magic)+4+len(body))
+	out = append(out, Magic...)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(body)))
+	return append(out, body...), nil
+}
+
+// Open parses the container of a bundle of size bytes read from r. It
+// refuses a bad magic, a header above MaxHeaderSize, a non-canonical or
+// unknown-field header, inconsistent lists, and a file whose size is not
+// exactly the header plus the payloads.
+func Open(r io.ReaderAt, size int64) (*Bundle, error) {
+	pre := make([]byte, len(Magic)+4)
+	if _, err := r.ReadAt(pre, 0); err != nil {
+		return nil, fmt.Errorf("%w: too short", errMalformed)
+	}
+	if string(pre[:len(Magic)]) != Magic {
+		return nil, fmt.Errorf("%w: not a shiplog bundle (bad magic)", errMalformed)
+	}
+	n := int64(binary.BigEndian.Uint32(pre[len(Magic):]))
+	if n > MaxHeaderSize || n > size-int64(len(pre)) {
+		return nil, fmt.Errorf("%w: header length %d out of range", errMalformed, n)
+	}
+	body := make([]byte, n)
+	if _, err := r.ReadAt(body, int64(len(pre))); err != nil {
+		return nil, fmt.Errorf("%w: truncated header", errMalformed)
+	}
+	h := &pb.Header{}
+	if err := proto.Unmarshal(body, h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", errMalformed, err)
+	}
+	if hasUnknown(h.ProtoReflect()) {
+		return nil, fmt.Errorf("%w: header has unknown fields", errMalformed)
+	}
+	again, err := proto.MarshalOptions{Deterministic: true}.Marshal(h)
+	if err != nil || !bytes.Equal(again, body) {
+		return nil, fmt.Errorf("%w: header is not canonically encoded", errMalformed)
+	}
+	b := &Bundle{Header: h, r: r, size: size, offset: map[string]int64{}, index: map[string]*pb.Payload{}}
+	if err := b.check(int64(len(pre)) + n); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// check validates the header's lists and the payload layout.
+func (b *Bundle) check(off int64) error {
+	h := b.Header
+	if len(h.Roots) > MaxRoots || len(h.Targets) > MaxRoles || len(h.Payloads) > MaxPayloads {
+		return fmt.Errorf("%w: too many items", errMalformed)
+	}
+	if len(h.Timestamp) == 0 || h.Snapshot == nil || h.Snapshot.Role != "snapshot" || len(h.Snapshot.TlogProof) != 0 {
+		return fmt.Errorf("%w: missing timestamp or snapshot", errMalformed)
+	}
+	for i, m := range h.Roots {
+		if m.Role != "root" || m.Version < 1 || (i > 0 && m.Version != h.Roots[i-1].Version+1) {
+			return fmt.Errorf("%w: root chain not consecutive", errMalformed)
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range h.Targets {
+		if m.Role == "" || m.Role == "root" || m.Role == "snapshot" || m.Role == "timestamp" || seen[m.Role] || m.Version < 1 || !utf8.ValidString(m.Role) {
+			return fmt.Errorf("%w: bad targets role list", errMalformed)
+		}
+		seen[m.Role] = true
+	}
+	for _, p := range h.Payloads {
+		if p.TargetPath == "" || len(p.TargetPath) > maxPathLen || b.index[p.TargetPath] != nil || len(p.Sha256) != 32 || p.Length > 1<<62 {
+			return fmt.Errorf("%w: bad payload list", errMalformed)
+		}
+		b.index[p.TargetPath] = p
+		if p.Omitted {
+			continue
+		}
+		b.offset[p.TargetPath] = off
+		off += int64(p.Length)
+	}
+	if off != b.size {
+		return fmt.Errorf("%w: file is %d bytes, header and payloads make %d (truncated or trailing data)", errMalformed, b.size, off)
+	}
+	return nil
+}
+
+// hasUnknown reports unknown fields anywhere in m.
+func hasUnknown(m protoreflect.Message) bool {
+	if len(m.GetUnknown()) > 0 {
+		return true
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Message() == nil {
+			return true
+		}
+		if fd.IsList() {
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				if hasUnknown(l.Get(i).Message()) {
+					found = true
+					return false
+				}
+			}
+			return true
+		}
+		if hasUnknown(v.Message()) {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// Payload returns a reader of the payload of target path, or an error if
+// the bundle omits it or has none.
+func (b *Bundle) Payload(path string) (*io.SectionReader, *pb.Payload, error) {
+	p := b.index[path]
+	if p == nil {
+		return nil, nil, fmt.Errorf("bundle has no payload for %s", path)
+	}
+	if p.Omitted {
+		return nil, p, fmt.Errorf("%w: %s", ErrOmitted, path)
+	}
+	return io.NewSectionReader(b.r, b.offset[path], int64(p.Length)), p, nil
+}
+
+// ErrOmitted means the bundle leaves out a payload that the device must
+// already hold ("personalization").
+var ErrOmitted = errors.New("payload omitted from the bundle")

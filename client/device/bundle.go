@@ -1,0 +1,110 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/shiplog/shiplog/client/approval"
+	"github.com/shiplog/shiplog/client/bundle"
+	"github.com/shiplog/shiplog/client/state"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// VerifyBundle opens the bundle at path and verifies it against the
+// device's trusted state exactly as InstallBundle would, without
+// installing: the metadata (through the update loop and the transparency
+// gate) and every payload's bytes.
+func (d *Device) VerifyBundle(ctx context.Context, path string) (*Result, error) {
+	f, b, err := openBundle(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	s, err := d.store.Load()
+	if err != nil {
+		return nil, err
+	}
+	v, p, err := d.planBundle(ctx, b, s)
+	if err != nil {
+		return nil, d.failed(err)
+	}
+	if err := v.VerifyPayloads(ctx); err != nil {
+		return nil, err
+	}
+	return &Result{Summary: p.summary, Action: approval.Show, Message: "bundle verified"}, nil
+}
+
+// InstallBundle installs an offline update bundle: the same verification as
+// an online update (the bundle is the remote of the same update loop), then
+// the same staged install and commit. Payloads the bundle omits must be
+// held by the device already, proven by hash as they are copied. An
+// explicit install-bundle is approved unless the approval mode is never;
+// in mode ask (or security, for a non-security bundle) the user is asked.
+func (d *Device) InstallBundle(ctx context.Context, path string) (*Result, error) {
+	if d.cfg.Approval == approval.Never {
+		return nil, errors.New("approval mode is never: not installing updates")
+	}
+	f, b, err := openBundle(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	s, err := d.store.Load()
+	if err != nil {
+		return nil, err
+	}
+	v, p, err := d.planBundle(ctx, b, s)
+	if err != nil {
+		return nil, d.failed(err)
+	}
+	action := approval.Decide(d.cfg.Approval, p.summary)
+	if action == approval.Show {
+		action = approval.Prompt // the user asked for this bundle; still confirm
+	}
+	fetch := func(ctx context.Context, t *metadata.TargetFiles, w io.Writer) error {
+		if v.Omitted[t.Path] {
+			return fmt.Errorf("%w: %s, and the device does not hold it", bundle.ErrOmitted, clean(t.Path))
+		}
+		return v.Session.Download(ctx, t, w)
+	}
+	return d.apply(ctx, s, v.Session, p, action, fetch)
+}
+
+func openBundle(path string) (*os.File, *bundle.Bundle, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	b, err := bundle.Open(f, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, b, nil
+}
+
+// planBundle verifies b against the trusted state s and plans installing
+// its payloads.
+func (d *Device) planBundle(ctx context.Context, b *bundle.Bundle, s *state.State) (*bundle.Verified, *plan, error) {
+	v, err := b.Verify(ctx, trustedOf(s), bundle.Options{Policy: d.policy, Repository: d.cfg.Repository, Time: d.opts.Time, Limits: d.opts.Limits})
+	if err != nil {
+		return nil, nil, err
+	}
+	targets := map[string]*metadata.TargetFiles{}
+	for _, t := range v.Targets {
+		if len(d.cfg.Targets) > 0 && !slices.Contains(d.cfg.Targets, t.Path) {
+			return nil, nil, fmt.Errorf("bundle carries %s, which this device does not install", clean(t.Path))
+		}
+		targets[t.Path] = t
+	}
+	return v, newPlan(d.cfg.Repository, v.Session, s, targets), nil
+}

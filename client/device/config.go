@@ -1,0 +1,178 @@
+// Package device is the device agent behind shiplog-device: it keeps a state
+// directory (configuration, tlog-policy, trusted state), and runs the
+// device's rule of DESIGN.md end to end — the TUF update loop with the
+// transparency gate (client/update), consumer approval (client/approval),
+// an atomic install (client/install) and an atomic commit of the trusted
+// state (client/state) only after the install succeeded — for online
+// updates and for offline bundles (client/bundle) alike.
+//
+// State directory layout:
+//
+//	DIR/config.json   Config (strict JSON)
+//	DIR/policy        the C2SP tlog-policy the device trusts
+//	DIR/state         trusted state (client/state)
+//	DIR/evidence/     fork evidence written when a log is caught forking
+//	DIR/lock          advisory lock: one shiplog-device at a time
+//
+// The installed versions live where Config.Installer says (default
+// DIR/install).
+package device
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/shiplog/shiplog/client/approval"
+	"github.com/shiplog/shiplog/client/install"
+	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/durable"
+)
+
+// Config is a device's configuration (DIR/config.json).
+type Config struct {
+	// Repository is the repository id the device follows (the "repo" of
+	// every log entry it checks).
+	Repository string `json:"repository"`
+	// RepositoryURL is the base URL of the repository directory; metadata
+	// is read under RepositoryURL/metadata and targets under
+	// RepositoryURL/targets unless MetadataURL or TargetsURL override them.
+	RepositoryURL string `json:"repository_url,omitempty"`
+	MetadataURL   string `json:"metadata_url,omitempty"`
+	TargetsURL    string `json:"targets_url,omitempty"`
+	// Ledger is the ledger's URL, optional: with it the device fetches
+	// fresh proofs and consistency proofs online.
+	Ledger string `json:"ledger,omitempty"`
+	// Approval is the approval mode (approval.Mode); default "ask".
+	Approval approval.Mode `json:"approval,omitempty"`
+	// Targets are the target paths to install; empty means all targets of
+	// the repository.
+	Targets []string `json:"targets,omitempty"`
+	// Installer chooses how versions are installed.
+	Installer InstallerConfig `json:"installer"`
+}
+
+// InstallerConfig selects an installer: "dir" (default; versions as
+// directories under Path) or "ab" (the target Image written into A/B slots
+// under Path). Path defaults to DIR/install.
+type InstallerConfig struct {
+	Kind  string `json:"kind,omitempty"`
+	Path  string `json:"path,omitempty"`
+	Image string `json:"image,omitempty"`
+}
+
+const (
+	configFile = "config.json"
+	policyFile = "policy"
+	maxConfig  = 1 << 20
+)
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Repository == "" {
+		return errors.New("config: repository id is required")
+	}
+	if c.Approval == "" {
+		c.Approval = approval.Ask
+	}
+	if _, err := approval.ParseMode(string(c.Approval)); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	switch c.Installer.Kind {
+	case "", "dir":
+	case "ab":
+		if c.Installer.Image == "" {
+			return errors.New("config: the ab installer needs the image target path")
+		}
+		if len(c.Targets) == 0 {
+			c.Targets = []string{c.Installer.Image}
+		}
+		if len(c.Targets) != 1 || c.Targets[0] != c.Installer.Image {
+			return errors.New("config: the ab installer installs exactly its image target")
+		}
+	default:
+		return fmt.Errorf("config: unknown installer %q: want dir or ab", c.Installer.Kind)
+	}
+	return nil
+}
+
+func (c *Config) metadataURL() string {
+	if c.MetadataURL != "" {
+		return c.MetadataURL
+	}
+	return c.RepositoryURL + "/metadata"
+}
+
+func (c *Config) targetsURL() string {
+	if c.TargetsURL != "" {
+		return c.TargetsURL
+	}
+	return c.RepositoryURL + "/targets"
+}
+
+func (c *Config) installer(dir string, fault install.Fault) install.Installer {
+	path := c.Installer.Path
+	if path == "" {
+		path = filepath.Join(dir, "install")
+	}
+	if c.Installer.Kind == "ab" {
+		return &install.AB{Root: path, Image: c.Installer.Image, Fault: fault}
+	}
+	return &install.Dir{Root: path, Fault: fault}
+}
+
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return b, nil
+}
+
+func loadConfig(dir string) (*Config, *policy.Policy, error) {
+	b, err := readLimited(filepath.Join(dir, configFile), maxConfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("couldn't read device config: %w", err)
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, nil, fmt.Errorf("device config %s: %w", filepath.Join(dir, configFile), err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	pb, err := readLimited(filepath.Join(dir, policyFile), policy.MaxSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("couldn't read device policy: %w", err)
+	}
+	p, err := policy.Parse(pb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("device policy: %w", err)
+	}
+	return &c, p, nil
+}
+
+func writeConfig(dir string, c *Config, policyText []byte) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := durable.CreateFile(filepath.Join(dir, policyFile), policyText, 0o644); err != nil {
+		return err
+	}
+	return durable.CreateFile(filepath.Join(dir, configFile), append(b, '\n'), 0o644)
+}

@@ -1,0 +1,74 @@
+package device
+
+import (
+	"time"
+
+	"github.com/shiplog/shiplog/client/state"
+	"github.com/shiplog/shiplog/evidence/checkpoint"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// Status describes a device's trusted state.
+type Status struct {
+	Repository    string          `json:"repository"`
+	RepositoryURL string          `json:"repository_url,omitempty"`
+	Approval      string          `json:"approval"`
+	Installed     *state.Manifest `json:"installed,omitempty"`
+	Active        string          `json:"active"`
+	Roles         []RoleStatus    `json:"roles"`
+	Checkpoints   []LogStatus     `json:"checkpoints"`
+}
+
+// RoleStatus is one trusted role.
+type RoleStatus struct {
+	Role    string    `json:"role"`
+	Version int64     `json:"version"`
+	Expires time.Time `json:"expires"`
+}
+
+// LogStatus is the newest checkpoint held for one log.
+type LogStatus struct {
+	Origin string `json:"origin"`
+	Size   uint64 `json:"size"`
+}
+
+// Status reports the trusted state and the active version.
+func (d *Device) Status() (*Status, error) {
+	s, err := d.store.Load()
+	if err != nil {
+		return nil, err
+	}
+	active, err := d.inst.Active()
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Repository: d.cfg.Repository, RepositoryURL: d.cfg.RepositoryURL, Approval: string(d.cfg.Approval), Installed: s.Installed, Active: active}
+	if r, err := metadata.Root().FromBytes(s.Root); err == nil {
+		st.Roles = append(st.Roles, RoleStatus{"root", r.Signed.Version, r.Signed.Expires})
+	}
+	if s.Timestamp != nil {
+		if m, err := metadata.Timestamp().FromBytes(s.Timestamp); err == nil {
+			st.Roles = append(st.Roles, RoleStatus{"timestamp", m.Signed.Version, m.Signed.Expires})
+		}
+	}
+	if s.Snapshot != nil {
+		if m, err := metadata.Snapshot().FromBytes(s.Snapshot); err == nil {
+			st.Roles = append(st.Roles, RoleStatus{"snapshot", m.Signed.Version, m.Signed.Expires})
+		}
+	}
+	for _, role := range sortedPaths(s.Targets) {
+		if m, err := metadata.Targets().FromBytes(s.Targets[role]); err == nil {
+			st.Roles = append(st.Roles, RoleStatus{role, m.Signed.Version, m.Signed.Expires})
+		}
+	}
+	for _, origin := range sortedPaths(s.Checkpoints) {
+		l := d.policy.Log(origin)
+		if l == nil {
+			continue
+		}
+		if c, err := checkpoint.Open(s.Checkpoints[origin], origin, l.Verifier); err == nil {
+			st.Checkpoints = append(st.Checkpoints, LogStatus{origin, c.Size})
+		}
+	}
+	return st, nil
+}

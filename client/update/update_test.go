@@ -1,0 +1,86 @@
+package update_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/shiplog/shiplog/client/internal/fixture"
+	"github.com/shiplog/shiplog/client/update"
+)
+
+func serve(t *testing.T, r *fixture.Repo) *update.HTTPRemote {
+	srv := httptest.NewServer(http.FileServer(http.Dir(r.Dir)))
+	t.Cleanup(srv.Close)
+	return &update.HTTPRemote{MetadataURL: srv.URL + "/metadata", TargetsURL: srv.URL + "/targets", Client: srv.Client()}
+}
+
+func client(t *testing.T, r *fixture.Repo, k int) *update.Client {
+	return &update.Client{Remote: serve(t, r), Time: fixture.Now,
+		Gate: &update.Gate{Policy: r.Policy(k), Repository: r.ID}}
+}
+
+func TestRefreshResolveDownload(t *testing.T) {
+	r := fixture.New(t)
+	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), map[string]any{"release_notes": "first"})
+	r.Delegate("targets", "apps", []string{"apps/*"}, false)
+	r.AddTarget("apps", "apps/a.bin", []byte("app a"), nil)
+	r.Publish()
+	r.RotateRoot("timestamp")
+	r.WriteTimestamp()
+
+	c := client(t, r, 2)
+	s, err := c.Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.AllTargets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 {
+		t.Fatalf("got %d targets, want 2", len(all))
+	}
+	var buf bytes.Buffer
+	if err := s.Download(context.Background(), all["apps/a.bin"], &buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != "app a" {
+		t.Errorf("got %q", buf.String())
+	}
+	// root v2 + targets + apps, each proven.
+	if got := len(s.Evidence()); got != 3 {
+		t.Errorf("evidence for %d files, want 3", got)
+	}
+	tr := s.Trusted()
+	if len(tr.Checkpoints) != 1 || len(tr.Targets) != 2 {
+		t.Errorf("trusted: %d checkpoints, %d roles", len(tr.Checkpoints), len(tr.Targets))
+	}
+
+	// A second refresh from the new trusted state fetches nothing new and is
+	// still fine.
+	s2, err := c.Refresh(context.Background(), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s2.Evidence()) != 0 {
+		t.Errorf("unchanged roles were gated again: %d", len(s2.Evidence()))
+	}
+}
+
+func TestAttackUnloggedRelease(t *testing.T) {
+	r := fixture.New(t)
+	r.AddTarget("targets", "fw/image.bin", []byte("evil"), nil)
+	r.Publish()
+	// The release is validly signed but its proof is missing.
+	r.Remove(fixture.RoleFile("targets", 2) + ".tlog-proof")
+	_, err := client(t, r, 2).Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})
+	if !errors.Is(err, update.ErrUnlogged) {
+		t.Fatalf("got %v, want ErrUnlogged", err)
+	}
+	_ = filepath.Join
+}
