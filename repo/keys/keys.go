@@ -261,7 +261,7 @@ func ParsePublic(b []byte) (*metadata.Key, string, error) {
 	if err := dec.Decode(&k); err != nil {
 		return nil, "", errMalformedPub
 	}
-	if dec.More() {
+	if dec.More() || len(k.UnrecognizedFields) != 0 || len(k.Value.UnrecognizedFields) != 0 {
 		return nil, "", errMalformedPub
 	}
 	pub, err := k.ToPublicKey()
