@@ -124,7 +124,7 @@ type repo struct {
 // role is the latest valid logged version of one role.
 type role struct {
 	version uint64
-	bytes   []byte           // targets roles only
+	bytes   []byte            // targets roles only
 	targets *tufcheck.Targets // targets roles only
 }
 

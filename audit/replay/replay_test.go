@@ -177,7 +177,7 @@ func TestAttackUnloggedRootRotation(t *testing.T) {
 	l := newLog(t)
 	r := newRepo("example.com/fw")
 	l.add(r.ID, "root", 1, r.RootBytes())
-	r.RotateTargetsKey()        // v2, never logged
+	r.RotateTargetsKey()          // v2, never logged
 	_, v3 := r.RotateTargetsKey() // v3
 	wantKind(t, l.add(r.ID, "root", 3, v3), alert.KindRootGap, alert.Critical)
 	// Targets signed by the v3 targets key do not verify under logged v1.

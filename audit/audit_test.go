@@ -1,0 +1,424 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/audit/internal/ledgertest"
+	"github.com/shiplog/shiplog/audit/internal/tuftest"
+	"github.com/shiplog/shiplog/audit/store"
+	"github.com/shiplog/shiplog/evidence"
+	"github.com/shiplog/shiplog/evidence/checkpoint"
+	"github.com/shiplog/shiplog/evidence/policy"
+)
+
+const origin = "example.com/ledger"
+
+// env is a live test ledger behind a malicious wrapper, and an auditor.
+type env struct {
+	t       *testing.T
+	ctx     context.Context
+	keys    *ledgertest.Keys
+	ledger  *ledgertest.Ledger
+	mal     *ledgertest.Malicious
+	srv     *httptest.Server
+	policy  *policy.Policy
+	db      *store.DB
+	dbPath  string
+	repo    *tuftest.Repo
+	version uint64
+}
+
+func TestMain(m *testing.M) {
+	ledgertest.QuietTessera()
+	os.Exit(m.Run())
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	keys, err := ledgertest.NewKeys(origin, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, keys: keys}
+	e.ledger = e.newLedger()
+	e.mal = ledgertest.NewMalicious(e.ledger)
+	e.srv = httptest.NewServer(e.mal)
+	t.Cleanup(e.srv.Close)
+	if e.policy, err = policy.Parse(keys.Policy()); err != nil {
+		t.Fatal(err)
+	}
+	e.dbPath = filepath.Join(t.TempDir(), "audit.db")
+	e.openDB()
+	e.repo = tuftest.NewRepo("example.com/firmware", time.Now().Add(365*24*time.Hour))
+	return e
+}
+
+func (e *env) newLedger() *ledgertest.Ledger {
+	l, err := ledgertest.New(e.ctx, e.t.TempDir(), e.keys)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func (e *env) openDB() {
+	db, err := store.Open(e.dbPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.db = db
+	e.t.Cleanup(func() { db.Close() })
+}
+
+func (e *env) auditor(mod func(*Config)) *Auditor {
+	cfg := Config{Ledger: e.srv.URL, Policy: e.policy, State: e.db, StepBundles: 1}
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// honest logs the repository's root and n releases, each signed properly.
+func (e *env) honest(l *ledgertest.Ledger, n int) []ledgertest.Release {
+	var rs []ledgertest.Release
+	if e.version == 0 {
+		rs = append(rs, ledgertest.Release{Repo: e.repo.ID, Role: "root", Version: 1, Metadata: e.repo.RootBytes()})
+	}
+	for i := 0; i < n; i++ {
+		e.version++
+		rs = append(rs, ledgertest.Release{Repo: e.repo.ID, Role: "targets", Version: e.version,
+			Metadata: e.repo.Release(tuftest.Files("fw", 2, e.version))})
+	}
+	if _, err := l.Append(e.ctx, rs...); err != nil {
+		e.t.Fatal(err)
+	}
+	return rs
+}
+
+func (e *env) step(a *Auditor) Result {
+	e.t.Helper()
+	res, err := a.Step(e.ctx)
+	if err != nil {
+		e.t.Fatalf("Step: %v", err)
+	}
+	return res
+}
+
+func wantNone(t *testing.T, res Result) {
+	t.Helper()
+	for _, f := range res.Findings {
+		t.Errorf("honest run: finding %s (%s): %s", f.Kind, f.Severity, f.Message)
+	}
+}
+
+func wantFinding(t *testing.T, res Result, kind alert.Kind) store.FindingRecord {
+	t.Helper()
+	for _, f := range res.Findings {
+		if f.Kind == kind {
+			return f
+		}
+	}
+	var got []alert.Kind
+	for _, f := range res.Findings {
+		got = append(got, f.Kind)
+	}
+	t.Fatalf("findings %v, want %s", got, kind)
+	return store.FindingRecord{}
+}
+
+func TestHonestLedgerHasNoFindings(t *testing.T) {
+	e := newEnv(t)
+	var out bytes.Buffer
+	a := e.auditor(func(c *Config) { c.Sink = &alert.JSONLines{W: &out} })
+	e.honest(e.ledger, 300) // more than one entry bundle
+	res := e.step(a)
+	wantNone(t, res)
+	if res.Audited != 301 || res.CheckpointSize != 301 {
+		t.Errorf("audited %d of %d, want 301 of 301", res.Audited, res.CheckpointSize)
+	}
+	e.honest(e.ledger, 5)
+	wantNone(t, e.step(a))
+	wantNone(t, e.step(a)) // nothing new
+	if out.Len() != 0 {
+		t.Errorf("honest run wrote alerts: %s", out.String())
+	}
+	var n int
+	e.db.View(func(tx *store.Tx) error {
+		return tx.Releases(e.repo.ID, func(r replayRelease) bool { n++; return true })
+	})
+	if n != 306 {
+		t.Errorf("%d releases recorded, want 306", n)
+	}
+}
+
+func TestResumeAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 600)
+	// The first auditor is stopped mid catch-up: its context ends after the
+	// first committed step.
+	ctx, cancel := context.WithCancel(e.ctx)
+	a := e.auditor(func(c *Config) {
+		c.Sink = sinkFunc(func(alert.Finding) {})
+		c.Progress = progressCanceller{cancel}
+	})
+	a.Step(ctx)
+	h, _, _ := e.db.Head()
+	if h.Size == 0 || h.Size >= 601 {
+		t.Fatalf("after an interrupted catch-up the head is at %d; want a partial catch-up", h.Size)
+	}
+	e.db.Close()
+	e.openDB()
+	res := e.step(e.auditor(nil))
+	wantNone(t, res)
+	if res.Audited != 601 {
+		t.Errorf("resumed auditor audited %d, want 601", res.Audited)
+	}
+}
+
+type sinkFunc func(alert.Finding)
+
+func (s sinkFunc) Alert(_ context.Context, f alert.Finding) error { s(f); return nil }
+
+// progressCanceller cancels the catch-up at its first progress report.
+type progressCanceller struct{ cancel context.CancelFunc }
+
+func (p progressCanceller) Write(b []byte) (int, error) { p.cancel(); return len(b), nil }
+
+func TestAttackHistoryRewrite(t *testing.T) {
+	e := newEnv(t)
+	a := e.auditor(nil)
+	e.honest(e.ledger, 10)
+	wantNone(t, e.step(a))
+	// The ledger rebuilds its log without release 5 and with more entries,
+	// signed with its own key and cosigned by colluding witnesses.
+	forked := e.newLedger()
+	e.version = 0
+	rs := e.honest(forked, 4)
+	e.repo.SetVersion(5)
+	e.version = 5
+	e.honest(forked, 10)
+	_ = rs
+	e.mal.SetBackend(forked)
+	f := wantFinding(t, e.step(a), alert.KindFork)
+	verifyForkEvidence(t, f, e.policy, false)
+	h, _, _ := e.db.Head()
+	if h.Size != 11 {
+		t.Errorf("auditor advanced past the fork to %d", h.Size)
+	}
+}
+
+func TestAttackForkedCheckpointToWitness(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 3)
+	// The ledger shows witness w0 a different log of the same size.
+	forked := e.newLedger()
+	saved := *e.repo
+	e.repo = tuftest.NewRepo("example.com/other", time.Now().Add(time.Hour))
+	e.version = 0
+	e.honest(forked, 3)
+	e.repo = &saved
+	cp, err := forked.Checkpoint(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws.Set(cp)
+	wsrv := httptest.NewServer(ws)
+	defer wsrv.Close()
+	a := e.auditor(func(c *Config) { c.Witnesses = []string{wsrv.URL} })
+	res := e.step(a)
+	f := wantFinding(t, res, alert.KindFork)
+	verifyForkEvidence(t, f, e.policy, true)
+	if f.Evidence["source"] != WitnessCheckpointURL(wsrv.URL, origin) {
+		t.Errorf("fork source %q", f.Evidence["source"])
+	}
+	// The same fork is reported once, not at every poll.
+	if res := e.step(a); len(res.Findings) != 0 {
+		t.Errorf("fork reported again: %v", res.Findings)
+	}
+}
+
+func TestWitnessAgreeingHasNoFindings(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 3)
+	cp, _ := e.ledger.Checkpoint(e.ctx)
+	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws.Set(cp)
+	wsrv := httptest.NewServer(ws)
+	defer wsrv.Close()
+	a := e.auditor(func(c *Config) { c.Witnesses = []string{wsrv.URL} })
+	wantNone(t, e.step(a))
+	// The witness is behind: an older consistent checkpoint is fine too.
+	e.honest(e.ledger, 3)
+	wantNone(t, e.step(a))
+}
+
+func TestAttackFreezeBehindWitness(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 3)
+	old, _ := e.ledger.Checkpoint(e.ctx)
+	// The ledger keeps serving the old checkpoint to the auditor, and a
+	// larger one from another tree to the witness.
+	forked := e.newLedger()
+	e.version = 0
+	e.honest(forked, 300)
+	cp, _ := forked.Checkpoint(e.ctx)
+	e.mal.ServeCheckpoint(old)
+	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws.Set(cp)
+	wsrv := httptest.NewServer(ws)
+	defer wsrv.Close()
+	a := e.auditor(func(c *Config) { c.Witnesses = []string{wsrv.URL} })
+	wantFinding(t, e.step(a), alert.KindStaleView)
+}
+
+func TestAttackDroppedEntry(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 20)
+	e.mal.DropEntry(7)
+	a := e.auditor(nil)
+	wantFinding(t, e.step(a), alert.KindTreeMismatch)
+	if h, ok, _ := e.db.Head(); ok && h.Size != 0 {
+		t.Errorf("auditor advanced to %d over a dropped entry", h.Size)
+	}
+	// Once the ledger serves the real entries again, the audit completes.
+	e.mal.DropEntry(-1)
+	wantNone(t, e.step(a))
+}
+
+func TestAttackMetadataNotMatchingHash(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 2)
+	e.mal.CorruptMetadata(true)
+	res := e.step(e.auditor(nil))
+	f := wantFinding(t, res, alert.KindMetadataMismatch)
+	if f.Severity != alert.Critical {
+		t.Errorf("severity %s", f.Severity)
+	}
+	if len(res.Findings) != 3 {
+		t.Errorf("%d findings, want one per entry (3)", len(res.Findings))
+	}
+}
+
+func TestAttackReleaseSignedByRevokedKey(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 1)
+	revoked, root2 := e.repo.RotateTargetsKey()
+	evil := e.repo.Release(tuftest.Files("backdoor", 1, 666), revoked...)
+	if _, err := e.ledger.Append(e.ctx,
+		ledgertest.Release{Repo: e.repo.ID, Role: "root", Version: 2, Metadata: root2},
+		ledgertest.Release{Repo: e.repo.ID, Role: "targets", Version: 2, Metadata: evil}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.step(e.auditor(nil))
+	f := wantFinding(t, res, alert.KindBadSignature)
+	if f.Index == nil || *f.Index != 3 || f.Version != 2 {
+		t.Errorf("finding at index %v version %d, want index 3 version 2", f.Index, f.Version)
+	}
+	if len(res.Findings) != 1 {
+		t.Errorf("findings %v, want only the bad signature", res.Findings)
+	}
+}
+
+func TestAttackUnexpectedReleaseVendorMode(t *testing.T) {
+	e := newEnv(t)
+	rs := e.honest(e.ledger, 3)
+	// The vendor made all but the last release: a thief with the targets
+	// key made that one.
+	var hashes bytes.Buffer
+	fmt.Fprintln(&hashes, "# releases we made")
+	for _, r := range rs[:len(rs)-1] {
+		fmt.Fprintf(&hashes, "%x\n", sha256Sum(r.Metadata))
+	}
+	exp, err := ParseExpectedHashes(hashes.Bytes(), e.repo.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.step(e.auditor(func(c *Config) { c.Vendor = exp }))
+	f := wantFinding(t, res, alert.KindUnexpected)
+	if *f.Index != 3 || len(res.Findings) != 1 {
+		t.Errorf("findings %+v, want one unexpected release at index 3", res.Findings)
+	}
+}
+
+func TestVendorRepoDir(t *testing.T) {
+	e := newEnv(t)
+	rs := e.honest(e.ledger, 2)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "metadata"), 0o755)
+	os.WriteFile(filepath.Join(dir, "shiplog-repo.json"), []byte(`{"repository": "`+e.repo.ID+`", "ledger": "x"}`), 0o644)
+	for _, r := range rs {
+		os.WriteFile(filepath.Join(dir, "metadata", fmt.Sprintf("%d.%s.json", r.Version, r.Role)), r.Metadata, 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "metadata", "timestamp.json"), []byte("{}"), 0o644)
+	exp, err := ExpectedFromRepoDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp.Len() != 3 {
+		t.Errorf("expected set has %d hashes, want 3", exp.Len())
+	}
+	wantNone(t, e.step(e.auditor(func(c *Config) { c.Vendor = exp })))
+}
+
+func TestAttackCheckpointWithoutQuorum(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 1)
+	raw, _ := e.ledger.Checkpoint(e.ctx)
+	body, _, _ := bytes.Cut(raw, []byte("\n\n"))
+	signed, err := checkpoint.Sign(mustParse(t, append(body, '\n')), e.keys.LogSigner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, _ := e.keys.Cosign(signed, 0) // one of two witnesses
+	e.mal.ServeCheckpoint(one)
+	res, err := e.auditor(nil).Step(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := wantFinding(t, res, alert.KindBadCheckpoint)
+	if f.Severity != alert.Warning {
+		t.Errorf("severity %s, want warning", f.Severity)
+	}
+	if h, ok, _ := e.db.Head(); ok {
+		t.Errorf("auditor trusted a checkpoint without quorum (head %d)", h.Size)
+	}
+}
+
+func mustParse(t *testing.T, body []byte) checkpoint.Checkpoint {
+	c, err := checkpoint.ParseUnverified(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func verifyForkEvidence(t *testing.T, f store.FindingRecord, p *policy.Policy, wantConclusive bool) {
+	t.Helper()
+	fork, err := evidence.ParseFork([]byte(f.Evidence["fork"]))
+	if err != nil {
+		t.Fatalf("fork evidence does not parse: %v", err)
+	}
+	conclusive, err := evidence.VerifyFork(fork, p)
+	if err != nil {
+		t.Fatalf("fork evidence does not verify: %v", err)
+	}
+	if conclusive != wantConclusive {
+		t.Errorf("conclusive = %v, want %v", conclusive, wantConclusive)
+	}
+}

@@ -1,0 +1,390 @@
+// Package ledgertest runs a real transparency log for the auditor's tests
+// and benchmarks: Tessera's POSIX driver in a directory, appending
+// shiplog/release/v1 entries, with the metadata they commit to stored under
+// /metadata/<sha256> and in metadata bundles, served over HTTP with the
+// ledger's read API (docs/spec/ledger-api.md): a checkpoint cosigned by test
+// witnesses, tlog-tiles hash tiles and entry bundles, metadata and metadata
+// bundles. It checks nothing it logs, so tests can make it log anything.
+package ledgertest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shiplog/shiplog/evidence/checkpoint"
+	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
+)
+
+// Keys are the signing keys of a test log and its witnesses.
+type Keys struct {
+	Origin         string
+	LogSKey        string
+	LogVKey        string
+	WitnessSKeys   []string
+	WitnessVKeys   []string // cosignature/v1 (0x04) form
+	WitnessSigners []note.Signer
+	logSigner      note.Signer
+}
+
+// NewKeys generates keys for log origin and n witnesses named w0, w1, ...
+func NewKeys(origin string, n int) (*Keys, error) {
+	k := &Keys{Origin: origin}
+	var err error
+	if k.LogSKey, k.LogVKey, err = notekey.GenerateLog(rand.Reader, origin); err != nil {
+		return nil, err
+	}
+	if k.logSigner, err = notekey.NewLogSigner(k.LogSKey); err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		skey, _, cvkey, err := notekey.GenerateWitness(rand.Reader, fmt.Sprintf("w%d.example", i))
+		if err != nil {
+			return nil, err
+		}
+		s, err := notekey.NewWitnessSigner(skey)
+		if err != nil {
+			return nil, err
+		}
+		k.WitnessSKeys = append(k.WitnessSKeys, skey)
+		k.WitnessVKeys = append(k.WitnessVKeys, cvkey)
+		k.WitnessSigners = append(k.WitnessSigners, s)
+	}
+	return k, nil
+}
+
+// Policy returns a tlog-policy naming the log and every witness, with a
+// quorum of all of them (or none when there are no witnesses).
+func (k *Keys) Policy() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "log %s\n", k.LogVKey)
+	var names []string
+	for i, v := range k.WitnessVKeys {
+		fmt.Fprintf(&b, "witness w%d %s\n", i, v)
+		names = append(names, fmt.Sprintf("w%d", i))
+	}
+	if len(names) == 0 {
+		b.WriteString("quorum none\n")
+	} else {
+		fmt.Fprintf(&b, "group all-witnesses all %s\nquorum all-witnesses\n", strings.Join(names, " "))
+	}
+	return []byte(b.String())
+}
+
+// Cosign returns note with cosignatures of the given witnesses (all when
+// none are named) added.
+func (k *Keys) Cosign(signed []byte, witnesses ...int) ([]byte, error) {
+	body, _, ok := strings.Cut(string(signed), "\n\n")
+	if !ok {
+		return nil, errors.New("not a signed note")
+	}
+	var signers []note.Signer
+	if len(witnesses) == 0 {
+		signers = k.WitnessSigners
+	}
+	for _, i := range witnesses {
+		signers = append(signers, k.WitnessSigners[i])
+	}
+	if len(signers) == 0 {
+		return signed, nil
+	}
+	lines, err := checkpoint.Cosign([]byte(body+"\n"), signers...)
+	if err != nil {
+		return nil, err
+	}
+	return checkpoint.AddSignatures(signed, lines), nil
+}
+
+// SignCheckpoint signs a checkpoint body with the log key and cosigns it
+// with every witness: what a log that controls its witnesses could show.
+func (k *Keys) SignCheckpoint(c checkpoint.Checkpoint) ([]byte, error) {
+	n, err := checkpoint.Sign(c, k.logSigner)
+	if err != nil {
+		return nil, err
+	}
+	return k.Cosign(n)
+}
+
+// Release is one metadata file to log.
+type Release struct {
+	Repo, Role string
+	Version    uint64
+	Metadata   []byte
+}
+
+// Ledger is a running test log. Its methods are safe for concurrent use.
+type Ledger struct {
+	Keys *Keys
+	Dir  string
+
+	appender *tessera.Appender
+	shutdown func(context.Context) error
+	reader   tessera.LogReader
+	awaiter  *tessera.PublicationAwaiter
+	cancel   context.CancelFunc
+
+	mu      sync.Mutex
+	bySeq   map[uint64][sha256.Size]byte // index -> metadata hash
+	cosigns map[string][]byte            // checkpoint body -> cosigned note
+}
+
+// New starts a log in dir (created if needed) signed with keys.
+func New(ctx context.Context, dir string, keys *Keys) (*Ledger, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "metadata"), 0o755); err != nil {
+		return nil, err
+	}
+	drv, err := posix.New(ctx, posix.Config{Path: dir, HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	opts := tessera.NewAppendOptions().
+		WithCheckpointSigner(keys.logSigner).
+		WithBatching(1024, 5*time.Millisecond).
+		WithCheckpointInterval(100 * time.Millisecond)
+	app, shutdown, reader, err := tessera.NewAppender(ctx, drv, opts)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	l := &Ledger{Keys: keys, Dir: dir, appender: app, shutdown: shutdown, reader: reader, cancel: cancel,
+		bySeq: map[uint64][sha256.Size]byte{}, cosigns: map[string][]byte{}}
+	l.awaiter = tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 20*time.Millisecond)
+	return l, nil
+}
+
+// Close stops the log.
+func (l *Ledger) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := l.shutdown(ctx)
+	l.cancel()
+	return err
+}
+
+// Append logs releases in order (one goroutine adds them, which Tessera's
+// queue keeps in order; Append checks it) and returns once a published
+// checkpoint covers them all. It returns their indices.
+func (l *Ledger) Append(ctx context.Context, rs ...Release) ([]uint64, error) {
+	futures := make([]tessera.IndexFuture, len(rs))
+	for i, r := range rs {
+		e, err := entry.New(r.Repo, r.Role, r.Version, r.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.storeMetadata(r.Metadata); err != nil {
+			return nil, err
+		}
+		futures[i] = l.appender.Add(ctx, tessera.NewEntry(e.Format()))
+	}
+	idx := make([]uint64, len(rs))
+	for i, f := range futures {
+		x, err := f()
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && x.Index != idx[i-1]+1 {
+			return nil, fmt.Errorf("ledgertest: entries logged out of order (%d after %d)", x.Index, idx[i-1])
+		}
+		idx[i] = x.Index
+		l.mu.Lock()
+		l.bySeq[x.Index] = sha256.Sum256(rs[i].Metadata)
+		l.mu.Unlock()
+	}
+	return idx, l.Publish(ctx)
+}
+
+// AppendBulk logs releases concurrently (indices need not follow the order
+// given) and returns once a published checkpoint covers them all.
+func (l *Ledger) AppendBulk(ctx context.Context, rs []Release) error {
+	futures := make([]tessera.IndexFuture, len(rs))
+	for i, r := range rs {
+		e, err := entry.New(r.Repo, r.Role, r.Version, r.Metadata)
+		if err != nil {
+			return err
+		}
+		if err := l.storeMetadata(r.Metadata); err != nil {
+			return err
+		}
+		futures[i] = l.appender.Add(ctx, tessera.NewEntry(e.Format()))
+	}
+	for i, f := range futures {
+		idx, err := f()
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		l.bySeq[idx.Index] = sha256.Sum256(rs[i].Metadata)
+		l.mu.Unlock()
+	}
+	return l.Publish(ctx)
+}
+
+// AppendRaw logs an arbitrary entry and stores md as the metadata of its
+// index (md need not match the entry). It does not wait for a checkpoint.
+func (l *Ledger) AppendRaw(ctx context.Context, entryBytes, md []byte) (uint64, error) {
+	if err := l.storeMetadata(md); err != nil {
+		return 0, err
+	}
+	idx, err := l.appender.Add(ctx, tessera.NewEntry(entryBytes))()
+	if err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	l.bySeq[idx.Index] = sha256.Sum256(md)
+	l.mu.Unlock()
+	return idx.Index, nil
+}
+
+// Publish waits until a published checkpoint covers every entry added.
+func (l *Ledger) Publish(ctx context.Context) error {
+	l.mu.Lock()
+	n := uint64(len(l.bySeq))
+	l.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	_, _, err := l.awaiter.Await(ctx, func() (tessera.Index, error) { return tessera.Index{Index: n - 1}, nil })
+	return err
+}
+
+func (l *Ledger) storeMetadata(md []byte) error {
+	sum := sha256.Sum256(md)
+	p := filepath.Join(l.Dir, "metadata", hex.EncodeToString(sum[:]))
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	return os.WriteFile(p, md, 0o644)
+}
+
+// Checkpoint returns the latest published checkpoint, cosigned by every
+// witness (the same bytes for the same checkpoint).
+func (l *Ledger) Checkpoint(ctx context.Context) ([]byte, error) {
+	cp, err := l.reader.ReadCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c, ok := l.cosigns[string(cp)]; ok {
+		return c, nil
+	}
+	c, err := l.Keys.Cosign(cp)
+	if err != nil {
+		return nil, err
+	}
+	l.cosigns[string(cp)] = c
+	return c, nil
+}
+
+// Metadata returns the metadata stored for hash, or nil.
+func (l *Ledger) Metadata(sum [sha256.Size]byte) []byte {
+	b, err := os.ReadFile(filepath.Join(l.Dir, "metadata", hex.EncodeToString(sum[:])))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// MetadataBundle returns the metadata bundle n of width w (256 for a full
+// one), or nil if some entry of it is not logged.
+func (l *Ledger) MetadataBundle(n uint64, w int) []byte {
+	var out []byte
+	for i := uint64(0); i < uint64(w); i++ {
+		l.mu.Lock()
+		sum, ok := l.bySeq[n*layout.EntryBundleWidth+i]
+		l.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		md := l.Metadata(sum)
+		if md == nil {
+			return nil
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(len(md)))
+		out = append(out, md...)
+	}
+	return out
+}
+
+// ServeHTTP serves the ledger's read API.
+func (l *Ledger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/checkpoint":
+		cp, err := l.Checkpoint(r.Context())
+		if err != nil {
+			http.Error(w, "no checkpoint", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(cp)
+	case strings.HasPrefix(p, "/tile/"):
+		rel := filepath.Clean(strings.TrimPrefix(p, "/"))
+		if strings.Contains(rel, "..") {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, filepath.Join(l.Dir, rel))
+	case strings.HasPrefix(p, "/metadata/bundle/"):
+		n, width, err := layout.ParseTileIndexPartial(strings.TrimPrefix(p, "/metadata/bundle/"))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		wd := int(width)
+		if wd == 0 {
+			wd = layout.EntryBundleWidth
+		}
+		b := l.MetadataBundle(n, wd)
+		if b == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	case strings.HasPrefix(p, "/metadata/"):
+		raw, err := hex.DecodeString(strings.TrimPrefix(p, "/metadata/"))
+		if err != nil || len(raw) != sha256.Size {
+			http.NotFound(w, r)
+			return
+		}
+		md := l.Metadata([sha256.Size]byte(raw))
+		if md == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(md)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// LogSigner returns the log's note signer.
+func (k *Keys) LogSigner() note.Signer { return k.logSigner }
+
+// QuietTessera stops Tessera's klog output (tests call it from TestMain).
+func QuietTessera() {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	fs.Set("logtostderr", "false")
+	fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(io.Discard)
+}

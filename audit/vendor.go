@@ -1,0 +1,135 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/audit/replay"
+)
+
+// Limits of vendor mode's inputs.
+const (
+	maxExpectedFile   = 64 << 20 // a hash file: about a million hashes
+	maxRepoConfigFile = 1 << 20
+	maxMetadataFiles  = 1 << 20
+)
+
+// Expected is the set of releases a vendor actually made: the SHA-256 of
+// every metadata file it signed, for its repositories. It is immutable once
+// built and safe for concurrent use.
+type Expected struct {
+	// Repos are the vendor's repository ids; releases of other
+	// repositories are not checked.
+	Repos  map[string]bool
+	hashes map[[sha256.Size]byte]bool
+}
+
+// Len returns the number of expected metadata hashes.
+func (e *Expected) Len() int { return len(e.hashes) }
+
+// ParseExpectedHashes parses a file of expected hashes: one lowercase hex
+// SHA-256 per line; '#' starts a comment; blank lines are ignored.
+func ParseExpectedHashes(b []byte, repos ...string) (*Expected, error) {
+	if len(b) > maxExpectedFile {
+		return nil, errors.New("expected-hashes file too large")
+	}
+	e := &Expected{Repos: map[string]bool{}, hashes: map[[sha256.Size]byte]bool{}}
+	for _, r := range repos {
+		e.Repos[r] = true
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		raw, err := hex.DecodeString(line)
+		if err != nil || len(raw) != sha256.Size || strings.ToLower(line) != line {
+			return nil, fmt.Errorf("expected-hashes line %d: want one lowercase hex SHA-256", n)
+		}
+		e.hashes[[sha256.Size]byte(raw)] = true
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// ExpectedFromRepoDir builds the expected set from a vendor repository
+// directory: DIR/shiplog-repo.json names the repository ({"repository":
+// "<id>", ...}) and every file in DIR/metadata named <v>.<role>.json is a
+// release the vendor made.
+func ExpectedFromRepoDir(dir string) (*Expected, error) {
+	cfg, err := readCapped(filepath.Join(dir, "shiplog-repo.json"), maxRepoConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	var rc struct {
+		Repository string `json:"repository"`
+	}
+	if err := json.Unmarshal(cfg, &rc); err != nil || rc.Repository == "" {
+		return nil, fmt.Errorf("%s: want a JSON object with a \"repository\" id", filepath.Join(dir, "shiplog-repo.json"))
+	}
+	e := &Expected{Repos: map[string]bool{rc.Repository: true}, hashes: map[[sha256.Size]byte]bool{}}
+	names, err := filepath.Glob(filepath.Join(dir, "metadata", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(names) > maxMetadataFiles {
+		return nil, fmt.Errorf("more than %d metadata files", maxMetadataFiles)
+	}
+	for _, n := range names {
+		base := filepath.Base(n)
+		if v, _, ok := strings.Cut(base, "."); !ok || v == "" || strings.Trim(v, "0123456789") != "" {
+			continue // unversioned copies (timestamp.json) are not releases
+		}
+		b, err := readCapped(n, maxMetadataSize)
+		if err != nil {
+			return nil, err
+		}
+		e.hashes[sha256.Sum256(b)] = true
+	}
+	return e, nil
+}
+
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return buf.Bytes(), nil
+}
+
+// check reports a release of the vendor's repositories that it did not make.
+func (e *Expected) check(r *replay.Release) (alert.Finding, bool) {
+	if !e.Repos[r.Repo] {
+		return alert.Finding{}, false
+	}
+	raw, err := hex.DecodeString(r.SHA256)
+	if err == nil && len(raw) == sha256.Size && e.hashes[[sha256.Size]byte(raw)] {
+		return alert.Finding{}, false
+	}
+	return alert.Finding{Severity: alert.Critical, Kind: alert.KindUnexpected, Index: alert.At(r.Index),
+		Repo: r.Repo, Role: r.Role, Version: r.Version,
+		Message:  "the log holds a release of this repository that the vendor did not make (stolen or misused key?)",
+		Evidence: map[string]string{"sha256": r.SHA256}}, true
+}
