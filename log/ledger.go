@@ -399,3 +399,12 @@ func (l *Ledger) MetadataStore() *MetadataStore { return l.meta }
 type noCosigner struct{}
 
 func (noCosigner) Cosign(_ context.Context, n []byte) ([]byte, error) { return n, nil }
+
+// CosignedSize returns the size of the served cosigned checkpoint.
+func (l *Ledger) CosignedSize() (uint64, bool) {
+	p := l.published()
+	if p == nil || p.note == nil {
+		return 0, false
+	}
+	return p.cp.Size, true
+}

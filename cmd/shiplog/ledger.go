@@ -1,0 +1,100 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/shiplog/shiplog/log/server"
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+)
+
+func init() { addCommand(ledgerCmd) }
+
+func ledgerCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "ledger",
+		Short: "Run the ledger: the transparency log that accepts and proves releases",
+		Long: `The ledger validates signed TUF metadata of registered repositories, appends one
+shiplog/release/v1 entry per accepted version to a Tessera log, gathers witness
+cosignatures on its checkpoints and serves C2SP tlog-tiles and tlog-proofs.
+See docs/operator.md ("Ledger") and docs/spec/ledger-api.md.`,
+	}
+	c.AddCommand(ledgerInitCmd(), ledgerServeCmd())
+	return c
+}
+
+func ledgerInitCmd() *cobra.Command {
+	var origin string
+	var cfg server.Config
+	var batchAge, cpInterval time.Duration
+	c := &cobra.Command{
+		Use:   "init DIR",
+		Short: "Create a ledger's data directory, log key, config, witness policy and empty log",
+		Long: `Create DIR with a new Ed25519 log key named ORIGIN (the checkpoint origin), a strict
+config.json, a witness policy (witnesses.policy) naming only this log with "quorum none",
+the admin token (admin.token) and an empty log. It refuses a DIR that already holds a
+ledger. Add witnesses and a quorum to witnesses.policy before serving in production.`,
+		Example: `  shiplog ledger init /var/lib/shiplog-ledger --origin ledger.example.com/log
+  shiplog ledger init ./ledger --origin example.com/test --http 127.0.0.1:8480 --rate-limit 100`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			klog.SetSlogLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+			cfg.BatchMaxAge, cfg.CheckpointInterval = server.Duration(batchAge), server.Duration(cpInterval)
+			if err := server.Init(cmd.Context(), args[0], server.InitOptions{Origin: origin, Config: &cfg}); err != nil {
+				return err
+			}
+			vkey, err := os.ReadFile(args[0] + "/" + server.VKeyFile)
+			if err != nil {
+				return err
+			}
+			cmd.Printf("ledger created in %s\nlog vkey: %s", args[0], vkey)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&origin, "origin", "", "the log's origin, also its key name (required)")
+	c.Flags().StringVar(&cfg.HTTPAddr, "http", "", "HTTP listen address to write in the config (default 127.0.0.1:8480)")
+	c.Flags().StringVar(&cfg.GRPCAddr, "grpc", "", "gRPC listen address to write in the config (default 127.0.0.1:8481)")
+	c.Flags().Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests per second per client on /v1/ and gRPC (default 50; -1 disables)")
+	c.Flags().UintVar(&cfg.BatchMaxSize, "batch-max-size", 0, "entries per sequencing batch (default 256)")
+	c.Flags().DurationVar(&batchAge, "batch-max-age", 0, "longest wait before a batch is sequenced (default 50ms)")
+	c.Flags().DurationVar(&cpInterval, "checkpoint-interval", 0, "shortest interval between checkpoints (default and minimum 100ms)")
+	c.MarkFlagRequired("origin")
+	return c
+}
+
+func ledgerServeCmd() *cobra.Command {
+	var opts server.Options
+	var verbose bool
+	c := &cobra.Command{
+		Use:   "serve DIR",
+		Short: "Serve the ledger in DIR (HTTP and gRPC) until SIGINT or SIGTERM",
+		Long: `Serve the ledger made by "shiplog ledger init". It refuses to start on a missing or
+mismatched state (no config, another log's key or directory, a witness policy without
+this log's key, an index or checkpoint ahead of the log). On SIGINT/SIGTERM it stops
+accepting submissions, finishes those in flight and exits; nothing acknowledged is lost.`,
+		Example: `  shiplog ledger serve /var/lib/shiplog-ledger
+  shiplog ledger serve ./ledger --http 127.0.0.1:0 --grpc 127.0.0.1:0 --addr-file ./ledger.addr`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			klog.SetSlogLogger(logger.With("component", "tessera"))
+			opts.Logger = logger
+			n, err := server.Open(cmd.Context(), args[0], opts)
+			if err != nil {
+				return err
+			}
+			return n.Serve(cmd.Context())
+		},
+	}
+	c.Flags().StringVar(&opts.HTTPAddr, "http", "", "HTTP listen address (overrides the config)")
+	c.Flags().StringVar(&opts.GRPCAddr, "grpc", "", "gRPC listen address (overrides the config)")
+	c.Flags().StringVar(&opts.AddrFile, "addr-file", "", "write the bound addresses here as JSON once listening")
+	c.Flags().BoolVar(&verbose, "verbose", false, "debug logging")
+	return c
+}

@@ -1,0 +1,223 @@
+// Package server runs the shiplog ledger as a service (shiplog ledger
+// serve): it owns the data directory (Init), opens and checks its state, and
+// serves the HTTP API of docs/spec/ledger-api.md (C2SP tlog-tiles read API,
+// publish, proofs, admin, health, metrics) and the gRPC API of
+// proto/ledger/v1 on top of a log.Ledger.
+//
+// The data directory holds:
+//
+//	config.json        strict configuration (unknown fields refused)
+//	log.skey, log.vkey the log's Ed25519 note key (skey mode 0600)
+//	witnesses.policy   C2SP tlog-policy: this log's key, the witnesses, the quorum
+//	admin.token        the bearer token of the admin API (mode 0600)
+//	log/               Tessera's POSIX log (tiles, entry bundles, private state)
+//	metadata/          content-addressed metadata files
+//	index.db           the repository index (bbolt; rebuilt from the log if removed)
+//	checkpoint.signed, checkpoint.cosigned   the last checkpoint sent to and cosigned by the witnesses
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/shiplog/shiplog/internal/durable"
+	"github.com/shiplog/shiplog/log/tessera"
+)
+
+// Names of the files in the data directory.
+const (
+	ConfigFile  = "config.json"
+	SKeyFile    = "log.skey"
+	VKeyFile    = "log.vkey"
+	PolicyFile  = "witnesses.policy"
+	TokenFile   = "admin.token"
+	LogDir      = "log"
+	MetadataDir = "metadata"
+	IndexFile   = "index.db"
+	maxConfig   = 64 << 10
+)
+
+// Duration is a time.Duration written as a Go duration string ("50ms").
+type Duration time.Duration
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"50ms\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config is config.json. Zero values mean the defaults below.
+type Config struct {
+	// Origin is the log's origin and the name of its key.
+	Origin string `json:"origin"`
+	// Storage is the log engine: "posix" (Tessera on POSIX files).
+	Storage string `json:"storage"`
+	// HTTPAddr and GRPCAddr are the listen addresses (default
+	// 127.0.0.1:8480 and 127.0.0.1:8481; flags override them).
+	HTTPAddr string `json:"http_addr,omitempty"`
+	GRPCAddr string `json:"grpc_addr,omitempty"`
+	// BatchMaxSize, BatchMaxAge and CheckpointInterval tune Tessera
+	// (defaults 256, 50ms, 100ms; the interval's minimum is 100ms).
+	BatchMaxSize       uint     `json:"batch_max_size,omitempty"`
+	BatchMaxAge        Duration `json:"batch_max_age,omitempty"`
+	CheckpointInterval Duration `json:"checkpoint_interval,omitempty"`
+	// WitnessTimeout bounds one request to a witness (default 5s);
+	// CosignTimeout one round of gathering cosignatures (default 10s).
+	WitnessTimeout Duration `json:"witness_timeout,omitempty"`
+	CosignTimeout  Duration `json:"cosign_timeout,omitempty"`
+	// RateLimit is the sustained requests per second allowed to one client
+	// address on the /v1/ API and gRPC (default 50; negative disables);
+	// RateBurst the burst (default 2×RateLimit).
+	RateLimit float64 `json:"rate_limit,omitempty"`
+	RateBurst int     `json:"rate_burst,omitempty"`
+}
+
+const (
+	defaultHTTPAddr = "127.0.0.1:8480"
+	defaultGRPCAddr = "127.0.0.1:8481"
+)
+
+// LoadConfig reads dir/config.json strictly: unknown fields, trailing data
+// and a missing origin fail.
+func LoadConfig(dir string) (*Config, error) {
+	b, err := readLimited(filepath.Join(dir, ConfigFile), maxConfig)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no ledger in %s (run shiplog ledger init): %w", dir, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", ConfigFile, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: trailing data", ConfigFile)
+	}
+	if c.Origin == "" {
+		return nil, fmt.Errorf("%s: origin is required", ConfigFile)
+	}
+	if c.Storage != "posix" {
+		return nil, fmt.Errorf("%s: storage %q is not supported (want \"posix\")", ConfigFile, c.Storage)
+	}
+	return &c, nil
+}
+
+// InitOptions configures Init.
+type InitOptions struct {
+	// Origin names the log and its key (for example "example.com/ledger").
+	Origin string
+	// Config, if not nil, is written as config.json (its Origin and Storage
+	// are set by Init).
+	Config *Config
+}
+
+// Init creates a new ledger in dir: the directory, the log key, config.json,
+// a witness policy naming only this log ("quorum none"; add witnesses and a
+// quorum before serving in production), the admin token and the empty log.
+// It refuses a directory that already holds a ledger.
+func Init(ctx context.Context, dir string, opts InitOptions) error {
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
+		return fmt.Errorf("%s already holds a ledger", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	skey, vkey, err := notekey.GenerateLog(rand.Reader, opts.Origin)
+	if err != nil {
+		return err
+	}
+	token := make([]byte, 32)
+	if _, err := rand.Read(token); err != nil {
+		return err
+	}
+	cfg := Config{}
+	if opts.Config != nil {
+		cfg = *opts.Config
+	}
+	cfg.Origin, cfg.Storage = opts.Origin, "posix"
+	cb, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	policy := fmt.Sprintf("# Witness policy of this ledger (C2SP tlog-policy). The log line is this\n"+
+		"# ledger's own key. Add witness lines with their URLs and a quorum, e.g.\n"+
+		"#   witness w1 <cosignature vkey> https://w1.example/\n"+
+		"#   group q 2 w1 w2 w3\n#   quorum q\nlog %s\nquorum none\n", vkey)
+	files := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{SKeyFile, []byte(skey + "\n"), 0o600},
+		{VKeyFile, []byte(vkey + "\n"), 0o644},
+		{TokenFile, []byte(hex.EncodeToString(token) + "\n"), 0o600},
+		{PolicyFile, []byte(policy), 0o644},
+	}
+	for _, f := range files {
+		if err := durable.CreateFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+			return fmt.Errorf("couldn't create %s: %w", f.name, err)
+		}
+	}
+	signer, err := notekey.NewLogSigner(skey)
+	if err != nil {
+		return err
+	}
+	if err := tessera.Create(ctx, filepath.Join(dir, LogDir), signer); err != nil {
+		return err
+	}
+	// config.json last: its presence marks a complete ledger directory.
+	return durable.CreateFile(filepath.Join(dir, ConfigFile), append(cb, '\n'), 0o644)
+}
+
+// readLimited reads a whole file of at most max bytes.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && fi.Size() > 0 {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readLine reads a one-line file (a key or token) of at most 4 KiB.
+func readLine(path string) (string, error) {
+	b, err := readLimited(path, 4096)
+	if err != nil {
+		return "", err
+	}
+	return string(bytes.TrimRight(b, "\r\n")), nil
+}

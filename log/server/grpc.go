@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	ledger "github.com/shiplog/shiplog/log"
+	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// maxGRPCMessage caps a gRPC request: a metadata file plus the repository
+// id, role name and framing.
+const maxGRPCMessage = MaxBody + 4096
+
+// GRPCServer returns a gRPC server with the ledger service
+// (proto/ledger/v1), capped messages and the per-client rate limit.
+func (n *Node) GRPCServer() *grpc.Server {
+	s := grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxGRPCMessage),
+		grpc.ConnectionTimeout(10*time.Second),
+		grpc.UnaryInterceptor(n.limiter.unaryInterceptor),
+	)
+	ledgerv1.RegisterLedgerServer(s, &grpcService{n: n})
+	return s
+}
+
+type grpcService struct {
+	ledgerv1.UnimplementedLedgerServer
+	n *Node
+}
+
+// grpcError maps a ledger error to a gRPC status, through its HTTP status
+// so both APIs classify errors in one place (ledger.HTTPStatus).
+func (g *grpcService) grpcError(err error) error {
+	var code codes.Code
+	msg := err.Error()
+	switch ledger.HTTPStatus(err) {
+	case http.StatusBadRequest:
+		code = codes.InvalidArgument
+	case http.StatusForbidden:
+		code = codes.PermissionDenied
+	case http.StatusNotFound:
+		code = codes.NotFound
+	case http.StatusConflict:
+		code = codes.AlreadyExists
+	case http.StatusGone:
+		code = codes.FailedPrecondition
+	case http.StatusRequestEntityTooLarge:
+		code = codes.ResourceExhausted
+	case http.StatusServiceUnavailable:
+		code = codes.Unavailable
+	case http.StatusGatewayTimeout:
+		code = codes.DeadlineExceeded
+	default:
+		if errors.Is(err, context.Canceled) {
+			return status.Error(codes.Canceled, "canceled")
+		}
+		g.n.log.Error("gRPC request failed", "err", err)
+		code, msg = codes.Internal, "internal error"
+	}
+	return status.Error(code, msg)
+}
+
+func waitMS(v *uint32, def time.Duration) (time.Duration, error) {
+	if v == nil {
+		return def, nil
+	}
+	d := time.Duration(*v) * time.Millisecond
+	if d > MaxWait {
+		return 0, badRequest("wait_ms above %d", MaxWait.Milliseconds())
+	}
+	return d, nil
+}
+
+func (g *grpcService) Publish(ctx context.Context, req *ledgerv1.PublishRequest) (*ledgerv1.PublishResponse, error) {
+	wait, err := waitMS(req.WaitMs, DefaultWait)
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	rc, err := g.n.ledger.Publish(ctx, req.GetRepo(), req.GetRole(), req.GetMetadata(), wait)
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	return &ledgerv1.PublishResponse{Index: rc.Index, LeafHash: rc.LeafHash[:], Entry: rc.Entry, Duplicate: rc.Duplicate, Proof: rc.Proof}, nil
+}
+
+func (g *grpcService) Proof(ctx context.Context, req *ledgerv1.ProofRequest) (*ledgerv1.ProofResponse, error) {
+	wait, err := waitMS(req.WaitMs, 0)
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	var idx uint64
+	switch e := req.Entry.(type) {
+	case *ledgerv1.ProofRequest_Index:
+		idx = e.Index
+	case *ledgerv1.ProofRequest_LeafHash:
+		if len(e.LeafHash) != 32 {
+			return nil, g.grpcError(badRequest("leaf_hash must be 32 bytes"))
+		}
+		if idx, err = g.n.ledger.LeafIndex([32]byte(e.LeafHash)); err != nil {
+			return nil, g.grpcError(err)
+		}
+	default:
+		return nil, g.grpcError(badRequest("want index or leaf_hash"))
+	}
+	var p []byte
+	if wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		p, err = g.n.ledger.WaitProof(wctx, idx)
+		cancel()
+	} else {
+		p, err = g.n.ledger.Proof(ctx, idx)
+	}
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	return &ledgerv1.ProofResponse{Proof: p}, nil
+}
+
+func (g *grpcService) Consistency(ctx context.Context, req *ledgerv1.ConsistencyRequest) (*ledgerv1.ConsistencyResponse, error) {
+	hs, err := g.n.ledger.Consistency(ctx, req.GetOldSize(), req.GetNewSize())
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	return &ledgerv1.ConsistencyResponse{Hashes: hs}, nil
+}
+
+func (g *grpcService) Checkpoint(ctx context.Context, _ *ledgerv1.CheckpointRequest) (*ledgerv1.CheckpointResponse, error) {
+	cp, err := g.n.ledger.Checkpoint()
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	return &ledgerv1.CheckpointResponse{Checkpoint: cp}, nil
+}
+

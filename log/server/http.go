@@ -1,0 +1,449 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/shiplog/shiplog/evidence/entry"
+	ledger "github.com/shiplog/shiplog/log"
+	"github.com/transparency-dev/tessera/api/layout"
+)
+
+// Limits of the HTTP API.
+const (
+	// MaxBody is the largest request body: a metadata file.
+	MaxBody = ledger.MaxMetadataSize
+	// DefaultWait and MaxWait bound how long publish waits for a proof.
+	DefaultWait = 10 * time.Second
+	MaxWait     = 60 * time.Second
+)
+
+const (
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cachePartial   = "public, max-age=60"
+)
+
+// Handler returns the ledger's HTTP API (docs/spec/ledger-api.md). Every
+// body is capped at MaxBody bytes; the /v1/ API is rate limited per
+// client address.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /checkpoint", n.getCheckpoint)
+	mux.HandleFunc("GET /tile/", n.getTile)
+	mux.HandleFunc("GET /metadata/bundle/", n.getMetadataBundle)
+	mux.HandleFunc("GET /metadata/{sum}", n.getMetadata)
+	v1 := http.NewServeMux()
+	v1.HandleFunc("POST /v1/publish", n.postPublish)
+	v1.HandleFunc("GET /v1/proof", n.getProof)
+	v1.HandleFunc("GET /v1/consistency", n.getConsistency)
+	v1.HandleFunc("GET /v1/repositories/", n.getRole)
+	v1.HandleFunc("POST /v1/admin/repositories", n.postRegister)
+	mux.Handle("/v1/", n.limiter.wrapHTTP(v1))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { text(w, http.StatusOK, "ok") })
+	mux.HandleFunc("GET /readyz", n.getReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	return http.MaxBytesHandler(mux, MaxBody)
+}
+
+// text writes a one-line text/plain message.
+func text(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	io.WriteString(w, strings.ReplaceAll(msg, "\n", " ")+"\n")
+}
+
+// fail maps a ledger error to its status (one switch: ledger.HTTPStatus)
+// and writes its message; internal errors are not described to clients.
+func (n *Node) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := ledger.HTTPStatus(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		n.log.Error("request failed", "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	text(w, code, msg)
+}
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ledger.ErrBadRequest}, args...)...)
+}
+
+func (n *Node) getReady(w http.ResponseWriter, r *http.Request) {
+	if err := n.ledger.Ready(); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	text(w, http.StatusOK, "ready")
+}
+
+func (n *Node) getCheckpoint(w http.ResponseWriter, r *http.Request) {
+	cp, err := n.ledger.Checkpoint()
+	if err != nil {
+		text(w, http.StatusNotFound, "no cosigned checkpoint yet")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(cp)
+}
+
+// cosignedSize is the size readers may see: that of /checkpoint.
+func (n *Node) cosignedSize() uint64 {
+	s, _ := n.ledger.CosignedSize()
+	return s
+}
+
+// getTile serves /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>]
+// (c2sp.org/tlog-tiles) for resources within the cosigned tree only, so
+// the read API never reveals entries no published checkpoint covers.
+func (n *Node) getTile(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/tile/")
+	level, idxPath, ok := strings.Cut(rest, "/")
+	if !ok {
+		text(w, http.StatusNotFound, "no such tile")
+		return
+	}
+	if level == "entries" {
+		index, width, err := parseN(idxPath)
+		if err != nil || layout.EntriesPath(index, width) != "tile/entries/"+idxPath || !n.covers(0, index, width) {
+			text(w, http.StatusNotFound, "no such entry bundle")
+			return
+		}
+		b, err := n.store.ReadEntryBundle(r.Context(), index, width)
+		n.serveResource(w, r, b, err, width)
+		return
+	}
+	l, index, width, err := layout.ParseTileLevelIndexPartial(level, idxPath)
+	if err != nil || layout.TilePath(l, index, width) != "tile/"+rest || !n.covers(l, index, width) {
+		text(w, http.StatusNotFound, "no such tile")
+		return
+	}
+	b, err := n.store.ReadTile(r.Context(), l, index, width)
+	n.serveResource(w, r, b, err, width)
+}
+
+func parseN(p string) (uint64, uint8, error) {
+	return layout.ParseTileIndexPartial(p)
+}
+
+// covers reports whether the tile (level, index, width) is part of the
+// tree of the cosigned size: its last hash is a complete subtree of it.
+func (n *Node) covers(level, index uint64, width uint8) bool {
+	w := uint64(width)
+	if w == 0 {
+		w = 256
+	}
+	if level > 7 { // 256^8 leaves exceed any size
+		return false
+	}
+	need := (index*256 + w) << (8 * level)
+	if need>>(8*level) != index*256+w { // overflow
+		return false
+	}
+	return need <= n.cosignedSize()
+}
+
+func (n *Node) serveResource(w http.ResponseWriter, r *http.Request, b []byte, err error, width uint8) {
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			text(w, http.StatusNotFound, "not found")
+			return
+		}
+		n.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if width == 0 {
+		w.Header().Set("Cache-Control", cacheImmutable)
+	} else {
+		w.Header().Set("Cache-Control", cachePartial)
+	}
+	w.Write(b)
+}
+
+func (n *Node) getMetadata(w http.ResponseWriter, r *http.Request) {
+	sum, err := parseHash(r.PathValue("sum"))
+	if err != nil {
+		text(w, http.StatusNotFound, "no such metadata")
+		return
+	}
+	b, err := n.ledger.Metadata(sum)
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			text(w, http.StatusNotFound, "no such metadata")
+			return
+		}
+		n.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", cacheImmutable)
+	w.Write(b)
+}
+
+// getMetadataBundle serves /metadata/bundle/<N>[.p/<W>]: for each entry of
+// entry bundle N (of width W), a uint32 big-endian length and the metadata
+// bytes the entry commits to, streamed one file at a time.
+func (n *Node) getMetadataBundle(w http.ResponseWriter, r *http.Request) {
+	p := strings.TrimPrefix(r.URL.Path, "/metadata/bundle/")
+	index, width, err := parseN(p)
+	if err != nil || layout.EntriesPath(index, width) != "tile/entries/"+p || !n.covers(0, index, width) {
+		text(w, http.StatusNotFound, "no such metadata bundle")
+		return
+	}
+	b, err := n.store.ReadEntryBundle(r.Context(), index, width)
+	if err != nil {
+		n.serveResource(w, r, nil, err, width)
+		return
+	}
+	raw, err := ledger.ParseBundle(b)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	sums := make([][sha256.Size]byte, len(raw))
+	for i, e := range raw {
+		pe, err := entry.Parse(e)
+		if err != nil {
+			n.fail(w, r, fmt.Errorf("entry %d: %w", index*256+uint64(i), err))
+			return
+		}
+		sums[i] = pe.SHA256
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if width == 0 {
+		w.Header().Set("Cache-Control", cacheImmutable)
+	} else {
+		w.Header().Set("Cache-Control", cachePartial)
+	}
+	for _, s := range sums {
+		m, err := n.ledger.MetadataStore().Get(s)
+		if err != nil { // headers are sent: abort the response
+			n.log.Error("metadata bundle: missing logged metadata", "sha256", hex.EncodeToString(s[:]), "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		w.Write(binary.BigEndian.AppendUint32(nil, uint32(len(m))))
+		w.Write(m)
+	}
+}
+
+func parseHash(s string) ([sha256.Size]byte, error) {
+	var h [sha256.Size]byte
+	if len(s) != 2*sha256.Size || strings.ToLower(s) != s {
+		return h, badRequest("want 64 lowercase hex digits")
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, badRequest("want 64 lowercase hex digits")
+	}
+	return h, nil
+}
+
+// parseWait reads the wait parameter: a Go duration, 0 to MaxWait.
+func parseWait(q url.Values, def time.Duration) (time.Duration, error) {
+	s := q.Get("wait")
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > MaxWait {
+		return 0, badRequest("wait must be a duration from 0 to %s", MaxWait)
+	}
+	return d, nil
+}
+
+func parseUint(s, name string) (uint64, error) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || strconv.FormatUint(v, 10) != s {
+		return 0, badRequest("%s must be a decimal number", name)
+	}
+	return v, nil
+}
+
+// readBody reads a request body of at most MaxBody bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || len(b) > MaxBody {
+		return nil, ledger.ErrTooLarge
+	}
+	if err != nil {
+		return nil, badRequest("couldn't read body")
+	}
+	return b, nil
+}
+
+type receiptJSON struct {
+	Index     uint64 `json:"index"`
+	LeafHash  string `json:"leaf_hash"`
+	Entry     string `json:"entry"`
+	Duplicate bool   `json:"duplicate"`
+	Proof     string `json:"proof"`
+}
+
+func writeReceipt(w http.ResponseWriter, rc *ledger.Receipt) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(receiptJSON{
+		Index: rc.Index, LeafHash: hex.EncodeToString(rc.LeafHash[:]), Entry: string(rc.Entry),
+		Duplicate: rc.Duplicate, Proof: string(rc.Proof),
+	})
+}
+
+func (n *Node) postPublish(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wait, err := parseWait(q, DefaultWait)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	rc, err := n.ledger.Publish(r.Context(), q.Get("repo"), q.Get("role"), body, wait)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	writeReceipt(w, rc)
+}
+
+func (n *Node) postRegister(w http.ResponseWriter, r *http.Request) {
+	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(auth), []byte(n.token)) != 1 {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		text(w, http.StatusUnauthorized, "admin token required")
+		return
+	}
+	q := r.URL.Query()
+	wait, err := parseWait(q, DefaultWait)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	rc, err := n.ledger.Register(r.Context(), q.Get("id"), body, wait)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	n.log.Info("repository registered", "repo", q.Get("id"), "index", rc.Index, "duplicate", rc.Duplicate)
+	writeReceipt(w, rc)
+}
+
+// proofIndex resolves the index= or leaf= parameter.
+func (n *Node) proofIndex(q url.Values) (uint64, error) {
+	switch {
+	case q.Has("index") && !q.Has("leaf"):
+		return parseUint(q.Get("index"), "index")
+	case q.Has("leaf") && !q.Has("index"):
+		h, err := parseHash(q.Get("leaf"))
+		if err != nil {
+			return 0, err
+		}
+		return n.ledger.LeafIndex(h)
+	default:
+		return 0, badRequest("want exactly one of index= or leaf=")
+	}
+}
+
+func (n *Node) getProof(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wait, err := parseWait(q, 0)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	idx, err := n.proofIndex(q)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	var p []byte
+	if wait > 0 {
+		ctx, cancel := contextWithTimeout(r, wait)
+		p, err = n.ledger.WaitProof(ctx, idx)
+		cancel()
+	} else {
+		p, err = n.ledger.Proof(r.Context(), idx)
+	}
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(p)
+}
+
+func (n *Node) getConsistency(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	oldSize, err := parseUint(q.Get("old"), "old")
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	newSize, err := parseUint(q.Get("new"), "new")
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	hs, err := n.ledger.Consistency(r.Context(), oldSize, newSize)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", cacheImmutable)
+	var b strings.Builder
+	for _, h := range hs {
+		b.WriteString(base64.StdEncoding.EncodeToString(h) + "\n")
+	}
+	io.WriteString(w, b.String())
+}
+
+// getRole serves /v1/repositories/<id>/roles/<role>; the id and role may be
+// percent-encoded (an id holding "/roles/" must encode its slashes).
+func (n *Node) getRole(w http.ResponseWriter, r *http.Request) {
+	p := strings.TrimPrefix(r.URL.EscapedPath(), "/v1/repositories/")
+	i := strings.LastIndex(p, "/roles/")
+	if i < 0 {
+		text(w, http.StatusNotFound, "want /v1/repositories/<id>/roles/<role>")
+		return
+	}
+	repo, err1 := url.PathUnescape(p[:i])
+	role, err2 := url.PathUnescape(p[i+len("/roles/"):])
+	if err1 != nil || err2 != nil {
+		n.fail(w, r, badRequest("malformed path"))
+		return
+	}
+	st, err := n.ledger.Role(repo, role)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	json.NewEncoder(w).Encode(map[string]any{"version": st.Version, "sha256": hex.EncodeToString(st.SHA256[:]), "index": st.Index})
+}

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/durable"
+	ledger "github.com/shiplog/shiplog/log"
+	"github.com/shiplog/shiplog/log/tessera"
+	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
+	wclient "github.com/shiplog/shiplog/witness/client"
+	"google.golang.org/grpc"
+)
+
+// ProofFunc returns the RFC 6962 consistency proof between two sizes of
+// the log, for the witnesses.
+type ProofFunc func(ctx context.Context, oldSize, newSize uint64) ([][]byte, error)
+
+// CosignerFunc builds the Cosigner for a policy that names witnesses.
+type CosignerFunc func(p *policy.Policy, proofs ProofFunc, witnessTimeout time.Duration, logger *slog.Logger, reg prometheus.Registerer) (ledger.Cosigner, error)
+
+// Options configures Open. Zero values mean the config file's values.
+type Options struct {
+	HTTPAddr string
+	GRPCAddr string
+	// AddrFile, if set, receives {"http": addr, "grpc": addr} (JSON) once
+	// both listeners are open, for tests and scripts using port 0.
+	AddrFile string
+	// NewCosigner builds the witness client for a policy naming witnesses
+	// (nil: witness/client's Collector).
+	NewCosigner CosignerFunc
+	// Now is the clock for expiry checks (nil: time.Now).
+	Now func() time.Time
+	// Logger receives logs (nil: discard).
+	Logger *slog.Logger
+}
+
+// Node is an open ledger with its servers, not yet serving.
+type Node struct {
+	dir      string
+	cfg      *Config
+	opts     Options
+	ledger   *ledger.Ledger
+	store    *tessera.Storage
+	index    *ledger.Index
+	token    string
+	reg      *prometheus.Registry
+	limiter  *limiter
+	log      *slog.Logger
+	httpSrv  *http.Server
+	grpcSrv  *grpc.Server
+	closeMu  sync.Mutex
+	isClosed bool
+}
+
+// Open checks and opens the ledger in dir. It refuses a missing or
+// mismatched state: no config, a key whose name is not the origin, a
+// policy that does not name this log's key, a log directory that is not
+// this log's, an index or checkpoint state ahead of the log.
+func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	skey, err := readLine(filepath.Join(dir, SKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the log key: %w", err)
+	}
+	signer, err := notekey.NewLogSigner(skey)
+	if err != nil {
+		return nil, err
+	}
+	vkey, err := notekey.VerifierKey(skey)
+	if err != nil {
+		return nil, err
+	}
+	if signer.Name() != cfg.Origin {
+		return nil, fmt.Errorf("log key is named %q but the origin is %q", signer.Name(), cfg.Origin)
+	}
+	verifier, err := notekey.ParseLogVerifier(vkey)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := loadPolicy(dir, cfg.Origin, vkey)
+	if err != nil {
+		return nil, err
+	}
+	token, err := readLine(filepath.Join(dir, TokenFile))
+	if err != nil || len(token) < 32 {
+		return nil, fmt.Errorf("couldn't read a token of at least 32 characters from %s: %v", TokenFile, err)
+	}
+	store, err := tessera.Open(ctx, tessera.Options{
+		Dir: filepath.Join(dir, LogDir), Signer: signer, Verifier: verifier, Logger: logger,
+		BatchMaxSize: cfg.BatchMaxSize, BatchMaxAge: time.Duration(cfg.BatchMaxAge),
+		CheckpointInterval: time.Duration(cfg.CheckpointInterval),
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{dir: dir, cfg: cfg, opts: opts, store: store, token: token, log: logger, reg: prometheus.NewRegistry()}
+	if err := n.openLedger(ctx, pol); err != nil {
+		store.Close(ctx)
+		if n.index != nil {
+			n.index.Close()
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if n.index, err = ledger.OpenIndex(filepath.Join(n.dir, IndexFile)); err != nil {
+		return err
+	}
+	ms, err := ledger.NewMetadataStore(filepath.Join(n.dir, MetadataDir))
+	if err != nil {
+		return err
+	}
+	var cos ledger.Cosigner
+	if pol.Quorum != nil || len(pol.Witnesses) > 0 {
+		newCosigner := n.opts.NewCosigner
+		if newCosigner == nil {
+			newCosigner = collectorCosigner
+		}
+		wt := time.Duration(n.cfg.WitnessTimeout)
+		if wt == 0 {
+			wt = 5 * time.Second
+		}
+		if cos, err = newCosigner(pol, n.store.ConsistencyProof, wt, n.log, n.reg); err != nil {
+			return fmt.Errorf("couldn't set up the witness client: %w", err)
+		}
+	}
+	n.ledger, err = ledger.New(ctx, ledger.Config{
+		Storage: n.store, Index: n.index, Metadata: ms, Policy: pol, Origin: n.cfg.Origin,
+		Cosigner: cos, StateDir: n.dir, Now: n.opts.Now, Logger: n.log, Registerer: n.reg,
+		CosignTimeout: time.Duration(n.cfg.CosignTimeout),
+	})
+	if err != nil {
+		return err
+	}
+	rate, burst := n.cfg.RateLimit, n.cfg.RateBurst
+	if rate == 0 {
+		rate = 50
+	}
+	if burst == 0 {
+		burst = int(2 * rate)
+	}
+	n.limiter = newLimiter(rate, burst)
+	return nil
+}
+
+// collectorCosigner is the default CosignerFunc: witness/client's
+// Collector (C2SP tlog-witness), with per-witness metrics.
+func collectorCosigner(p *policy.Policy, proofs ProofFunc, timeout time.Duration, logger *slog.Logger, reg prometheus.Registerer) (ledger.Cosigner, error) {
+	return wclient.NewCollector(p, wclient.ProofFunc(proofs), wclient.Options{Timeout: timeout, Logger: logger, Registerer: reg})
+}
+
+// loadPolicy reads the witness policy and checks it names this log's key.
+func loadPolicy(dir, origin, vkey string) (*policy.Policy, error) {
+	b, err := readLimited(filepath.Join(dir, PolicyFile), policy.MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", PolicyFile, err)
+	}
+	l := p.Log(origin)
+	if l == nil || l.VKey != vkey {
+		return nil, fmt.Errorf("%s: its log line must be this ledger's key %s", PolicyFile, vkey)
+	}
+	return p, nil
+}
+
+// Ledger returns the node's ledger.
+func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
+
+// Serve listens and serves until ctx ends, then shuts down gracefully:
+// it stops accepting submissions, lets those in flight finish (each is
+// durable in the log and the index before it is acknowledged), waits
+// for the log to integrate everything, and closes the storage.
+func (n *Node) Serve(ctx context.Context) error {
+	httpAddr := firstNonEmpty(n.opts.HTTPAddr, n.cfg.HTTPAddr, defaultHTTPAddr)
+	grpcAddr := firstNonEmpty(n.opts.GRPCAddr, n.cfg.GRPCAddr, defaultGRPCAddr)
+	hl, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		n.Close()
+		return err
+	}
+	gl, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		hl.Close()
+		n.Close()
+		return err
+	}
+	n.httpSrv = &http.Server{
+		Handler:           n.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	n.grpcSrv = n.GRPCServer()
+	if n.opts.AddrFile != "" {
+		b, _ := json.Marshal(map[string]string{"http": hl.Addr().String(), "grpc": gl.Addr().String()})
+		if err := durable.WriteFile(n.opts.AddrFile, b, 0o644); err != nil {
+			hl.Close()
+			gl.Close()
+			n.Close()
+			return err
+		}
+	}
+	n.log.Info("ledger serving", "origin", n.cfg.Origin, "http", hl.Addr().String(), "grpc", gl.Addr().String())
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	runDone := make(chan struct{})
+	go func() { n.ledger.Run(runCtx); close(runDone) }()
+	errc := make(chan error, 2)
+	go func() { errc <- n.httpSrv.Serve(hl) }()
+	go func() { errc <- n.grpcSrv.Serve(gl) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	n.log.Info("ledger shutting down")
+	n.ledger.StartClosing()
+	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n.httpSrv.Shutdown(sctx)
+	stopGRPC(sctx, n.grpcSrv)
+	err = n.store.Close(sctx) // everything acknowledged is integrated and under a checkpoint
+	stopRun()
+	<-runDone
+	n.index.Close()
+	n.markClosed()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return err
+}
+
+// Close releases a node that was opened but will not serve.
+func (n *Node) Close() {
+	if n.markClosed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n.ledger.StartClosing()
+	n.store.Close(ctx)
+	n.index.Close()
+}
+
+func (n *Node) markClosed() (was bool) {
+	n.closeMu.Lock()
+	defer n.closeMu.Unlock()
+	was, n.isClosed = n.isClosed, true
+	return was
+}
+
+func stopGRPC(ctx context.Context, s *grpc.Server) {
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.Stop()
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+var _ ledgerv1.LedgerServer = (*grpcService)(nil)

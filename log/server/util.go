@@ -1,0 +1,11 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), d)
+}
