@@ -143,7 +143,7 @@ func (r *remote) Metadata(ctx context.Context, name string, max int64) ([]byte, 
 		return nil, err
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("bundle %s: larger than %d bytes", name, max)
+		return nil, fmt.Errorf("bundle %s: %w: larger than %d bytes", name, update.ErrTooLarge, max)
 	}
 	r.used[name] = true
 	return b, nil

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence/proof"
 )
 
@@ -51,6 +52,9 @@ func (c *Client) get(ctx context.Context, path string, max int64) ([]byte, error
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		return nil, err
+	}
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+		return nil, fmt.Errorf("ledger: GET %s: HTTP %d: %w", path, resp.StatusCode, update.ErrLedgerRefused)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("ledger: GET %s: HTTP %d", path, resp.StatusCode)

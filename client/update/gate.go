@@ -33,8 +33,9 @@ var (
 
 // Ledger is the part of the ledger's online API the gate uses
 // (docs/spec/ledger-api.md). Implementations must bound response sizes and
-// time; the gate treats any error other than a failed consistency check as
-// "offline" and falls back to the offline rules.
+// time. The gate treats an error wrapping ErrLedgerRefused (the ledger
+// answered that it has no such proof) as a failure, and any other error as
+// "offline", falling back to the offline rules.
 type Ledger interface {
 	// ProofByLeaf returns a tlog-proof of the entry with RFC 6962 leaf hash
 	// leaf, against the ledger's latest cosigned checkpoint.
@@ -237,6 +238,9 @@ func (v *logView) online(ctx context.Context, old, new *checkpoint.Signed) (ok b
 		return false, nil
 	}
 	p, err := v.gate.Ledger.Consistency(ctx, old.Size, new.Size)
+	if errors.Is(err, ErrLedgerRefused) {
+		return true, fmt.Errorf("%w: the ledger cannot show log %s consistent from %d to %d: %w", ErrUnvouched, old.Origin, old.Size, new.Size, err)
+	}
 	if err != nil {
 		v.log.Warn("ledger gave no consistency proof; using offline rules", "origin", old.Origin, "old", old.Size, "new", new.Size, "err", err)
 		return false, nil

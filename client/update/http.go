@@ -66,7 +66,7 @@ func (r *HTTPRemote) Metadata(ctx context.Context, name string, max int64) ([]by
 		return nil, fmt.Errorf("couldn't read %s: %w", name, err)
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, max)
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", name, ErrTooLarge, max)
 	}
 	return b, nil
 }

@@ -10,6 +10,15 @@ import (
 // (TUF §5.3.3) stops at the first version the remote does not have.
 var ErrNotFound = errors.New("not found")
 
+// ErrTooLarge reports a file larger than the limit it is read under (the
+// length pinned by trusted metadata, or the role's size cap): endless data.
+var ErrTooLarge = errors.New("file too large")
+
+// ErrLedgerRefused reports that the ledger answered but has no such proof
+// (an HTTP 4xx): unlike a network failure, the gate does not fall back to
+// offline rules on it.
+var ErrLedgerRefused = errors.New("ledger refused")
+
 // Remote is where the update loop reads a repository: its TUF metadata (and
 // the tlog-proofs beside it) and its target files. Implementations are the
 // HTTP repository (HTTPRemote), an update bundle (client/bundle) and test
