@@ -105,9 +105,14 @@ func Publish(ctx context.Context, dir string, o PublishOptions) (*PublishResult,
 		}
 		le, err := r.publishRole(ctx, lc, p, o, role)
 		if err != nil {
-			return res, err
+			// Committed roles leave staging now; a crash before this
+			// point is resumed by alreadyCommitted on the next run.
+			return res, errors.Join(err, r.saveStaging())
 		}
 		res.Logged = append(res.Logged, *le)
+	}
+	if err := r.saveStaging(); err != nil {
+		return res, err
 	}
 	if o.SnapshotKey == nil || o.TimestampKey == nil {
 		res.NotExposed = "no --snapshot-key and --timestamp-key: logged versions are not exposed to clients yet; run publish again with both keys"
@@ -247,7 +252,7 @@ func (r *Repo) publishRole(ctx context.Context, lc *ledgerClient, p *policy.Poli
 	}
 	if done, err := r.alreadyCommitted(role, version, body); done || err != nil {
 		if err == nil {
-			err = r.dropStaged(role)
+			r.dropStaged(role)
 		}
 		return &LoggedEntry{Role: role, Version: version, ProofFile: r.proofPath(version, role)}, err
 	}
@@ -364,16 +369,18 @@ func (r *Repo) commit(role string, version int64, body, pr []byte) error {
 		}
 		r.roles[role] = &committed{Version: version, Bytes: body, Meta: m}
 	}
-	return r.dropStaged(role)
+	r.dropStaged(role)
+	return nil
 }
 
-func (r *Repo) dropStaged(role string) error {
+// dropStaged removes a committed role from the in-memory staging; the
+// caller saves staging.
+func (r *Repo) dropStaged(role string) {
 	if role == "root" {
 		r.staged.Root = nil
 	} else {
 		delete(r.staged.Targets, role)
 	}
-	return r.saveStaging()
 }
 
 // Register registers the repository with the ledger (the admin call, with
@@ -431,6 +438,9 @@ func Register(ctx context.Context, dir string, o PublishOptions) (*LoggedEntry, 
 		}
 	}
 	if err := r.commit("root", 1, body, pr); err != nil {
+		return nil, err
+	}
+	if err := r.saveStaging(); err != nil {
 		return nil, err
 	}
 	return &LoggedEntry{Role: "root", Version: 1, Index: resp.Index, Duplicate: resp.Duplicate, ProofFile: r.proofPath(1, "root")}, nil
