@@ -177,8 +177,20 @@ func (d *Dir) Open(path string) (io.ReadCloser, error) {
 // syncFile fsyncs on Close.
 type syncFile struct {
 	*os.File
-	fault Fault
-	step  string
+	fault   Fault
+	step    string
+	written bool
+}
+
+// Write writes p; the first write is a fault point ("file-partial"), so
+// that a power-loss test can stop in the middle of a file.
+func (f *syncFile) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	if !f.written && n > 0 {
+		f.written = true
+		f.fault.at("file-partial")
+	}
+	return n, err
 }
 
 func (f *syncFile) Close() error {
