@@ -69,8 +69,10 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 			target = prev // the ledger went back to an older, consistent checkpoint
 		}
 	}
-	if err := a.recordCheckpoint(cp, "ledger"); err != nil {
-		return err
+	if !ok || string(head.Checkpoint) != string(cp.Note) {
+		if err := a.recordCheckpoint(cp, "ledger"); err != nil {
+			return err
+		}
 	}
 	return a.catchUp(ctx, res, head, ok, target, cosignedBy(cp))
 }
