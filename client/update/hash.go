@@ -23,17 +23,8 @@ var ErrTargetMismatch = errors.New("target file does not match its metadata")
 // targetRef names the remote file of t: with consistent snapshots
 // "<dir>/<hash>.<basename>" (TUF §5.7.3), using the SHA-256 when listed.
 func (s *Session) targetRef(t *metadata.TargetFiles) TargetRef {
-	ref := TargetRef{Path: t.Path, Name: escapePath(t.Path), Length: t.Length, SHA256: t.Hashes["sha256"]}
-	if !s.tm.Root.Signed.ConsistentSnapshot {
-		return ref
-	}
-	h := t.Hashes["sha256"]
-	if h == nil {
-		h = t.Hashes["sha512"]
-	}
-	dir, base := path.Split(t.Path)
-	ref.Name = escapePath(dir + hex.EncodeToString(h) + "." + base)
-	return ref
+	name := TargetFileName(t, s.tm.Root.Signed.ConsistentSnapshot)
+	return TargetRef{Path: t.Path, Name: escapePath(name), Length: t.Length, SHA256: t.Hashes["sha256"]}
 }
 
 func escapePath(p string) string {
@@ -102,4 +93,27 @@ func (h *targetHasher) copy(w io.Writer, r io.Reader) error {
 		}
 	}
 	return nil
+}
+
+// RoleFileName is the consistent-snapshot file name of a targets role
+// version: "<version>.<URL-escaped role>.json".
+func RoleFileName(role string, version int64) string {
+	return fmt.Sprintf("%d.%s.json", version, url.PathEscape(role))
+}
+
+// UnescapeRole reverses the escaping of a role name in a file name.
+func UnescapeRole(s string) (string, error) { return url.PathUnescape(s) }
+
+// TargetFileName is the file name of target t under the targets base URL:
+// with consistent snapshots "<dir>/<sha256 hex>.<basename>" (TUF §5.7.3).
+func TargetFileName(t *metadata.TargetFiles, consistent bool) string {
+	if !consistent {
+		return t.Path
+	}
+	h := t.Hashes["sha256"]
+	if h == nil {
+		h = t.Hashes["sha512"]
+	}
+	dir, base := path.Split(t.Path)
+	return dir + hex.EncodeToString(h) + "." + base
 }

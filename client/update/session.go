@@ -218,7 +218,7 @@ func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metada
 	}
 	name := url.PathEscape(role) + ".json"
 	if s.tm.Root.Signed.ConsistentSnapshot {
-		name = strconv.FormatInt(meta.Version, 10) + "." + name
+		name = RoleFileName(role, meta.Version)
 	}
 	data, err := s.c.Remote.Metadata(ctx, name, max)
 	if err != nil {

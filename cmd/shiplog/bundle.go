@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	cbundle "github.com/shiplog/shiplog/client/bundle"
+	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/durable"
+	rbundle "github.com/shiplog/shiplog/repo/bundle"
+	"github.com/spf13/cobra"
+)
+
+func init() { addCommand(bundleCmd) }
+
+func bundleCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "bundle",
+		Short: "Build, inspect and verify offline update bundles",
+		Long: `An update bundle is one file holding everything a device needs to verify and
+install an update with no network: the root chain, timestamp, snapshot, every targets
+role on the path to each target (exact bytes), their tlog-proofs, and the payloads.
+Devices install it with "shiplog-device install-bundle FILE".`,
+	}
+	c.AddCommand(bundleCreateCmd(), bundleInspectCmd(), bundleVerifyCmd())
+	return c
+}
+
+func bundleCreateCmd() *cobra.Command {
+	var o rbundle.Options
+	var out, policyFile, at string
+	c := &cobra.Command{
+		Use:   "create DIR --target PATH... --out FILE",
+		Short: "Write a bundle of targets from a repository directory",
+		Long: `Write a bundle of the given targets from the shiplog repository directory DIR.
+Every root and targets role it carries must already be logged (shiplog publish wrote
+its .tlog-proof). With --policy, every proof is verified as a device would. With
+--omit-sha256, payloads the device already holds are left out; the device proves it
+holds them by hash when it installs the bundle.`,
+		Example: `  shiplog bundle create ./repo --target fw/image.bin --out release-7.bundle
+  shiplog bundle create ./repo --target fw/image.bin --target fw/boot.bin \
+      --omit-sha256 3b2c...e1 --policy device.policy --out delta.bundle`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("--out is required: the bundle file to write")
+			}
+			o.Dir = args[0]
+			if policyFile != "" {
+				p, err := bundleReadPolicy(policyFile)
+				if err != nil {
+					return err
+				}
+				o.Policy = p
+			}
+			t, err := bundleParseTime(at)
+			if err != nil {
+				return err
+			}
+			o.Time = t
+			return bundleWrite(cmd, o, out)
+		},
+	}
+	c.Flags().StringArrayVar(&o.Targets, "target", nil, "target path to include (repeatable)")
+	c.Flags().StringVar(&out, "out", "", "bundle file to write")
+	c.Flags().StringArrayVar(&o.OmitSHA256, "omit-sha256", nil, "SHA-256 (hex) of a payload the device already holds (repeatable)")
+	c.Flags().Int64Var(&o.FromRootVersion, "from-root-version", 0, "leave out root versions up to this one")
+	c.Flags().StringVar(&policyFile, "policy", "", "tlog-policy to verify the proofs under")
+	c.Flags().StringVar(&at, "time", "", "reference time for expiry (RFC 3339; default now)")
+	return c
+}
+
+// bundleWrite builds into a temporary file and renames it into place.
+func bundleWrite(cmd *cobra.Command, o rbundle.Options, out string) error {
+	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	h, err := rbundle.Build(cmd.Context(), o, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("couldn't build the bundle: %w", err)
+	}
+	if err := os.Rename(f.Name(), out); err != nil {
+		return err
+	}
+	if err := durable.SyncDir(filepath.Dir(out)); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d roots, %d targets roles, %d payloads\n", out, len(h.Roots), len(h.Targets), len(h.Payloads))
+	return nil
+}
+
+func bundleInspectCmd() *cobra.Command {
+	var asJSON bool
+	return bundleWithJSON(&cobra.Command{
+		Use:     "inspect FILE",
+		Short:   "Print a summary of a bundle (without verifying it)",
+		Example: `  shiplog bundle inspect release-7.bundle`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := rbundle.Inspect(args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(in)
+			}
+			in.Print(cmd.OutOrStdout())
+			return nil
+		},
+	}, &asJSON)
+}
+
+func bundleWithJSON(c *cobra.Command, asJSON *bool) *cobra.Command {
+	c.Flags().BoolVar(asJSON, "json", false, "print JSON")
+	return c
+}
+
+func bundleVerifyCmd() *cobra.Command {
+	var rootFile, policyFile, repo, at string
+	c := &cobra.Command{
+		Use:   "verify FILE --root ROOT --policy POLICY",
+		Short: "Run a device's checks on a bundle",
+		Long: `Verify a bundle exactly as a device with trusted root ROOT and tlog-policy POLICY
+would (the device's own code): TUF metadata, the transparency proofs under the
+policy's witness quorum, and every payload's length and hashes.`,
+		Example: `  shiplog bundle verify release-7.bundle --root 1.root.json --policy device.policy`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if rootFile == "" || policyFile == "" {
+				return errors.New("--root and --policy are required")
+			}
+			root, err := readFileLimited(rootFile, 512000)
+			if err != nil {
+				return err
+			}
+			p, err := bundleReadPolicy(policyFile)
+			if err != nil {
+				return err
+			}
+			t, err := bundleParseTime(at)
+			if err != nil {
+				return err
+			}
+			return bundleVerify(cmd, args[0], root, p, repo, t)
+		},
+	}
+	c.Flags().StringVar(&rootFile, "root", "", "trusted root metadata file")
+	c.Flags().StringVar(&policyFile, "policy", "", "tlog-policy file")
+	c.Flags().StringVar(&repo, "repo", "", "repository id (default: the bundle's)")
+	c.Flags().StringVar(&at, "time", "", "reference time for expiry (RFC 3339; default now)")
+	return c
+}
+
+func bundleVerify(cmd *cobra.Command, path string, root []byte, p *policy.Policy, repo string, t time.Time) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	b, err := cbundle.Open(f, fi.Size())
+	if err != nil {
+		return err
+	}
+	if repo == "" {
+		repo = b.Header.Repository
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: checking against the repository id the bundle names (%q); pass --repo to pin it\n", repo)
+	}
+	v, err := b.Verify(cmd.Context(), update.Trusted{Root: root}, cbundle.Options{Policy: p, Repository: repo, Time: t})
+	if err != nil {
+		return err
+	}
+	if err := v.VerifyPayloads(cmd.Context()); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "bundle verified: %d payloads (%d omitted), %d roles proven in the log\n", len(v.Targets), len(v.Omitted), len(v.Session.Evidence()))
+	return nil
+}
+
+func bundleReadPolicy(path string) (*policy.Policy, error) {
+	b, err := readFileLimited(path, policy.MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+func bundleParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--time: %w", err)
+	}
+	return t, nil
+}
