@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/internal/fixture"
+	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"

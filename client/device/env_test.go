@@ -21,7 +21,7 @@ import (
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/internal/fixture"
+	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/evidence/entry"
 )
 

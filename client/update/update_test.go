@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/shiplog/shiplog/client/internal/fixture"
+	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
 )
 
