@@ -3,6 +3,7 @@ package log_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,9 +14,15 @@ import (
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/internal/ledgertest"
 	"github.com/shiplog/shiplog/log/internal/tuftest"
+	"k8s.io/klog/v2"
 )
 
 var expires = time.Now().Add(365 * 24 * time.Hour)
+
+func TestMain(m *testing.M) {
+	klog.SetSlogLogger(slog.New(slog.DiscardHandler)) // Tessera logs through klog
+	os.Exit(m.Run())
+}
 
 func TestPublishProveAndRestart(t *testing.T) {
 	dir := t.TempDir()

@@ -156,3 +156,20 @@ func Sign[T metadata.Roles](m *metadata.Metadata[T], keys ...Key) []byte {
 	must(err)
 	return b
 }
+
+// UnderSignedRotation returns root version+1 with a new root key, signed
+// only by the new key, not by the current root keys (so it breaks TUF 1.0
+// §5.3.4). The repository is not changed.
+func (r *Repo) UnderSignedRotation() []byte {
+	next, err := metadata.Root().FromBytes(r.RootBytes())
+	must(err)
+	nk := NewKey()
+	next.Signed.Version++
+	for _, k := range r.RootKeys {
+		id, err := k.Pub.ID()
+		must(err)
+		must(next.Signed.RevokeKey(id, metadata.ROOT))
+	}
+	must(next.Signed.AddKey(nk.Pub, metadata.ROOT))
+	return Sign(next, nk)
+}

@@ -1,0 +1,90 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/evidence"
+	"github.com/shiplog/shiplog/log/internal/tuftest"
+)
+
+// TestWitnessDownDoesNotStopTheLog: with a 2-of-3 witness quorum, proofs
+// carry at least two cosignatures; with two witnesses down the log keeps
+// accepting (no proof, /checkpoint stays at the last cosigned size, never
+// an uncosigned checkpoint); once a witness is back, the checkpoint catches
+// up and the waiting proof arrives.
+func TestWitnessDownDoesNotStopTheLog(t *testing.T) {
+	var ws []*testWitness
+	n := startNode(t, nodeOptions{policy: func(vkey string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "log %s\n", vkey)
+		for i := 0; i < 3; i++ {
+			w := startWitness(t, fmt.Sprintf("w%d.test", i), vkey)
+			ws = append(ws, w)
+			fmt.Fprintf(&b, "witness w%d %s %s\n", i, w.vkey, w.srv.URL)
+		}
+		b.WriteString("group q 2 w0 w1 w2\nquorum q\n")
+		return b.String()
+	}})
+	repo := tuftest.NewRepo(expires)
+	if _, r := n.register(fw, repo.RootBytes()); r.code != 200 {
+		t.Fatalf("register: %d %s", r.code, r.body)
+	}
+	publish := func(v int64, wait string) receipt {
+		t.Helper()
+		rc, r := n.publish(fw, "targets", repo.Targets(v), wait)
+		if r.code != 200 {
+			t.Fatalf("targets v%d: %d %s", v, r.code, r.body)
+		}
+		return rc
+	}
+	cosigners := func(proof string, v int64) int {
+		t.Helper()
+		inc, err := evidence.VerifyEntry(fw, "targets", uint64(v), repo.Targets(v), []byte(proof), n.policy)
+		if err != nil {
+			t.Fatalf("proof of v%d: %v", v, err)
+		}
+		return len(inc.Checkpoint.Cosigners)
+	}
+	if c := cosigners(publish(1, "10s").Proof, 1); c != 3 {
+		t.Errorf("all witnesses up: %d cosigners, want 3", c)
+	}
+	ws[0].down.Store(true)
+	if c := cosigners(publish(2, "10s").Proof, 2); c != 2 {
+		t.Errorf("one witness down: %d cosigners, want 2", c)
+	}
+	ws[1].down.Store(true)
+	rc := publish(3, "1s")
+	if rc.Proof != "" {
+		t.Fatal("got a proof with the quorum down")
+	}
+	cp, err := evidence.VerifyCheckpoint(n.do("GET", "/checkpoint", nil).body, n.policy)
+	if err != nil {
+		t.Fatalf("/checkpoint with the quorum down: %v", err)
+	}
+	if cp.Size > rc.Index {
+		t.Fatalf("/checkpoint covers index %d without a quorum", rc.Index)
+	}
+	if r := n.do("GET", fmt.Sprintf("/v1/proof?index=%d&wait=300ms", rc.Index), nil); r.code != 504 {
+		t.Fatalf("proof with the quorum down: %d, want 504", r.code)
+	}
+	publish(4, "0") // the log keeps growing
+	ws[1].down.Store(false)
+	r := n.do("GET", fmt.Sprintf("/v1/proof?index=%d&wait=20s", rc.Index), nil)
+	if r.code != 200 {
+		t.Fatalf("proof after a witness came back: %d %s", r.code, r.body)
+	}
+	cosigners(string(r.body), 3)
+	ws[0].down.Store(false)
+	deadline := time.Now().Add(20 * time.Second)
+	for v := int64(5); ; v++ {
+		if c := cosigners(publish(v, "20s").Proof, v); c == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the witness that was down never caught up")
+		}
+	}
+}
