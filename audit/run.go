@@ -1,0 +1,207 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/audit/dashboard"
+	"github.com/shiplog/shiplog/audit/store"
+	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/durable"
+)
+
+// Exit codes of a one-shot run (Options.Once).
+const (
+	ExitClean    = 0 // no new finding of severity warning or above
+	ExitError    = 1 // the audit could not finish
+	ExitWarning  = 2 // new warning findings, none critical
+	ExitCritical = 3 // at least one new critical finding
+)
+
+// Options are the command line of `shiplog audit`.
+type Options struct {
+	Ledger     string
+	PolicyFile string
+	StateDir   string
+	Once       bool
+	Interval   time.Duration
+	Webhook    string
+	// MinSeverity filters what goes to Stdout and the webhook; every
+	// finding is stored and shown on the dashboard regardless.
+	MinSeverity  alert.Severity
+	Witnesses    []string
+	Peers        []string
+	VendorHashes string
+	VendorRepos  []string
+	VendorDir    string
+	Serve        string
+	Workers      int
+	Stdout       io.Writer // JSON lines
+	Progress     io.Writer // nil for no progress bar
+	Logger       *slog.Logger
+	// Listening, when set, is called with the dashboard's address once it
+	// listens.
+	Listening func(addr string)
+}
+
+// Run runs the auditor as the command does: once (returning an exit code)
+// or until ctx is done, serving the dashboard if asked.
+func Run(ctx context.Context, o Options) (int, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Once && o.Serve != "" {
+		return ExitError, errors.New("--once and --serve do not go together: the dashboard needs a running auditor")
+	}
+	pb, err := readCapped(o.PolicyFile, policy.MaxSize)
+	if err != nil {
+		return ExitError, fmtErr("read the policy", err)
+	}
+	p, err := policy.Parse(pb)
+	if err != nil {
+		return ExitError, err
+	}
+	vendor, err := o.vendor()
+	if err != nil {
+		return ExitError, err
+	}
+	if err := os.MkdirAll(filepath.Join(o.StateDir, "evidence"), 0o700); err != nil {
+		return ExitError, err
+	}
+	db, err := store.Open(filepath.Join(o.StateDir, "audit.db"))
+	if err != nil {
+		return ExitError, err
+	}
+	defer db.Close()
+	client := &http.Client{Timeout: 30 * time.Second}
+	sinks := alert.Multi{&alert.JSONLines{W: o.Stdout}}
+	if o.Webhook != "" {
+		sinks = append(sinks, &alert.Webhook{URL: o.Webhook, Client: client})
+	}
+	a, err := New(Config{Ledger: o.Ledger, Policy: p, State: db, Client: client, Logger: o.Logger,
+		Sink: minSeverity{o.MinSeverity, sinks}, Vendor: vendor, Witnesses: o.Witnesses, Peers: o.Peers,
+		Workers: o.Workers, Progress: o.Progress})
+	if err != nil {
+		return ExitError, err
+	}
+	if o.Once {
+		res, err := a.Step(ctx)
+		o.saveEvidence(res)
+		if err != nil {
+			return ExitError, err
+		}
+		return exitCode(res), nil
+	}
+	if o.Serve != "" {
+		stop, err := o.serve(ctx, db)
+		if err != nil {
+			return ExitError, err
+		}
+		defer stop()
+	}
+	if o.Interval <= 0 {
+		o.Interval = 30 * time.Second
+	}
+	for {
+		res, err := a.Step(ctx)
+		o.saveEvidence(res)
+		if err != nil && ctx.Err() == nil {
+			o.Logger.Error("audit round failed; retrying", "err", err, "in", o.Interval)
+		}
+		select {
+		case <-ctx.Done():
+			return ExitClean, nil
+		case <-time.After(o.Interval):
+		}
+	}
+}
+
+func exitCode(res Result) int {
+	max, any := res.Max()
+	switch {
+	case !any || max < alert.Warning:
+		return ExitClean
+	case max == alert.Warning:
+		return ExitWarning
+	}
+	return ExitCritical
+}
+
+func (o Options) vendor() (*Expected, error) {
+	switch {
+	case o.VendorDir != "" && o.VendorHashes != "":
+		return nil, errors.New("give --vendor-dir or --vendor-hashes, not both")
+	case o.VendorDir != "":
+		return ExpectedFromRepoDir(o.VendorDir)
+	case o.VendorHashes != "":
+		if len(o.VendorRepos) == 0 {
+			return nil, errors.New("--vendor-hashes needs at least one --vendor-repo")
+		}
+		b, err := readCapped(o.VendorHashes, maxExpectedFile)
+		if err != nil {
+			return nil, err
+		}
+		return ParseExpectedHashes(b, o.VendorRepos...)
+	}
+	return nil, nil
+}
+
+// saveEvidence writes the fork evidence of new findings to
+// STATE/evidence/finding-<id>-fork.txt, for `shiplog verify-evidence`.
+func (o Options) saveEvidence(res Result) {
+	for _, f := range res.Findings {
+		if ev, ok := f.Evidence["fork"]; ok {
+			path := filepath.Join(o.StateDir, "evidence", fmt.Sprintf("finding-%d-fork.txt", f.ID))
+			if err := durable.WriteFile(path, []byte(ev), 0o644); err != nil {
+				o.Logger.Error("couldn't save fork evidence", "path", path, "err", err)
+			}
+		}
+	}
+}
+
+// serve starts the dashboard and returns a function that stops it.
+func (o Options) serve(ctx context.Context, db *store.DB) (func(), error) {
+	ln, err := net.Listen("tcp", o.Serve)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: http.MaxBytesHandler(dashboard.New(db, o.Logger), 1<<10),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.Logger.Error("dashboard stopped", "err", err)
+		}
+	}()
+	o.Logger.Info("dashboard listening", "addr", ln.Addr().String())
+	if o.Listening != nil {
+		o.Listening(ln.Addr().String())
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}, nil
+}
+
+// minSeverity passes on findings of at least min.
+type minSeverity struct {
+	min  alert.Severity
+	next alert.Sink
+}
+
+func (m minSeverity) Alert(ctx context.Context, f alert.Finding) error {
+	if f.Severity < m.min {
+		return nil
+	}
+	return m.next.Alert(ctx, f)
+}

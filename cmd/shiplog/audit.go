@@ -1,0 +1,85 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/shiplog/shiplog/audit"
+	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/spf13/cobra"
+)
+
+func init() { addCommand(auditCmd) }
+
+func auditCmd() *cobra.Command {
+	var o audit.Options
+	var minSev, progress string
+	c := &cobra.Command{
+		Use:   "audit --ledger URL --policy FILE --state DIR",
+		Short: "Follow a ledger, re-check every entry, and report what is wrong",
+		Long: `Follow a ledger through its tlog-tiles API only: verify each checkpoint under the
+policy and its consistency with every checkpoint seen before, recompute the tree from
+the entries, and re-check every release against the TUF rules of its repository's
+logged history (root chain, thresholds, delegations, versions, equivocation, expiry).
+Compare the ledger's checkpoint with witnesses (--witness) and other auditors (--peer).
+In vendor mode (--vendor-dir, or --vendor-hashes with --vendor-repo) every release of
+the vendor's repositories that it did not make is a critical finding.
+
+Each new finding is one JSON line on stdout (and a POST to --webhook). State lives in
+--state and survives restarts. With --once, one round runs and the exit code says what
+was found: 0 nothing of severity warning or above, 2 warnings, 3 critical, 1 the audit
+could not finish. Without --once it polls every --interval; --serve ADDR also serves
+the dashboard. See docs/auditor.md.`,
+		Example: `  shiplog audit --ledger https://ledger.example --policy policy.txt --state /var/lib/shiplog-audit --once
+  shiplog audit --ledger https://ledger.example --policy policy.txt --state st --serve 127.0.0.1:8080 \
+      --witness https://witness.example/monitor --peer https://auditor2.example
+  shiplog audit --ledger https://ledger.example --policy policy.txt --state st --once --vendor-dir ./myrepo`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sev, err := alert.ParseSeverity(minSev)
+			if err != nil {
+				return err
+			}
+			o.MinSeverity = sev
+			o.Stdout = cmd.OutOrStdout()
+			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			switch progress {
+			case "on":
+				o.Progress = cmd.ErrOrStderr()
+			case "auto":
+				if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+					o.Progress = os.Stderr
+				}
+			}
+			code, err := audit.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if code != audit.ExitClean {
+				os.Exit(code) // documented exit codes for cron and supervisors
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.Ledger, "ledger", "", "base URL of the ledger's read API (required)")
+	f.StringVar(&o.PolicyFile, "policy", "", "C2SP tlog-policy file naming the log key and the witness quorum (required)")
+	f.StringVar(&o.StateDir, "state", "", "directory for the auditor's durable state (required)")
+	f.BoolVar(&o.Once, "once", false, "run one round and exit with a code saying what was found")
+	f.DurationVar(&o.Interval, "interval", 30*time.Second, "time between rounds")
+	f.StringVar(&o.Webhook, "webhook", "", "URL to POST each finding to as JSON")
+	f.StringVar(&minSev, "min-severity", "info", "lowest severity sent to stdout and the webhook: info, warning or critical")
+	f.StringArrayVar(&o.Witnesses, "witness", nil, "witness monitoring URL prefix to gossip with (repeatable)")
+	f.StringArrayVar(&o.Peers, "peer", nil, "another auditor's URL to gossip with (repeatable)")
+	f.StringVar(&o.VendorDir, "vendor-dir", "", "vendor mode: the vendor's repository directory (shiplog-repo.json, metadata/)")
+	f.StringVar(&o.VendorHashes, "vendor-hashes", "", "vendor mode: file of expected metadata SHA-256s, one per line")
+	f.StringArrayVar(&o.VendorRepos, "vendor-repo", nil, "vendor mode with --vendor-hashes: the vendor's repository id (repeatable)")
+	f.StringVar(&o.Serve, "serve", "", "serve the dashboard on ADDR (e.g. 127.0.0.1:8080)")
+	f.IntVar(&o.Workers, "workers", 8, "concurrent fetches from the ledger")
+	f.StringVar(&progress, "progress", "auto", "catch-up progress bar on stderr: auto (when a terminal), on, off")
+	for _, name := range []string{"ledger", "policy", "state"} {
+		c.MarkFlagRequired(name)
+	}
+	return c
+}
