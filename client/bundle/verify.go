@@ -50,6 +50,12 @@ func (b *Bundle) Verify(ctx context.Context, trusted update.Trusted, o Options) 
 	if b.Header.Repository != o.Repository {
 		return nil, fmt.Errorf("bundle is for repository %q, the device follows %q", clean(b.Header.Repository), o.Repository)
 	}
+	if err := canonical("timestamp", b.Header.Timestamp, metadata.Timestamp()); err != nil {
+		return nil, err
+	}
+	if err := canonical("snapshot", b.Header.Snapshot.Content, metadata.Snapshot()); err != nil {
+		return nil, err
+	}
 	rem := &remote{b: b, used: map[string]bool{}}
 	c := &update.Client{Remote: rem, Gate: &update.Gate{Policy: o.Policy, Repository: o.Repository}, Time: o.Time, Limits: o.Limits}
 	s, err := c.Refresh(ctx, trusted)
@@ -199,4 +205,26 @@ func clean(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// ErrNotCanonical means a timestamp or snapshot in a bundle is not in one of
+// go-tuf's encodings (compact, or indented with tabs) of what it says. TUF
+// signatures cover canonical JSON only, and nothing else pins these two
+// files' bytes (roots and targets roles are pinned by their log entries and
+// the snapshot), so a bundle insists on an encoding that a flipped letter
+// case or hex digit would break: every byte of a bundle is then checked.
+var ErrNotCanonical = errors.New("metadata is not canonically encoded")
+
+func canonical[T metadata.Roles](name string, b []byte, empty *metadata.Metadata[T]) error {
+	md, err := empty.FromBytes(b)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", name, err)
+	}
+	for _, pretty := range []bool{false, true} {
+		enc, err := md.ToBytes(pretty)
+		if err == nil && (bytes.Equal(enc, b) || bytes.Equal(append(enc, '\n'), b)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("bundle %s: %w", name, ErrNotCanonical)
 }
