@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
-	"github.com/shiplog/shiplog/audit/internal/ledgertest"
-	"github.com/shiplog/shiplog/audit/internal/tuftest"
+	"github.com/shiplog/shiplog/audit/ledgertest"
+	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"

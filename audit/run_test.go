@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/audit/alert"
-	"github.com/shiplog/shiplog/audit/internal/ledgertest"
-	"github.com/shiplog/shiplog/audit/internal/tuftest"
+	"github.com/shiplog/shiplog/audit/ledgertest"
+	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence"
 )
 

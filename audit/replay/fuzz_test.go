@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiplog/shiplog/audit/internal/tuftest"
+	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/entry"
 )
 

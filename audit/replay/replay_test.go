@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
-	"github.com/shiplog/shiplog/audit/internal/tuftest"
+	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/entry"
 )
 

@@ -158,7 +158,7 @@ func New(ctx context.Context, dir string, keys *Keys) (*Ledger, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	opts := tessera.NewAppendOptions().
 		WithCheckpointSigner(keys.logSigner).
-		WithBatching(1024, 5*time.Millisecond).
+		WithBatching(4096, 5*time.Millisecond).
 		WithCheckpointInterval(100 * time.Millisecond)
 	app, shutdown, reader, err := tessera.NewAppender(ctx, drv, opts)
 	if err != nil {
@@ -180,9 +180,11 @@ func (l *Ledger) Close() error {
 	return err
 }
 
-// Append logs releases in order (one goroutine adds them, which Tessera's
-// queue keeps in order; Append checks it) and returns once a published
-// checkpoint covers them all. It returns their indices.
+// Append logs releases in order and returns once a published checkpoint
+// covers them all. It returns their indices. Tessera's queue keeps one
+// goroutine's entries in order as long as only its batch timer flushes, so
+// give Append fewer than 4096 releases at a time (the batch size); it checks
+// the order and fails rather than log out of order.
 func (l *Ledger) Append(ctx context.Context, rs ...Release) ([]uint64, error) {
 	futures := make([]tessera.IndexFuture, len(rs))
 	for i, r := range rs {

@@ -1,0 +1,248 @@
+// Command audit measures the auditor: entries audited per second (tree
+// recomputation, metadata fetch and hash check, TUF signature checks
+// included) on a log of -n releases served by a real Tessera POSIX log over
+// HTTP on 127.0.0.1, next to the bare cost of fetching the same entry
+// bundles, metadata bundles and hash tiles and hashing them, measured in the
+// same run. See docs/perf/auditor.md.
+//
+//	go run ./bench/audit -n 100000
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/shiplog/shiplog/audit"
+	"github.com/shiplog/shiplog/audit/ledgertest"
+	"github.com/shiplog/shiplog/audit/store"
+	"github.com/shiplog/shiplog/audit/tuftest"
+	"github.com/shiplog/shiplog/evidence/checkpoint"
+	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api/layout"
+	"golang.org/x/sync/errgroup"
+)
+
+func main() {
+	n := flag.Int("n", 100000, "releases to log")
+	repos := flag.Int("repos", 100, "repositories the releases are spread over")
+	workers := flag.Int("workers", 8, "concurrent fetches (auditor and bare run alike)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the audit run to this file")
+	flag.Parse()
+	profile = *cpuprofile
+	ledgertest.QuietTessera()
+	if err := run(*n, *repos, *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/audit:", err)
+		os.Exit(1)
+	}
+}
+
+var profile string
+
+func run(n, nrepos, workers int) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "shiplog-bench-audit")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	keys, err := ledgertest.NewKeys("bench.example/ledger", 2)
+	if err != nil {
+		return err
+	}
+	l, err := ledgertest.New(ctx, filepath.Join(dir, "log"), keys)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	t0 := time.Now()
+	if err := build(ctx, l, n, nrepos); err != nil {
+		return err
+	}
+	fmt.Printf("built a log of %d entries (%d repositories) in %s\n", n, nrepos, time.Since(t0).Round(time.Millisecond))
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	p, err := policy.Parse(keys.Policy())
+	if err != nil {
+		return err
+	}
+	bare, size, err := bareFetch(ctx, srv.URL, workers)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(filepath.Join(dir, "audit.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := audit.New(audit.Config{Ledger: srv.URL, Policy: p, State: db, Workers: workers,
+		Logger: slog.New(slog.DiscardHandler), Progress: os.Stderr})
+	if err != nil {
+		return err
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+	}
+	t1 := time.Now()
+	res, err := a.Step(ctx)
+	if profile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
+	full := time.Since(t1)
+	if res.Audited != size || len(res.Findings) != 0 {
+		return fmt.Errorf("audit of the honest log: %d of %d entries, %d findings", res.Audited, size, len(res.Findings))
+	}
+	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
+	fmt.Printf("bare fetch + hash of tiles, entry and metadata bundles: %d entries in %s = %.0f entries/s\n", size, bare.Round(time.Millisecond), float64(size)/bare.Seconds())
+	fmt.Printf("full audit (tree, metadata, TUF signatures, state):     %d entries in %s = %.0f entries/s\n", size, full.Round(time.Millisecond), float64(size)/full.Seconds())
+	fmt.Printf("ratio full/bare: %.1fx\n", full.Seconds()/bare.Seconds())
+	return nil
+}
+
+// build logs root v1 of every repository, then releases in rounds over the
+// repositories, appended in ordered chunks.
+func build(ctx context.Context, l *ledgertest.Ledger, n, nrepos int) error {
+	rs := make([]*tuftest.Repo, nrepos)
+	var batch []ledgertest.Release
+	flush := func() error {
+		_, err := l.Append(ctx, batch...)
+		batch = batch[:0]
+		return err
+	}
+	exp := time.Now().Add(365 * 24 * time.Hour)
+	for i := 0; i < n; i++ {
+		r := i % nrepos
+		var rel ledgertest.Release
+		if rs[r] == nil {
+			rs[r] = tuftest.NewRepo(fmt.Sprintf("bench.example/repo-%03d", r), exp)
+			rel = ledgertest.Release{Repo: rs[r].ID, Role: "root", Version: 1, Metadata: rs[r].RootBytes()}
+		} else {
+			md := rs[r].Release(tuftest.Files("fw", 2, uint64(i)))
+			rel = ledgertest.Release{Repo: rs[r].ID, Role: "targets", Version: uint64(rs[r].Targets.Signed.Version), Metadata: md}
+		}
+		batch = append(batch, rel)
+		if len(batch) == 2000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(batch) > 0 {
+		return flush()
+	}
+	return nil
+}
+
+// bareFetch fetches every entry bundle, metadata bundle and level-0 tile of
+// the log's latest checkpoint with the same concurrency, hashes the leaves
+// and metadata, and checks the root: the floor under any auditor.
+func bareFetch(ctx context.Context, base string, workers int) (time.Duration, uint64, error) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	raw, err := fetch(ctx, hc, base+"/checkpoint")
+	if err != nil {
+		return 0, 0, err
+	}
+	body := raw[:len(raw)]
+	for i := 0; i+1 < len(raw); i++ {
+		if raw[i] == '\n' && raw[i+1] == '\n' {
+			body = raw[:i+1]
+			break
+		}
+	}
+	cp, err := checkpoint.ParseUnverified(body)
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	nb := (cp.Size + 255) / 256
+	leaves := make([][][]byte, nb)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for b := uint64(0); b < nb; b++ {
+		w := uint8(0)
+		if (b+1)*256 > cp.Size {
+			w = uint8(cp.Size % 256)
+		}
+		g.Go(func() error {
+			eb, err := fetch(gctx, hc, base+"/"+layout.EntriesPath(b, w))
+			if err != nil {
+				return err
+			}
+			if _, err := fetch(gctx, hc, base+"/"+layout.TilePath(0, b, w)); err != nil {
+				return err
+			}
+			mb, err := fetch(gctx, hc, base+"/metadata/bundle/"+layout.NWithSuffix(0, b, w))
+			if err != nil {
+				return err
+			}
+			for len(mb) >= 4 { // hash every metadata file, as the auditor does
+				m := binary.BigEndian.Uint32(mb)
+				sha256.Sum256(mb[4 : 4+m])
+				mb = mb[4+m:]
+			}
+			for len(eb) >= 2 {
+				m := int(binary.BigEndian.Uint16(eb))
+				leaves[b] = append(leaves[b], rfc6962.DefaultHasher.HashLeaf(eb[2:2+m]))
+				eb = eb[2+m:]
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	cr := rf.NewEmptyRange(0)
+	for _, bl := range leaves {
+		for _, h := range bl {
+			if err := cr.Append(h, nil); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	root, err := cr.GetRootHash(nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	if string(root) != string(cp.Hash[:]) {
+		return 0, 0, fmt.Errorf("bare fetch: root mismatch")
+	}
+	return time.Since(start), cp.Size, nil
+}
+
+func fetch(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+}
