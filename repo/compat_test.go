@@ -116,7 +116,6 @@ func richRepo(t testing.TB) *fixture {
 	return f
 }
 
-
 // tamperTarget flips one byte of the stored file of a target.
 func tamperTarget(t testing.TB, dir, targetPath string) {
 	t.Helper()

@@ -16,7 +16,7 @@ type view struct {
 	apply func(role string) bool
 }
 
-func (r *Repo) working() view   { return view{r, func(string) bool { return true }} }
+func (r *Repo) working() view       { return view{r, func(string) bool { return true }} }
 func (r *Repo) committedView() view { return view{r, func(string) bool { return false }} }
 
 // rootMeta returns the view's root, nil if there is none yet.

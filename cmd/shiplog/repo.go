@@ -303,7 +303,8 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 }
 
 func repoRemoveCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:     "remove DIR PATH...",
 		Short:   "Stage the removal of target paths",
 		Example: `  shiplog repo remove repo fw/app-2.0.bin`,
@@ -314,6 +315,13 @@ func repoRemoveCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if asJSON {
+					out := []map[string]string{}
+					for i, p := range args[1:] {
+						out = append(out, map[string]string{"path": p, "role": roles[i]})
+					}
+					return printJSON(cmd.OutOrStdout(), out)
+				}
 				for i, p := range args[1:] {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s removed from %s (staged)\n", p, roles[i])
 				}
@@ -321,11 +329,14 @@ func repoRemoveCmd() *cobra.Command {
 			})
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
 func repoDelegateCmd() *cobra.Command {
 	var o repo.DelegateOptions
 	var keyFiles []string
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "delegate DIR",
 		Short: "Stage a delegation: a named role with path patterns, or hash bins",
@@ -343,6 +354,9 @@ func repoDelegateCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"staged": staged})
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "staged %d role(s): %s\n", len(staged), summarize(staged))
 				return nil
 			})
@@ -356,6 +370,7 @@ func repoDelegateCmd() *cobra.Command {
 	c.Flags().StringVar(&o.Prefix, "prefix", "bins", "hash bin name prefix")
 	c.Flags().StringArrayVar(&keyFiles, "key", nil, "public key file of the delegated role (repeatable)")
 	c.Flags().IntVar(&o.Threshold, "threshold", 1, "signature threshold of the delegated role")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
 
@@ -369,6 +384,7 @@ func summarize(names []string) string {
 func repoRotateCmd() *cobra.Command {
 	var o repo.RotateOptions
 	var addFiles []string
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "rotate DIR",
 		Short: "Stage a key rotation of a role (a new root must be signed by old and new thresholds)",
@@ -386,6 +402,9 @@ func repoRotateCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"staged": staged})
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "staged %s; sign with the old and the new keys\n", summarize(staged))
 				return nil
 			})
@@ -396,11 +415,13 @@ func repoRotateCmd() *cobra.Command {
 	c.Flags().StringArrayVar(&o.Remove, "remove-key", nil, "key ID (or 8+ hex digit prefix) to remove (repeatable)")
 	c.Flags().IntVar(&o.Threshold, "threshold", 0, "new threshold (default: unchanged)")
 	c.MarkFlagRequired("role")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
 
 func repoRenewCmd() *cobra.Command {
 	var role string
+	var asJSON bool
 	c := &cobra.Command{
 		Use:     "renew DIR",
 		Short:   "Stage a new version of a role with a fresh expiry",
@@ -412,12 +433,16 @@ func repoRenewCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"role": role, "version": v, "expires": exp})
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "staged %s v%d, expires %s; sign it\n", role, v, exp.Format(time.RFC3339))
 				return nil
 			})
 		},
 	}
 	c.Flags().StringVar(&role, "role", "", "role to renew")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.MarkFlagRequired("role")
 	return c
 }
@@ -535,8 +560,8 @@ func repoRegisterCmd() *cobra.Command {
 	var wait time.Duration
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "register DIR",
-		Short: "Register the repository with the ledger by logging its signed root v1 (admin call)",
+		Use:     "register DIR",
+		Short:   "Register the repository with the ledger by logging its signed root v1 (admin call)",
 		Example: `  shiplog repo register repo --ledger https://ledger.example --token admin.token --policy policy.txt`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -336,4 +336,3 @@ func (s *Server) Entry(i int) []byte {
 	defer s.mu.Unlock()
 	return s.entries[i]
 }
-
