@@ -95,6 +95,9 @@ func (ab *AB) Stage(id string) (Stage, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(ab.Root, 0o755); err != nil {
+		return nil, err
+	}
 	r, err := ab.load()
 	if err != nil {
 		return nil, err
@@ -108,6 +111,7 @@ func (ab *AB) Stage(id string) (Stage, error) {
 		if err := ab.store(r); err != nil {
 			return nil, err
 		}
+		ab.Fault.at("slot-invalidated")
 	}
 	return &abStage{ab: ab, id: id, slot: slot}, nil
 }
