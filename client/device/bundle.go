@@ -108,3 +108,55 @@ func (d *Device) planBundle(ctx context.Context, b *bundle.Bundle, s *state.Stat
 	}
 	return v, newPlan(d.cfg.Repository, v.Session, s, targets), nil
 }
+
+// PreparedBundle is a bundle verified against the device's trusted state
+// (metadata and every payload's bytes), ready to apply. It holds the bundle
+// file open until Close.
+type PreparedBundle struct {
+	d *Device
+	f *os.File
+	s *state.State
+	v *bundle.Verified
+	p *plan
+}
+
+// PrepareBundle verifies the bundle at path as InstallBundle does, payload
+// bytes included, without installing anything.
+func (d *Device) PrepareBundle(ctx context.Context, path string) (*PreparedBundle, error) {
+	f, b, err := openBundle(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.store.Load()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	v, p, err := d.planBundle(ctx, b, s)
+	if err == nil {
+		err = v.VerifyPayloads(ctx)
+	}
+	if err != nil {
+		f.Close()
+		return nil, d.failed(err)
+	}
+	return &PreparedBundle{d: d, f: f, s: s, v: v, p: p}, nil
+}
+
+// Summary describes what applying the bundle changes.
+func (pb *PreparedBundle) Summary() *approval.Summary { return pb.p.summary }
+
+// Apply installs the prepared bundle (the caller has approved it). It fails
+// with state.ErrConflict if the trusted state changed since PrepareBundle.
+func (pb *PreparedBundle) Apply(ctx context.Context) (*Result, error) {
+	fetch := func(ctx context.Context, t *metadata.TargetFiles, w io.Writer) error {
+		if pb.v.Omitted[t.Path] {
+			return fmt.Errorf("%w: %s, and the device does not hold it", bundle.ErrOmitted, clean(t.Path))
+		}
+		return pb.v.Session.Download(ctx, t, w)
+	}
+	return pb.d.apply(ctx, pb.s, pb.v.Session, pb.p, approval.Install, fetch)
+}
+
+// Close releases the bundle file.
+func (pb *PreparedBundle) Close() error { return pb.f.Close() }
