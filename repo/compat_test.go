@@ -70,13 +70,17 @@ var richTargets = map[string]string{
 // delegated role, a root rotation to a 2-of-2 threshold and a targets key
 // rotation, each version logged and then exposed.
 func richRepo(t testing.TB) *fixture {
+	return richRepoOn(t, newRepo(t, keys.ECDSAP256))
+}
+
+// richRepoOn builds richRepo's history in the initialised repository f.
+func richRepoOn(t testing.TB, f *fixture) *fixture {
 	must := func(_ []string, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	f := newRepo(t, keys.ECDSAP256)
 	f.sign(f.keys["root"], "root")
 	f.sign(f.keys["targets"], "targets")
 	if _, err := Register(context.Background(), f.dir, f.opts(false)); err != nil {

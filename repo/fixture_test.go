@@ -18,9 +18,16 @@ import (
 type fixture struct {
 	t      testing.TB
 	dir    string
-	ledger *ledgertest.Server
+	ledger *ledgertest.Server // nil when the fixture uses another ledger
+	token  string
 	policy *policy.Policy
 	keys   map[string]*keys.Private
+}
+
+// ledgerEndpoint is where a fixture publishes: URL, admin token and the
+// tlog-policy text its proofs satisfy.
+type ledgerEndpoint struct {
+	URL, Token, Policy string
 }
 
 func genKey(t testing.TB, typ keys.Type) *keys.Private {
@@ -35,10 +42,19 @@ func genKey(t testing.TB, typ keys.Type) *keys.Private {
 // newRepo initialises (but does not register) a repository.
 func newRepo(t testing.TB, typ keys.Type) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: filepath.Join(t.TempDir(), "repo"), ledger: ledgertest.New(), keys: map[string]*keys.Private{}}
-	t.Cleanup(f.ledger.Close)
+	l := ledgertest.New()
+	t.Cleanup(l.Close)
+	f := newRepoOn(t, typ, ledgerEndpoint{URL: l.URL, Token: l.Token, Policy: l.Policy})
+	f.ledger = l
+	return f
+}
+
+// newRepoOn initialises a repository that publishes to ledger l.
+func newRepoOn(t testing.TB, typ keys.Type, l ledgerEndpoint) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: filepath.Join(t.TempDir(), "repo"), token: l.Token, keys: map[string]*keys.Private{}}
 	var err error
-	if f.policy, err = policy.Parse([]byte(f.ledger.Policy)); err != nil {
+	if f.policy, err = policy.Parse([]byte(l.Policy)); err != nil {
 		t.Fatal(err)
 	}
 	ks := map[string][]*metadata.Key{}
@@ -46,7 +62,7 @@ func newRepo(t testing.TB, typ keys.Type) *fixture {
 		f.keys[role] = genKey(t, typ)
 		ks[role] = []*metadata.Key{f.keys[role].Public}
 	}
-	if err := Init(f.dir, InitOptions{Repository: "example.com/fw", Ledger: f.ledger.URL, Keys: ks}); err != nil {
+	if err := Init(f.dir, InitOptions{Repository: "example.com/fw", Ledger: l.URL, Keys: ks}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -67,7 +83,7 @@ func newFixture(t testing.TB) *fixture {
 }
 
 func (f *fixture) opts(expose bool) PublishOptions {
-	o := PublishOptions{Policy: f.policy, Token: f.ledger.Token, Wait: 5 * time.Second, RetryDelay: time.Millisecond}
+	o := PublishOptions{Policy: f.policy, Token: f.token, Wait: 5 * time.Second, RetryDelay: time.Millisecond}
 	if expose {
 		o.SnapshotKey, o.TimestampKey = f.keys["snapshot"], f.keys["timestamp"]
 	}
