@@ -107,6 +107,15 @@ func LoadConfig(dir string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseConfig(b)
+}
+
+// ParseConfig parses config.json strictly: unknown fields, trailing data,
+// a missing origin and an unknown storage fail.
+func ParseConfig(b []byte) (*Config, error) {
+	if len(b) > maxConfig {
+		return nil, fmt.Errorf("%s: larger than %d bytes", ConfigFile, maxConfig)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var c Config

@@ -110,37 +110,53 @@ func (n *Node) cosignedSize() uint64 {
 	return s
 }
 
+// tileRef is a parsed tlog-tiles resource path.
+type tileRef struct {
+	entries      bool
+	level, index uint64
+	width        uint8
+}
+
+// parseTilePath parses the part of a /tile/ path after "/tile/":
+// "<L>/<N>[.p/<W>]" or "entries/<N>[.p/<W>]", in canonical form only (the
+// encoding of c2sp.org/tlog-tiles: 3-digit groups with x prefixes, level
+// 0-63, width 1-255).
+func parseTilePath(rest string) (tileRef, bool) {
+	level, idxPath, ok := strings.Cut(rest, "/")
+	if !ok || len(rest) > 128 {
+		return tileRef{}, false
+	}
+	if level == "entries" {
+		index, width, err := layout.ParseTileIndexPartial(idxPath)
+		if err != nil || layout.EntriesPath(index, width) != "tile/entries/"+idxPath {
+			return tileRef{}, false
+		}
+		return tileRef{entries: true, index: index, width: width}, true
+	}
+	l, index, width, err := layout.ParseTileLevelIndexPartial(level, idxPath)
+	if err != nil || layout.TilePath(l, index, width) != "tile/"+rest {
+		return tileRef{}, false
+	}
+	return tileRef{level: l, index: index, width: width}, true
+}
+
 // getTile serves /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>]
 // (c2sp.org/tlog-tiles) for resources within the cosigned tree only, so
 // the read API never reveals entries no published checkpoint covers.
 func (n *Node) getTile(w http.ResponseWriter, r *http.Request) {
-	rest := strings.TrimPrefix(r.URL.Path, "/tile/")
-	level, idxPath, ok := strings.Cut(rest, "/")
-	if !ok {
+	ref, ok := parseTilePath(strings.TrimPrefix(r.URL.Path, "/tile/"))
+	if !ok || !n.covers(ref.level, ref.index, ref.width) {
 		text(w, http.StatusNotFound, "no such tile")
 		return
 	}
-	if level == "entries" {
-		index, width, err := parseN(idxPath)
-		if err != nil || layout.EntriesPath(index, width) != "tile/entries/"+idxPath || !n.covers(0, index, width) {
-			text(w, http.StatusNotFound, "no such entry bundle")
-			return
-		}
-		b, err := n.store.ReadEntryBundle(r.Context(), index, width)
-		n.serveResource(w, r, b, err, width)
-		return
+	var b []byte
+	var err error
+	if ref.entries {
+		b, err = n.store.ReadEntryBundle(r.Context(), ref.index, ref.width)
+	} else {
+		b, err = n.store.ReadTile(r.Context(), ref.level, ref.index, ref.width)
 	}
-	l, index, width, err := layout.ParseTileLevelIndexPartial(level, idxPath)
-	if err != nil || layout.TilePath(l, index, width) != "tile/"+rest || !n.covers(l, index, width) {
-		text(w, http.StatusNotFound, "no such tile")
-		return
-	}
-	b, err := n.store.ReadTile(r.Context(), l, index, width)
-	n.serveResource(w, r, b, err, width)
-}
-
-func parseN(p string) (uint64, uint8, error) {
-	return layout.ParseTileIndexPartial(p)
+	n.serveResource(w, r, b, err, ref.width)
 }
 
 // covers reports whether the tile (level, index, width) is part of the
@@ -202,12 +218,12 @@ func (n *Node) getMetadata(w http.ResponseWriter, r *http.Request) {
 // entry bundle N (of width W), a uint32 big-endian length and the metadata
 // bytes the entry commits to, streamed one file at a time.
 func (n *Node) getMetadataBundle(w http.ResponseWriter, r *http.Request) {
-	p := strings.TrimPrefix(r.URL.Path, "/metadata/bundle/")
-	index, width, err := parseN(p)
-	if err != nil || layout.EntriesPath(index, width) != "tile/entries/"+p || !n.covers(0, index, width) {
+	ref, ok := parseTilePath("entries/" + strings.TrimPrefix(r.URL.Path, "/metadata/bundle/"))
+	if !ok || !n.covers(0, ref.index, ref.width) {
 		text(w, http.StatusNotFound, "no such metadata bundle")
 		return
 	}
+	index, width := ref.index, ref.width
 	b, err := n.store.ReadEntryBundle(r.Context(), index, width)
 	if err != nil {
 		n.serveResource(w, r, nil, err, width)
