@@ -12,8 +12,8 @@ import (
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/ledgertest"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/audit/store"
+	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"

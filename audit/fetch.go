@@ -163,6 +163,12 @@ func (c *ledgerClient) MetadataBundle(ctx context.Context, n uint64, w int) ([][
 	if err != nil {
 		return nil, err
 	}
+	return splitMetadataBundle(b, w)
+}
+
+// splitMetadataBundle splits a metadata bundle of exactly w files: uint32
+// big-endian length || bytes, each at most maxMetadataSize.
+func splitMetadataBundle(b []byte, w int) ([][]byte, error) {
 	var out [][]byte
 	for len(b) > 0 {
 		if len(b) < 4 || len(out) == w {

@@ -17,8 +17,8 @@ import (
 	"github.com/shiplog/shiplog/audit"
 	"github.com/shiplog/shiplog/audit/dashboard"
 	"github.com/shiplog/shiplog/audit/ledgertest"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/audit/store"
+	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
 )
