@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/tufcheck"
-	"github.com/shiplog/shiplog/log/internal/tuftest"
+	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 // FuzzParseBundle: a bundle either fails or re-encodes to the same bytes.

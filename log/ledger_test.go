@@ -13,7 +13,7 @@ import (
 	"github.com/shiplog/shiplog/evidence"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/internal/ledgertest"
-	"github.com/shiplog/shiplog/log/internal/tuftest"
+	"github.com/shiplog/shiplog/log/tuftest"
 	"k8s.io/klog/v2"
 )
 

@@ -25,7 +25,7 @@ import (
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
-	"github.com/shiplog/shiplog/log/internal/tuftest"
+	"github.com/shiplog/shiplog/log/tuftest"
 	"github.com/shiplog/shiplog/log/server"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/entry"
-	"github.com/shiplog/shiplog/log/internal/tuftest"
+	"github.com/shiplog/shiplog/log/tuftest"
 	"github.com/shiplog/shiplog/log/server"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"google.golang.org/grpc/codes"

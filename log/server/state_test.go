@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiplog/shiplog/log/internal/tuftest"
+	"github.com/shiplog/shiplog/log/tuftest"
 	"github.com/shiplog/shiplog/log/server"
 )
 

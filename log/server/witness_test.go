@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence"
-	"github.com/shiplog/shiplog/log/internal/tuftest"
+	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 // TestWitnessDownDoesNotStopTheLog: with a 2-of-3 witness quorum, proofs
