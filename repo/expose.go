@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -186,10 +185,4 @@ func signBytes[T metadata.Roles](m *metadata.Metadata[T], k *keys.Private) ([]by
 		return nil, err
 	}
 	return m.ToBytes(true)
-}
-
-// fileExists reports whether path exists.
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
