@@ -100,8 +100,7 @@ func (r *Repo) rotateDelegated(o RotateOptions) ([]string, error) {
 		return nil, fmt.Errorf("role %s is not a top-level role, a delegated role or a hash-bin prefix", o.Role)
 	}
 	dm := v.targets(from)
-	ks, curIDs, curTh := targetsKeysFor(dm, bins[0])
-	_ = ks
+	_, curIDs, curTh := targetsKeysFor(dm, bins[0])
 	ids, th, err := rotateIDs(curIDs, curTh, o)
 	if err != nil {
 		return nil, fmt.Errorf("role %s: %w", o.Role, err)
