@@ -81,7 +81,7 @@ func OpenStore(path string, logger *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("couldn't open witness state %s: %w", path, err)
 	}
 	s := &Store{
-		db: db, log: logger, ops: make(chan *storeOp, maxBatch),
+		db: db, log: logger, ops: make(chan *storeOp),
 		cache: map[string]State{}, byHash: map[[sha256.Size]byte]string{},
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -174,7 +174,8 @@ func (s *Store) submit(ctx context.Context, op *storeOp) error {
 	return <-op.result
 }
 
-// run is the group committer.
+// run is the group committer. ops is unbuffered: an update is either taken
+// by run, and answered after its commit, or refused at Close.
 func (s *Store) run() {
 	defer close(s.done)
 	for {
@@ -183,7 +184,6 @@ func (s *Store) run() {
 		case op := <-s.ops:
 			batch = append(batch, op)
 		case <-s.quit:
-			s.drain()
 			return
 		}
 	more:
@@ -196,18 +196,6 @@ func (s *Store) run() {
 			}
 		}
 		s.commit(batch)
-	}
-}
-
-// drain fails the updates still queued at Close.
-func (s *Store) drain() {
-	for {
-		select {
-		case op := <-s.ops:
-			op.result <- ErrUnavailable
-		default:
-			return
-		}
 	}
 }
 

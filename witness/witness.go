@@ -144,7 +144,7 @@ func (w *Witness) cosign(ctx context.Context, l *Log, req *addcheckpoint.Request
 	logSigned := logSignedNote(n)
 	latest := w.store.Latest(l.Origin)
 	if err := Check(latest, req.OldSize, req.Proof, cp); err != nil {
-		w.recordIfMisbehaviour(ctx, l.Origin, err, latest, logSigned, cp.Size, req.Proof)
+		w.recordIfMisbehaviour(ctx, l.Origin, err, latest, logSigned, cp, req.Proof)
 		return nil, err
 	}
 	sigs, err := checkpoint.Cosign([]byte(n.Text), w.signer)
@@ -160,18 +160,20 @@ func (w *Witness) cosign(ctx context.Context, l *Log, req *addcheckpoint.Request
 
 // recordIfMisbehaviour keeps evidence of a validly signed checkpoint that
 // conflicts with the latest cosigned one (spec: "the witness MAY log the
-// request even if the consistency proof doesn't verify").
-func (w *Witness) recordIfMisbehaviour(ctx context.Context, origin string, err error, latest State, received []byte, size uint64, proof [][32]byte) {
+// request even if the consistency proof doesn't verify"): a same-size
+// different root is a fork whatever the request's old size; a failed proof
+// is kept as unproven.
+func (w *Witness) recordIfMisbehaviour(ctx context.Context, origin string, err error, latest State, received []byte, cp checkpoint.Checkpoint, proof [][32]byte) {
 	var kind string
 	switch {
-	case errors.Is(err, ErrFork):
+	case cp.Size == latest.Size && cp.Hash != latest.Hash:
 		kind = KindFork
 	case errors.Is(err, ErrBadProof):
 		kind = KindUnproven
 	default:
 		return
 	}
-	m := newMisbehaviour(origin, kind, latest, received, size, proof, w.now())
+	m := newMisbehaviour(origin, kind, latest, received, cp.Size, proof, w.now())
 	if err := w.store.Record(ctx, m); err != nil {
 		w.log.Error("couldn't record log misbehaviour", "origin", origin, "kind", kind, "error", err)
 	}
