@@ -1,0 +1,101 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/client/fixture"
+)
+
+// BenchmarkInstall installs one payload of SHIPLOG_BENCH_MIB MiB (default
+// 64; docs/perf/device.md uses 1024) with the real shiplog-device binary
+// over HTTP, and reports its throughput next to sha256sum of the same file
+// in the same run, and the device process's peak RSS.
+func BenchmarkInstall(b *testing.B) {
+	mib, _ := strconv.Atoi(os.Getenv("SHIPLOG_BENCH_MIB"))
+	if mib <= 0 {
+		mib = 64
+	}
+	size := int64(mib) << 20
+	block := make([]byte, 1<<20)
+	rand.Read(block)
+	payload := make([]byte, 0, size)
+	for int64(len(payload)) < size {
+		payload = append(payload, block...)
+	}
+	r := fixture.New(b)
+	r.AddTarget("targets", "fw/image.bin", payload, nil)
+	r.Publish()
+	r.Payloads = nil
+	payload = nil
+	url := serveDir(&testing.T{}, r.Dir)
+	tmp := b.TempDir()
+	rootFile := filepath.Join(tmp, "root.json")
+	os.WriteFile(rootFile, r.RootBytes(1), 0o644)
+	polFile := filepath.Join(tmp, "policy")
+	os.WriteFile(polFile, r.PolicyText(2), 0o644)
+	file := filepath.Join(r.Dir, "targets", filepath.FromSlash(targetFile(r)))
+	var install, hash time.Duration
+	var rss int64
+	for i := 0; i < b.N; i++ {
+		state := filepath.Join(tmp, fmt.Sprint("state", i))
+		mustRun(b, exec.Command(binary, "--state", state, "init", "--root", rootFile, "--repo-url", url, "--repo-id", r.ID, "--policy", polFile, "--approval", "auto"))
+		cmd := exec.Command(binary, "--state", state, "update", "--yes")
+		cmd.Env = append(os.Environ(), deviceTime)
+		start := time.Now()
+		mustRun(b, cmd)
+		install += time.Since(start)
+		rss = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
+		start = time.Now()
+		mustRun(b, exec.Command("sha256sum", file))
+		hash += time.Since(start)
+		os.RemoveAll(state)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(mib)/(install.Seconds()/n), "install-MiB/s")
+	b.ReportMetric(float64(mib)/(hash.Seconds()/n), "sha256sum-MiB/s")
+	b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
+}
+
+func targetFile(r *fixture.Repo) string {
+	t := r.Roles["targets"].Signed.Targets["fw/image.bin"]
+	return fmt.Sprintf("fw/%x.image.bin", []byte(t.Hashes["sha256"]))
+}
+
+func mustRun(b *testing.B, cmd *exec.Cmd) {
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
+}
+
+// BenchmarkBinarySize reports the size of the stripped shiplog-device
+// binary and the number of packages it links.
+func BenchmarkBinarySize(b *testing.B) {
+	out := filepath.Join(b.TempDir(), "shiplog-device")
+	for i := 0; i < b.N; i++ {
+		mustRun(b, exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "."))
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	deps, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, c := range deps {
+		if c == '\n' {
+			n++
+		}
+	}
+	b.ReportMetric(float64(fi.Size())/(1<<20), "stripped-MiB")
+	b.ReportMetric(float64(n), "packages")
+}

@@ -1,0 +1,79 @@
+package bundle_test
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/repo/bundle"
+)
+
+// BenchmarkBuild builds a bundle carrying one payload of SHIPLOG_BENCH_MIB
+// MiB (default 64; docs/perf/device.md uses 1024) and reports throughput and
+// the peak Go heap during the build above the heap before it (sampled every
+// 5 ms).
+func BenchmarkBuild(b *testing.B) {
+	mib, _ := strconv.Atoi(os.Getenv("SHIPLOG_BENCH_MIB"))
+	if mib <= 0 {
+		mib = 64
+	}
+	block := make([]byte, 1<<20)
+	rand.Read(block)
+	payload := make([]byte, 0, mib<<20)
+	for len(payload) < mib<<20 {
+		payload = append(payload, block...)
+	}
+	r := fixture.New(b)
+	r.AddTarget("targets", "fw/image.bin", payload, nil)
+	r.Publish()
+	r.Payloads, payload = nil, nil
+	out := filepath.Join(b.TempDir(), "b.bundle")
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+		}
+	}()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		f, err := os.Create(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bundle.Build(context.Background(), bundle.Options{Dir: r.Dir, Targets: []string{"fw/image.bin"}, Time: fixture.Now, Policy: r.Policy(2)}, f); err != nil {
+			b.Fatal(err)
+		}
+		f.Sync()
+		f.Close()
+	}
+	el := time.Since(start)
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(float64(mib)/(el.Seconds()/float64(b.N)), "MiB/s")
+	b.ReportMetric(float64(peak.Load()-min(base, peak.Load()))/(1<<20), "peak-heap-MiB")
+}
