@@ -21,12 +21,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
@@ -71,6 +73,7 @@ type Storage struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	log      *slog.Logger
+	dir      string
 }
 
 var _ ledger.Storage = (*Storage)(nil)
@@ -132,7 +135,7 @@ func Open(ctx context.Context, opts Options) (*Storage, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Storage{appender: a, shutdown: shutdown, reader: r, cancel: cancel, done: make(chan struct{}), log: logger}, nil
+	return &Storage{appender: a, shutdown: shutdown, reader: r, cancel: cancel, done: make(chan struct{}), log: logger, dir: opts.Dir}, nil
 }
 
 func or[T comparable](v, def T) T {
@@ -195,6 +198,9 @@ func (s *Storage) Checkpoint(ctx context.Context) ([]byte, error) {
 // tile when the partial one was garbage collected.
 func (s *Storage) ReadTile(ctx context.Context, level, index uint64, width uint8) ([]byte, error) {
 	b, err := s.reader.ReadTile(ctx, level, index, width)
+	if errors.Is(err, fs.ErrNotExist) && width > 0 {
+		b, err = s.widerPartial(layout.TilePath(level, index, 0), width)
+	}
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -216,6 +222,9 @@ func (s *Storage) ReadTile(ctx context.Context, level, index uint64, width uint8
 // larger bundle when the partial one was garbage collected.
 func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64, width uint8) ([]byte, error) {
 	b, err := s.reader.ReadEntryBundle(ctx, index, width)
+	if errors.Is(err, fs.ErrNotExist) && width > 0 {
+		b, err = s.widerPartial(layout.EntriesPath(index, 0), width)
+	}
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -239,6 +248,27 @@ func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64, width uint8
 		return nil, fmt.Errorf("entry bundle %d width %d: %w", index, width, ledger.ErrNotFound)
 	}
 	return b[:end], nil
+}
+
+// widerPartial reads the narrowest partial resource wider than width
+// (Tessera writes partials only for the sizes it integrated at, and the
+// caller truncates it). It returns fs.ErrNotExist if there is none.
+func (s *Storage) widerPartial(full string, width uint8) ([]byte, error) {
+	des, err := os.ReadDir(filepath.Join(s.dir, full+".p"))
+	if err != nil {
+		return nil, err
+	}
+	best := 0
+	for _, de := range des {
+		w, err := strconv.Atoi(de.Name())
+		if err == nil && w > int(width) && w < 256 && (best == 0 || w < best) {
+			best = w
+		}
+	}
+	if best == 0 {
+		return nil, fs.ErrNotExist
+	}
+	return os.ReadFile(filepath.Join(s.dir, full+".p", strconv.Itoa(best)))
 }
 
 func notFound(err error) error {
