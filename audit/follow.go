@@ -208,16 +208,44 @@ func (a *Auditor) catchUp(ctx context.Context, res *Result, head store.Head, hav
 	}
 	prog := newProgress(a.cfg.Progress, size, target.Size, now)
 	defer prog.done()
+	st := stepTimes{loggedBy: loggedBy, loggedAfter: loggedAfter, prevSize: prevSize, verified: now}
+	// Fetch one step ahead while the current one is replayed: downloads and
+	// signature checks overlap.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := a.prefetch(ctx, size, target.Size)
 	for size < target.Size {
 		end := min(target.Size, (size/256+uint64(a.cfg.StepBundles))*256)
-		st := stepTimes{loggedBy: loggedBy, loggedAfter: loggedAfter, prevSize: prevSize, verified: now}
-		if err := a.step(ctx, res, size, end, target, st); err != nil {
+		r := <-next
+		if r.err != nil {
+			return r.err
+		}
+		if end < target.Size {
+			next = a.prefetch(ctx, end, target.Size)
+		}
+		if err := a.step(ctx, res, size, end, target, r.f, st); err != nil {
 			return err
 		}
 		size = end
 		prog.update(size, a.cfg.Now())
 	}
 	return nil
+}
+
+type prefetched struct {
+	f   *fetched
+	err error
+}
+
+// prefetch fetches the step starting at start in the background.
+func (a *Auditor) prefetch(ctx context.Context, start, targetSize uint64) <-chan prefetched {
+	ch := make(chan prefetched, 1)
+	end := min(targetSize, (start/256+uint64(a.cfg.StepBundles))*256)
+	go func() {
+		f, err := a.fetchStep(ctx, start, end, targetSize)
+		ch <- prefetched{f, err}
+	}()
+	return ch
 }
 
 func (a *Auditor) setHeadCheckpoint(h store.Head, cp *checkpoint.Signed, now time.Time) error {
@@ -242,14 +270,10 @@ type fetched struct {
 }
 
 // step audits entries [start, end) against target in one transaction.
-func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, target *checkpoint.Signed, st stepTimes) error {
-	f, err := a.fetchStep(ctx, start, end, target.Size)
-	if err != nil {
-		return err
-	}
+func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, target *checkpoint.Signed, f *fetched, st stepTimes) error {
 	var added []store.FindingRecord
 	var mismatch *alert.Finding
-	err = a.cfg.State.Update(func(tx *store.Tx) error {
+	err := a.cfg.State.Update(func(tx *store.Tx) error {
 		for i, e := range f.entries {
 			idx := start + uint64(i)
 			if err := tx.AppendLeaf(idx, e); err != nil {

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/shiplog/shiplog/audit"
@@ -79,10 +80,12 @@ func run(n, nrepos, workers int) error {
 	if err != nil {
 		return err
 	}
+	c0 := cpuTime()
 	bare, size, err := bareFetch(ctx, srv.URL, workers)
 	if err != nil {
 		return err
 	}
+	bareCPU := cpuTime() - c0
 	db, err := store.Open(filepath.Join(dir, "audit.db"))
 	if err != nil {
 		return err
@@ -101,6 +104,7 @@ func run(n, nrepos, workers int) error {
 		defer f.Close()
 		pprof.StartCPUProfile(f)
 	}
+	c1 := cpuTime()
 	t1 := time.Now()
 	res, err := a.Step(ctx)
 	if profile != "" {
@@ -110,13 +114,17 @@ func run(n, nrepos, workers int) error {
 		return err
 	}
 	full := time.Since(t1)
+	fullCPU := cpuTime() - c1
 	if res.Audited != size || len(res.Findings) != 0 {
 		return fmt.Errorf("audit of the honest log: %d of %d entries, %d findings", res.Audited, size, len(res.Findings))
 	}
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("bare fetch + hash of tiles, entry and metadata bundles: %d entries in %s = %.0f entries/s\n", size, bare.Round(time.Millisecond), float64(size)/bare.Seconds())
 	fmt.Printf("full audit (tree, metadata, TUF signatures, state):     %d entries in %s = %.0f entries/s\n", size, full.Round(time.Millisecond), float64(size)/full.Seconds())
-	fmt.Printf("ratio full/bare: %.1fx\n", full.Seconds()/bare.Seconds())
+	fmt.Printf("ratio full/bare: %.1fx wall\n", full.Seconds()/bare.Seconds())
+	fmt.Printf("CPU time (this process, server included): bare %s = %.1f µs/entry; full %s = %.1f µs/entry; ratio %.1fx\n",
+		bareCPU.Round(time.Millisecond), float64(bareCPU.Microseconds())/float64(size),
+		fullCPU.Round(time.Millisecond), float64(fullCPU.Microseconds())/float64(size), fullCPU.Seconds()/bareCPU.Seconds())
 	return nil
 }
 
@@ -229,6 +237,13 @@ func bareFetch(ctx context.Context, base string, workers int) (time.Duration, ui
 		return 0, 0, fmt.Errorf("bare fetch: root mismatch")
 	}
 	return time.Since(start), cp.Size, nil
+}
+
+// cpuTime returns the user+system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func fetch(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
