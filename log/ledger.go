@@ -385,7 +385,7 @@ func (l *Ledger) Consistency(ctx context.Context, oldSize, newSize uint64) ([][]
 func (l *Ledger) Checkpoint() ([]byte, error) {
 	p := l.published()
 	if p == nil || p.note == nil {
-		return nil, fmt.Errorf("checkpoint: %w", ErrNotCovered)
+		return nil, fmt.Errorf("no cosigned checkpoint yet: %w", ErrNotFound)
 	}
 	return p.note, nil
 }

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,7 +147,8 @@ type acked struct {
 }
 
 // TestCrashSIGKILLLosesNothingAcknowledged kills the real ledger process
-// (SIGKILL) repeatedly in the middle of a stream of concurrent publishes,
+// (SIGKILL three times, SIGTERM once) in the middle of a stream of
+// concurrent publishes,
 // witnessed by two real witness processes. After every restart, every
 // acknowledged release is in the log with its stored bytes, proven under a
 // cosigned checkpoint, and every checkpoint ever published is consistent
@@ -225,8 +227,15 @@ func TestCrashSIGKILLLosesNothingAcknowledged(t *testing.T) {
 
 	for round := 0; round < 4; round++ {
 		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
-		ledgerProc.cmd.Process.Kill() // SIGKILL, mid-stream
-		ledgerProc.cmd.Wait()
+		if round == 2 { // graceful: SIGTERM mid-stream must exit cleanly
+			ledgerProc.cmd.Process.Signal(syscall.SIGTERM)
+			if err := ledgerProc.cmd.Wait(); err != nil {
+				t.Errorf("ledger after SIGTERM: %v", err)
+			}
+		} else {
+			ledgerProc.cmd.Process.Kill() // SIGKILL, mid-stream
+			ledgerProc.cmd.Wait()
+		}
 		ledgerProc = serve()
 		mu.Lock()
 		snapshot := append([]acked(nil), acks...)
@@ -240,7 +249,7 @@ func TestCrashSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	if len(acks) < 20 || len(seenCPs) < 4 {
 		t.Errorf("only %d acknowledged releases and %d checkpoints: the stream was too short to test anything", len(acks), len(seenCPs))
 	}
-	t.Logf("%d acknowledged releases, %d distinct published checkpoints, 4 SIGKILLs", len(acks), len(seenCPs))
+	t.Logf("%d acknowledged releases, %d distinct published checkpoints, 3 SIGKILLs and a SIGTERM", len(acks), len(seenCPs))
 }
 
 func repoID(i int) string { return fmt.Sprintf("crash.test/repo%d", i) }
