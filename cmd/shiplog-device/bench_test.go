@@ -23,18 +23,9 @@ func BenchmarkInstall(b *testing.B) {
 	if mib <= 0 {
 		mib = 64
 	}
-	size := int64(mib) << 20
-	block := make([]byte, 1<<20)
-	rand.Read(block)
-	payload := make([]byte, 0, size)
-	for int64(len(payload)) < size {
-		payload = append(payload, block...)
-	}
 	r := fixture.New(b)
-	r.AddTarget("targets", "fw/image.bin", payload, nil)
+	r.AddTargetFile("targets", "fw/image.bin", payloadFile(b, mib))
 	r.Publish()
-	r.Payloads = nil
-	payload = nil
 	url := serveDir(&testing.T{}, r.Dir)
 	tmp := b.TempDir()
 	rootFile := filepath.Join(tmp, "root.json")
@@ -70,8 +61,12 @@ func targetFile(r *fixture.Repo) string {
 }
 
 func mustRun(b *testing.B, cmd *exec.Cmd) {
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		b.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		b.Logf("%v:\n%s", cmd.Args, out)
 	}
 }
 
@@ -98,4 +93,26 @@ func BenchmarkBinarySize(b *testing.B) {
 	}
 	b.ReportMetric(float64(fi.Size())/(1<<20), "stripped-MiB")
 	b.ReportMetric(float64(n), "packages")
+}
+
+// payloadFile writes mib MiB of random bytes to a temp file, 1 MiB at a
+// time.
+func payloadFile(b *testing.B, mib int) string {
+	block := make([]byte, 1<<20)
+	rand.Read(block)
+	p := filepath.Join(b.TempDir(), "payload")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < mib; i++ {
+		block[0] = byte(i)
+		if _, err := f.Write(block); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return p
 }

@@ -25,16 +25,9 @@ func BenchmarkBuild(b *testing.B) {
 	if mib <= 0 {
 		mib = 64
 	}
-	block := make([]byte, 1<<20)
-	rand.Read(block)
-	payload := make([]byte, 0, mib<<20)
-	for len(payload) < mib<<20 {
-		payload = append(payload, block...)
-	}
 	r := fixture.New(b)
-	r.AddTarget("targets", "fw/image.bin", payload, nil)
+	r.AddTargetFile("targets", "fw/image.bin", payloadFile(b, mib))
 	r.Publish()
-	r.Payloads, payload = nil, nil
 	out := filepath.Join(b.TempDir(), "b.bundle")
 	runtime.GC()
 	var ms runtime.MemStats
@@ -76,4 +69,26 @@ func BenchmarkBuild(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(mib)/(el.Seconds()/float64(b.N)), "MiB/s")
 	b.ReportMetric(float64(peak.Load()-min(base, peak.Load()))/(1<<20), "peak-heap-MiB")
+}
+
+// payloadFile writes mib MiB of random bytes to a temp file, 1 MiB at a
+// time.
+func payloadFile(b *testing.B, mib int) string {
+	block := make([]byte, 1<<20)
+	rand.Read(block)
+	p := filepath.Join(b.TempDir(), "payload")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < mib; i++ {
+		block[0] = byte(i)
+		if _, err := f.Write(block); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return p
 }
