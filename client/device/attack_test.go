@@ -238,13 +238,51 @@ func TestAttackKeyCompromiseBelowThreshold(t *testing.T) {
 }
 
 func TestAttackDuplicateSignatures(t *testing.T) {
-	e := start(t, 2)
-	withTargetsThreshold(t, e)
-	k := e.repo.Keys["targets"][0]
-	e.repo.Keys["targets"] = []fixture.Key{k, k} // the same key signs twice
-	e.repo.AddTarget("targets", "fw/image.bin", []byte("malware"), nil)
-	e.repo.Publish()
-	e.attack()
+	t.Run("same key id twice", func(t *testing.T) {
+		e := start(t, 2)
+		withTargetsThreshold(t, e)
+		k := e.repo.Keys["targets"][0]
+		e.repo.Keys["targets"] = []fixture.Key{k, k} // the same key signs twice
+		e.repo.AddTarget("targets", "fw/image.bin", []byte("malware"), nil)
+		e.repo.Publish()
+		if err := e.attack(); !strings.Contains(err.Error(), "multiple signatures") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("one key under two key ids", func(t *testing.T) {
+		// A root that lists one public key twice (another scheme string
+		// gives another key id) must not let that key meet a threshold of 2.
+		e := start(t, 2)
+		k := e.repo.Keys["targets"][0]
+		twin := metadata.Key{Type: k.Pub.Type, Scheme: "ed25519-twin", Value: metadata.KeyVal{PublicKey: k.Pub.Value.PublicKey}}
+		twinID, err := twin.ID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.repo.Root.Signed.Keys[twinID] = &twin
+		e.repo.Root.Signed.Roles["targets"].KeyIDs = append(e.repo.Root.Signed.Roles["targets"].KeyIDs, twinID)
+		e.repo.Root.Signed.Roles["targets"].Threshold = 2
+		e.repo.Root.Signed.Version++
+		e.repo.WriteRoot()
+		e.repo.AddTarget("targets", "fw/image.bin", []byte("malware"), nil)
+		e.repo.Stage()
+		// Sign with the key under both ids.
+		md := e.repo.Roles["targets"]
+		md.ClearSignatures()
+		sig, err := md.Sign(k.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md.Signatures = append(md.Signatures, metadata.Signature{KeyID: twinID, Signature: sig.Signature})
+		b, _ := md.ToBytes(false)
+		name := currentTargetsFile(e)
+		e.repo.Write(name, b)
+		e.repo.Write(name+".tlog-proof", e.repo.LogEntry("targets", md.Signed.Version, b))
+		e.repo.Expose()
+		if err := e.attack(); !errors.Is(err, &metadata.ErrUnsignedMetadata{}) {
+			t.Fatalf("got %v", err)
+		}
+	})
 }
 
 func TestAttackWrongSoftware(t *testing.T) {
