@@ -27,7 +27,7 @@ import (
 // state in a real bbolt file.
 type testWitness struct {
 	*witness.Witness
-	t        *testing.T
+	t        testing.TB
 	store    *witness.Store
 	dir      string
 	url      string
@@ -38,7 +38,7 @@ type testWitness struct {
 }
 
 // newTestWitness starts a witness for the given log list text.
-func newTestWitness(t *testing.T, logList string) *testWitness {
+func newTestWitness(t testing.TB, logList string) *testWitness {
 	t.Helper()
 	tw := &testWitness{t: t, dir: t.TempDir(), reg: prometheus.NewRegistry(), now: time.Unix(1_700_000_000, 0)}
 	skey, _, cosig, err := notekey.GenerateWitness(rand.Reader, "witness.test")
