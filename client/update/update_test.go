@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -83,4 +85,66 @@ func TestAttackUnloggedRelease(t *testing.T) {
 		t.Fatalf("got %v, want ErrUnlogged", err)
 	}
 	_ = filepath.Join
+}
+
+func TestDelegationSearch(t *testing.T) {
+	r := fixture.New(t)
+	// targets -> a (terminating for apps/*) -> ...; b also claims apps/*
+	r.Delegate("targets", "a", []string{"apps/*"}, true)
+	r.Delegate("targets", "b", []string{"apps/*"}, false)
+	r.AddTarget("b", "apps/x.bin", []byte("from b"), nil)
+	r.AddTarget("a", "apps/y.bin", []byte("from a"), nil)
+	r.Publish()
+	s, err := client(t, r, 2).Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Target(context.Background(), "apps/y.bin"); err != nil {
+		t.Fatal(err)
+	}
+	// a is terminating for apps/*: b is never consulted.
+	if _, err := s.Target(context.Background(), "apps/x.bin"); !errors.Is(err, update.ErrTargetNotFound) {
+		t.Fatalf("terminating delegation: got %v", err)
+	}
+}
+
+func TestDelegationBound(t *testing.T) {
+	r := fixture.New(t)
+	parent := "targets"
+	for i := 0; i < 40; i++ {
+		role := fmt.Sprintf("r%d", i)
+		r.Delegate(parent, role, []string{"deep/*"}, false)
+		parent = role
+	}
+	r.AddTarget(parent, "deep/x", []byte("x"), nil)
+	r.Publish()
+	c := client(t, r, 2)
+	s, err := c.Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Target(context.Background(), "deep/x"); !errors.Is(err, update.ErrTargetNotFound) {
+		t.Fatalf("got %v, want the search to give up", err)
+	}
+	c.Limits.MaxDelegations = 64
+	s, _ = c.Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})
+	if _, err := s.Target(context.Background(), "deep/x"); err != nil {
+		t.Fatalf("with a higher bound: %v", err)
+	}
+}
+
+func TestSnapshotMustPinRoles(t *testing.T) {
+	r := fixture.New(t)
+	r.AddTarget("targets", "a", []byte("a"), nil)
+	r.Publish()
+	// A snapshot that lists targets by version only.
+	r.Snapshot.Signed.Meta["targets.json"].Hashes = nil
+	r.Snapshot.Signed.Version++
+	b := fixture.Sign(t, r.Snapshot, r.Keys["snapshot"]...)
+	r.Write(fmt.Sprintf("%d.snapshot.json", r.Snapshot.Signed.Version), b)
+	r.WriteTimestamp()
+	_, err := client(t, r, 2).Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})
+	if err == nil || !strings.Contains(err.Error(), "does not pin") {
+		t.Fatalf("got %v", err)
+	}
 }
