@@ -114,7 +114,9 @@ func checkConsistent(t *testing.T, dir, kind string) string {
 		var boot map[string]string
 		b, _ := os.ReadFile(filepath.Join(dir, "install", "boot.json"))
 		json.Unmarshal(b, &boot)
-		read = func(string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, "install", "slot-"+boot["active"])) }
+		read = func(string) ([]byte, error) {
+			return os.ReadFile(filepath.Join(dir, "install", "slot-"+boot["active"]))
+		}
 	}
 	for path, f := range st.Installed.Files {
 		b, err := read(path)
