@@ -174,6 +174,7 @@ func (t *Tx) AppendLeaf(n uint64, entryBytes []byte) error {
 		return err
 	}
 	b := t.tx.Bucket(bucketHashes)
+	b.FillPercent = 1.0 // keys only ever grow: pack the pages
 	first := tlog.StoredHashIndex(0, int64(n))
 	for i, h := range hs {
 		if err := b.Put(u64(uint64(first)+uint64(i)), bytes.Clone(h[:])); err != nil {

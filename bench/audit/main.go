@@ -59,7 +59,11 @@ func run(n, nrepos, workers int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if os.Getenv("KEEP") == "" {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Println("keeping", dir)
+	}
 	keys, err := ledgertest.NewKeys("bench.example/ledger", 2)
 	if err != nil {
 		return err
@@ -117,6 +121,9 @@ func run(n, nrepos, workers int) error {
 	fullCPU := cpuTime() - c1
 	if res.Audited != size || len(res.Findings) != 0 {
 		return fmt.Errorf("audit of the honest log: %d of %d entries, %d findings", res.Audited, size, len(res.Findings))
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "audit.db")); err == nil {
+		fmt.Printf("auditor state file: %d bytes = %.0f bytes/entry\n", fi.Size(), float64(fi.Size())/float64(size))
 	}
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("bare fetch + hash of tiles, entry and metadata bundles: %d entries in %s = %.0f entries/s\n", size, bare.Round(time.Millisecond), float64(size)/bare.Seconds())
