@@ -76,7 +76,7 @@ func OpenStore(path string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, InitialMmapSize: 64 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open witness state %s: %w", path, err)
 	}
