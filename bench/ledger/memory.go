@@ -48,7 +48,7 @@ func memory() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("entries\trss_MiB\tpeak_rss_MiB\tgo_heap_inuse_MiB\tpublishes/s\n")
+	fmt.Printf("entries\trss_MiB\tanon_MiB\tfile_MiB\tpeak_rss_MiB\tgo_heap_inuse_MiB\tindex_db_MiB\tpublishes/s\n")
 	report(cmd.Process.Pid, n, 0, 0)
 	var done atomic.Int64
 	for done.Load() < int64(*entries) {
@@ -81,8 +81,13 @@ func memory() error {
 func report(pid int, n *node, count int64, rate float64) {
 	time.Sleep(time.Second) // let the server settle (GC, checkpoint)
 	rss, hwm := procStatus(pid, "VmRSS"), procStatus(pid, "VmHWM")
+	anon, file := procStatus(pid, "RssAnon"), procStatus(pid, "RssFile")
 	heap := scrape(n.url+"/metrics", "go_memstats_heap_inuse_bytes")
-	fmt.Printf("%d\t%.1f\t%.1f\t%.1f\t%.0f\n", count, rss/1024, hwm/1024, heap/(1<<20), rate)
+	var idx float64
+	if fi, err := os.Stat(filepath.Join(n.dir, server.IndexFile)); err == nil {
+		idx = float64(fi.Size()) / (1 << 20)
+	}
+	fmt.Printf("%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\n", count, rss/1024, anon/1024, file/1024, hwm/1024, heap/(1<<20), idx, rate)
 }
 
 // procStatus returns a kB field of /proc/<pid>/status.
