@@ -160,3 +160,22 @@ func TestAttackTamperedBundleInService(t *testing.T) {
 		t.Error("installed something")
 	}
 }
+
+// TestAbortDuringVerify races Abort and Status against Verify: whichever
+// wins, the session ends aborted and nothing is installed.
+func TestAbortDuringVerify(t *testing.T) {
+	r, d, s := setup(t)
+	path := filepath.Join(t.TempDir(), "b")
+	os.WriteFile(path, r.Bundle("fw/image.bin"), 0o644)
+	s.StartWithFile(path)
+	done := make(chan error)
+	go func() { done <- s.Verify(context.Background()) }()
+	for s.Status().State == service.Transferred {
+	}
+	s.Abort()
+	<-done
+	want(t, s, service.Finished, service.Aborted)
+	if st, _ := d.Status(); st.Installed != nil {
+		t.Error("installed after abort")
+	}
+}
