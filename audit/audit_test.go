@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/audit/dashboard"
 	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/audit/tuftest"
@@ -421,4 +423,44 @@ func verifyForkEvidence(t *testing.T, f store.FindingRecord, p *policy.Policy, w
 	if conclusive != wantConclusive {
 		t.Errorf("conclusive = %v, want %v", conclusive, wantConclusive)
 	}
+}
+
+// TestPeerAuditorsGossip: auditor B gossips with auditor A's dashboard
+// (/checkpoint): agreement gives no finding; a peer showing a checkpoint of
+// a forked log (a split view served to A) gives fork evidence.
+func TestPeerAuditorsGossip(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 4)
+	peerDB, err := store.Open(filepath.Join(t.TempDir(), "peer.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peerDB.Close()
+	pa, err := New(Config{Ledger: e.srv.URL, Policy: e.policy, State: peerDB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pa.Step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	peer := httptest.NewServer(dashboard.New(peerDB, nil))
+	defer peer.Close()
+	a := e.auditor(func(c *Config) { c.Peers = []string{peer.URL} })
+	wantNone(t, e.step(a))
+
+	// The split view: a forked log of the same size, shown to another peer.
+	forked := e.newLedger()
+	e.version = 0
+	e.repo = tuftest.NewRepo("example.com/split", e.repo.Expires)
+	e.honest(forked, 4)
+	cp, _ := forked.Checkpoint(e.ctx)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/checkpoint" {
+			w.Write(cp)
+		}
+	}))
+	defer evil.Close()
+	b := e.auditor(func(c *Config) { c.Peers = []string{evil.URL + "/"} })
+	f := wantFinding(t, e.step(b), alert.KindFork)
+	verifyForkEvidence(t, f, e.policy, true)
 }
