@@ -464,3 +464,18 @@ func TestPeerAuditorsGossip(t *testing.T) {
 	f := wantFinding(t, e.step(b), alert.KindFork)
 	verifyForkEvidence(t, f, e.policy, true)
 }
+
+func TestAttackCorruptHashTile(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 10)
+	e.mal.CorruptTiles(true)
+	res := e.step(e.auditor(nil))
+	f := wantFinding(t, res, alert.KindTileMismatch)
+	if f.Severity != alert.Warning {
+		t.Errorf("severity %s", f.Severity)
+	}
+	// The entries are right, so the audit itself goes on.
+	if res.Audited != 11 {
+		t.Errorf("audited %d, want 11", res.Audited)
+	}
+}

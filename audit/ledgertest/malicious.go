@@ -24,6 +24,7 @@ type Malicious struct {
 	checkpoint []byte
 	drop       int64 // index of the entry to drop, -1 for none
 	corrupt    bool
+	badTiles   bool
 }
 
 // NewMalicious wraps backend, honest until told otherwise.
@@ -42,16 +43,30 @@ func (m *Malicious) ServeCheckpoint(cp []byte) { m.mu.Lock(); m.checkpoint = cp;
 // DropEntry removes the entry at index from the entry bundles served.
 func (m *Malicious) DropEntry(index int64) { m.mu.Lock(); m.drop = index; m.mu.Unlock() }
 
+// CorruptTiles flips a byte of every hash tile served (not entry bundles).
+func (m *Malicious) CorruptTiles(on bool) { m.mu.Lock(); m.badTiles = on; m.mu.Unlock() }
+
 // CorruptMetadata makes every metadata file served differ from its hash
 // (one byte appended), in bundles and singly.
 func (m *Malicious) CorruptMetadata(on bool) { m.mu.Lock(); m.corrupt = on; m.mu.Unlock() }
 
 func (m *Malicious) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
-	backend, cp, drop, corrupt := m.backend, m.checkpoint, m.drop, m.corrupt
+	backend, cp, drop, corrupt, badTiles := m.backend, m.checkpoint, m.drop, m.corrupt, m.badTiles
 	m.mu.Unlock()
 	p := r.URL.Path
 	switch {
+	case badTiles && strings.HasPrefix(p, "/tile/") && !strings.HasPrefix(p, "/tile/entries/"):
+		body, code := record(backend, r)
+		if code != http.StatusOK {
+			w.WriteHeader(code)
+			return
+		}
+		if len(body) > 0 {
+			body[len(body)-1] ^= 1
+		}
+		w.Write(body)
+		return
 	case p == "/checkpoint" && cp != nil:
 		w.Write(cp)
 		return
