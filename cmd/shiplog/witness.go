@@ -18,6 +18,9 @@ func witnessCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "witness",
 		Short: "Run a C2SP tlog-witness that cosigns logs' checkpoints and never cosigns a fork",
+		Example: `  shiplog witness init --dir /var/lib/shiplog-witness --name witness.example.org
+  shiplog witness add-log --dir /var/lib/shiplog-witness example.com/log+3fa45b1e+AcWvd2RX...
+  shiplog witness serve --dir /var/lib/shiplog-witness --listen 127.0.0.1:7380`,
 	}
 	c.AddCommand(witnessInitCmd(), witnessServeCmd(), witnessAddLogCmd())
 	return c
