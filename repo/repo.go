@@ -326,9 +326,13 @@ func (r *Repo) proofPath(version int64, role string) string {
 	return r.metaPath(version, role) + proofSuffix
 }
 
-// logged reports whether version of role has a tlog-proof file beside it.
+// logged reports whether version of role has a tlog-proof file (or a
+// Sigstore bundle, see PublishRekor) beside it.
 func (r *Repo) logged(version int64, role string) bool {
 	_, err := os.Stat(r.proofPath(version, role))
+	if err != nil {
+		_, err = os.Stat(r.sigstorePath(version, role))
+	}
 	return err == nil
 }
 

@@ -106,6 +106,9 @@ type delegatorMeta struct {
 func (r *Repo) checkProof(role string, version int64, b []byte, p *policy.Policy) error {
 	pb, err := readLimited(r.proofPath(version, role), MaxProofFileSize)
 	if errors.Is(err, os.ErrNotExist) {
+		if found, err := r.checkSigstore(role, version, b, p); found { // logged in Rekor instead
+			return err
+		}
 		return &UnloggedError{Role: role, Version: version}
 	}
 	if err != nil {

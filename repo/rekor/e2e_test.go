@@ -1,0 +1,190 @@
+package rekor_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/client/sigstore"
+	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/repo"
+	"github.com/shiplog/shiplog/repo/keys"
+	"github.com/shiplog/shiplog/repo/rekor"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// vendor is a repository whose keys are all at hand: root and targets
+// ECDSA P-256, snapshot and timestamp Ed25519, and a delegated role
+// "apps" with an Ed25519 key (logged with Ed25519ph).
+type vendor struct {
+	dir    string
+	keys   map[string]*keys.Private
+	policy *policy.Policy
+}
+
+func newVendor(t *testing.T, policyText string) *vendor {
+	t.Helper()
+	v := &vendor{dir: filepath.Join(t.TempDir(), "repo"), keys: map[string]*keys.Private{}}
+	var err error
+	if v.policy, err = policy.Parse([]byte(policyText)); err != nil {
+		t.Fatal(err)
+	}
+	ks := map[string][]*metadata.Key{}
+	for _, role := range repo.TopLevelRoles {
+		typ := keys.Ed25519
+		if role == "root" || role == "targets" {
+			typ = keys.ECDSAP256
+		}
+		if v.keys[role], err = keys.GenerateDefault(typ); err != nil {
+			t.Fatal(err)
+		}
+		ks[role] = []*metadata.Key{v.keys[role].Public}
+	}
+	if v.keys["apps"], err = keys.GenerateDefault(keys.Ed25519); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Init(v.dir, repo.InitOptions{Repository: "example.com/fw", Keys: ks}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (v *vendor) addTarget(t *testing.T, path string, content []byte) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "payload")
+	if err := os.WriteFile(f, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(v.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Add(repo.AddOptions{Targets: []repo.TargetInput{{Path: path, File: f}}, Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (v *vendor) sign(t *testing.T, roles ...string) {
+	t.Helper()
+	r, err := repo.Open(v.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, role := range roles {
+		if _, err := r.Sign(v.keys[role], []string{role}); err != nil {
+			t.Fatalf("sign %s: %v", role, err)
+		}
+	}
+}
+
+func (v *vendor) publish(t *testing.T, c *rekor.Client) *repo.PublishResult {
+	t.Helper()
+	res, err := repo.PublishRekor(context.Background(), v.dir, c, repo.RekorOptions{
+		Policy: v.policy, Keys: []*keys.Private{v.keys["root"], v.keys["targets"], v.keys["apps"]},
+		SnapshotKey: v.keys["snapshot"], TimestampKey: v.keys["timestamp"],
+	})
+	if err != nil {
+		t.Fatalf("PublishRekor: %v", err)
+	}
+	return res
+}
+
+// TestPublishToRekorServer publishes a repository through a real
+// rekor-server on Trillian and PostgreSQL, checks every bundle with the
+// device's verifier, and checks that resubmitting is idempotent.
+func TestPublishToRekorServer(t *testing.T) {
+	srv := startRekor(t)
+	ctx := context.Background()
+	c, err := rekor.New(srv.URL, rekor.Options{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := c.VKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVendor(t, "log "+vkey+" "+srv.URL+"\nquorum none\n")
+	v.addTarget(t, "fw/image.bin", []byte("firmware v1"))
+	v.sign(t, "root", "targets")
+	res := v.publish(t, c)
+	if len(res.Logged) != 2 || res.Exposed == nil {
+		t.Fatalf("publish result %+v", res)
+	}
+	for _, l := range res.Logged {
+		bundle, err := os.ReadFile(l.ProofFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, err := os.ReadFile(filepath.Join(v.dir, "metadata", filepath.Base(l.ProofFile[:len(l.ProofFile)-len(repo.SigstoreSuffix)])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks := map[string]*metadata.Key{v.keys[l.Role].ID: v.keys[l.Role].Public}
+		ev, err := sigstore.Verify(bundle, md, ks, v.policy)
+		if err != nil {
+			t.Fatalf("%s: %v", l.Role, err)
+		}
+		if ev.Checkpoint.Origin[:len(srv.Hostname)] != srv.Hostname {
+			t.Errorf("origin %q", ev.Checkpoint.Origin)
+		}
+		// The signature by a key the role does not list is refused.
+		other := map[string]*metadata.Key{v.keys["snapshot"].ID: v.keys["snapshot"].Public}
+		if _, err := sigstore.Verify(bundle, md, other, v.policy); !errors.Is(err, sigstore.ErrKeyNotListed) {
+			t.Errorf("%s under another key: %v", l.Role, err)
+		}
+		// Resubmitting the same bytes is harmless: with a randomized ECDSA
+		// signature it logs a second entry for the same bytes; the
+		// deterministic Ed25519ph case (409) is checked below.
+		again, err := c.Submit(ctx, md, v.keys[l.Role])
+		if err != nil {
+			t.Fatalf("resubmit %s: %v", l.Role, err)
+		}
+		ev2, err := sigstore.Verify(again, md, ks, v.policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev2.LogIndex <= ev.LogIndex {
+			t.Errorf("%s: resubmitted entry at %d, first at %d", l.Role, ev2.LogIndex, ev.LogIndex)
+		}
+	}
+
+	// A second release, with a delegated role signed by an Ed25519 key.
+	r, err := repo.Open(v.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Delegate(repo.DelegateOptions{Name: "apps", Paths: []string{"apps/*"}, Keys: []*metadata.Key{v.keys["apps"].Public}}); err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	r.Close()
+	v.sign(t, "targets")
+	v.addTarget(t, "apps/a.bin", []byte("app a"))
+	v.sign(t, "apps")
+	res = v.publish(t, c)
+	if len(res.Logged) != 2 || res.Exposed == nil || res.Exposed.Unchanged {
+		t.Fatalf("second publish %+v", res)
+	}
+	// Ed25519ph signatures are deterministic: resubmitting apps finds the
+	// existing entry (Rekor answers 409) instead of logging it again.
+	md, err := os.ReadFile(filepath.Join(v.dir, "metadata", "1.apps.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(filepath.Join(v.dir, "metadata", "1.apps.json"+repo.SigstoreSuffix))
+	again, err := c.Submit(ctx, md, v.keys["apps"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := map[string]*metadata.Key{v.keys["apps"].ID: v.keys["apps"].Public}
+	ev1, err1 := sigstore.Verify(first, md, ks, v.policy)
+	ev2, err2 := sigstore.Verify(again, md, ks, v.policy)
+	if err1 != nil || err2 != nil || ev1.LogIndex != ev2.LogIndex {
+		t.Errorf("apps resubmitted: %v %v, indexes %v %v", err1, err2, ev1, ev2)
+	}
+}
