@@ -176,8 +176,18 @@ func TestAttackCrashRollback(t *testing.T) {
 				streamHonest(p.url, l, &logMu, wv, &latest, &all, &allMu, stop)
 			}()
 		}
-		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
-		p.kill() // SIGKILL mid-stream
+		// Let at least a few cosignatures through (the machine may be
+		// slow), then SIGKILL at a random moment mid-stream.
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			allMu.Lock()
+			n := len(all)
+			allMu.Unlock()
+			if n >= 5*(cycle+1) {
+				break
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		p.kill()
 		close(stop)
 		wg.Wait()
 

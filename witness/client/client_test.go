@@ -225,7 +225,7 @@ func TestCollectorWitnessDownDoesNotBlock(t *testing.T) {
 	}, l.Log)
 	down := startWitness(t, "down.example", l.Log)
 	down.srv.Close()
-	c, p := newCollector(t, policyText(l.Log, 2, w0, w1, hang, down), l, client.Options{Timeout: 300 * time.Millisecond})
+	c, p := newCollector(t, policyText(l.Log, 2, w0, w1, hang, down), l, client.Options{Timeout: 2 * time.Second})
 	out, err := c.Cosign(context.Background(), l.grow(4))
 	if err != nil {
 		t.Fatalf("Cosign: %v", err)
