@@ -1,7 +1,7 @@
 // Package layers holds the test that keeps the house's floors apart
 // (DESIGN.md, Layout): evidence/ and proto/ at the bottom import nothing of
 // ours above them; client/ and witness/ stand on them; log/, repo/ and audit/
-// above; the commands on top. Model: go/build's deps_test.go.
+// above; the commands and deploy/ (the sandbox) on top. Model: go/build's deps_test.go.
 package layers
 
 import (
@@ -47,7 +47,7 @@ func floor(path string) int {
 		return 1
 	case "log", "repo", "audit", "bench":
 		return 2
-	case "cmd":
+	case "cmd", "deploy":
 		return 3
 	}
 	return 3
