@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -477,5 +478,40 @@ func TestAttackCorruptHashTile(t *testing.T) {
 	// The entries are right, so the audit itself goes on.
 	if res.Audited != 11 {
 		t.Errorf("audited %d, want 11", res.Audited)
+	}
+}
+
+func TestAttackOversizedCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 1)
+	e.mal.ServeCheckpoint(bytes.Repeat([]byte("A"), checkpoint.MaxNoteSize+1))
+	if _, err := e.auditor(nil).Step(e.ctx); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized checkpoint: err = %v, want a size error", err)
+	}
+	if _, ok, _ := e.db.Head(); ok {
+		t.Error("state changed after an oversized checkpoint")
+	}
+}
+
+func TestAttackGossipCheckpointWithoutLogSignature(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 1)
+	other, err := ledgertest.NewKeys(origin, 0) // same origin, another key
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := e.ledger.Checkpoint(e.ctx)
+	body, _, _ := bytes.Cut(raw, []byte("\n\n"))
+	forged, err := checkpoint.Sign(mustParse(t, append(body, '\n')), other.LogSigner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws.Set(forged)
+	wsrv := httptest.NewServer(ws)
+	defer wsrv.Close()
+	f := wantFinding(t, e.step(e.auditor(func(c *Config) { c.Witnesses = []string{wsrv.URL} })), alert.KindBadCheckpoint)
+	if f.Severity != alert.Warning {
+		t.Errorf("severity %s, want warning", f.Severity)
 	}
 }

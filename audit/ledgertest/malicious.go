@@ -50,6 +50,7 @@ func (m *Malicious) CorruptTiles(on bool) { m.mu.Lock(); m.badTiles = on; m.mu.U
 // (one byte appended), in bundles and singly.
 func (m *Malicious) CorruptMetadata(on bool) { m.mu.Lock(); m.corrupt = on; m.mu.Unlock() }
 
+// ServeHTTP serves the backend with the misbehaviours switched on.
 func (m *Malicious) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
 	backend, cp, drop, corrupt, badTiles := m.backend, m.checkpoint, m.drop, m.corrupt, m.badTiles
@@ -147,6 +148,7 @@ type WitnessServer struct {
 // Set sets the checkpoint served.
 func (s *WitnessServer) Set(cp []byte) { s.mu.Lock(); s.cp = cp; s.mu.Unlock() }
 
+// ServeHTTP serves the monitoring endpoint; anything else is 404.
 func (s *WitnessServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256([]byte(s.Origin))
 	s.mu.Lock()
