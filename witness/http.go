@@ -17,7 +17,7 @@ import (
 )
 
 // maxMisbehaviourList bounds the records one read returns.
-const maxMisbehaviourList = 1000
+const maxMisbehaviourList = 256
 
 // Handler returns the witness's HTTP API under prefix (the submission and
 // monitoring prefix, "" or a path such as "/witness", without a trailing
@@ -51,8 +51,10 @@ func (w *Witness) Handler(prefix string, gatherer prometheus.Gatherer) http.Hand
 func (w *Witness) serveAddCheckpoint(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	code := w.addCheckpointStatus(rw, r)
+	d := time.Since(start)
 	w.metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
-	w.metrics.duration.Observe(time.Since(start).Seconds())
+	w.metrics.duration.Observe(d.Seconds())
+	w.log.Debug("add-checkpoint", "status", code, "duration", d, "remote", r.RemoteAddr)
 }
 
 // addCheckpointStatus answers one add-checkpoint request and returns the

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,46 +208,11 @@ func (s *Store) commit(batch []*storeOp) {
 		return
 	}
 	start := time.Now()
-	results := make([]error, len(batch))
-	var found []foundRecord
-	changed := map[string]State{}
+	var a *applied
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		found = found[:0]
-		clear(changed)
-		logs, mis := tx.Bucket(bucketLogs), tx.Bucket(bucketMisbehaviour)
-		for i, op := range batch {
-			results[i] = nil
-			if op.cas {
-				cur, ok := changed[op.origin]
-				if !ok {
-					var err error
-					if cur, err = readState(logs, op.origin); err != nil {
-						return err
-					}
-				}
-				if cur.Size != op.expect.Size || cur.Hash != op.expect.Hash {
-					// Lost a race. If the loser has the winner's size but
-					// another root, the log signed both: a fork.
-					results[i] = &ConflictError{Size: cur.Size}
-					if op.next.Size == cur.Size && op.next.Hash != cur.Hash {
-						op.records = append(op.records, newMisbehaviour(op.origin, KindFork, cur, op.received, op.next.Size, nil, start))
-					}
-				} else {
-					if err := logs.Put([]byte(op.origin), encodeState(op.next)); err != nil {
-						return err
-					}
-					changed[op.origin] = op.next
-				}
-			}
-			for _, m := range op.records {
-				stored, err := putMisbehaviour(mis, m)
-				if err != nil {
-					return err
-				}
-				found = append(found, foundRecord{m, stored})
-			}
-		}
-		return nil
+		var err error
+		a, err = apply(tx, batch, start)
+		return err
 	})
 	if err != nil {
 		s.failed.Store(true)
@@ -256,23 +222,72 @@ func (s *Store) commit(batch []*storeOp) {
 		}
 		return
 	}
+	// Durable: now the new states may be read and the callers answered.
 	s.mu.Lock()
-	for origin, st := range changed {
+	for origin, st := range a.changed {
 		s.setCacheLocked(origin, st)
 	}
 	s.mu.Unlock()
 	if s.onCommit != nil {
 		s.onCommit(len(batch), time.Since(start))
 	}
-	for _, f := range found {
+	for _, f := range a.found {
 		if s.onMisbehaviour != nil {
 			s.onMisbehaviour(f.m, f.stored)
 		}
 		s.log.Warn("log misbehaviour detected", "origin", f.m.Origin, "kind", f.m.Kind, "old_size", f.m.OldSize, "new_size", f.m.NewSize, "stored", f.stored)
 	}
 	for i, op := range batch {
-		op.result <- results[i]
+		op.result <- a.results[i]
 	}
+}
+
+// applied is the outcome of a batch inside its transaction.
+type applied struct {
+	results []error          // per op: nil or *ConflictError
+	changed map[string]State // new state by origin
+	found   []foundRecord    // misbehaviour records seen
+}
+
+// apply runs each op of batch in order inside tx: a compare-and-swap
+// against the state as it stands in tx (so a later op of the same batch
+// sees an earlier one's update), then its misbehaviour records.
+func apply(tx *bolt.Tx, batch []*storeOp, now time.Time) (*applied, error) {
+	a := &applied{results: make([]error, len(batch)), changed: map[string]State{}}
+	logs, mis := tx.Bucket(bucketLogs), tx.Bucket(bucketMisbehaviour)
+	for i, op := range batch {
+		records := op.records
+		if op.cas {
+			cur, ok := a.changed[op.origin]
+			if !ok {
+				var err error
+				if cur, err = readState(logs, op.origin); err != nil {
+					return nil, err
+				}
+			}
+			if cur.Size != op.expect.Size || cur.Hash != op.expect.Hash {
+				// Lost a race. If the loser has the winner's size but
+				// another root, the log signed both: a fork.
+				a.results[i] = &ConflictError{Size: cur.Size}
+				if op.next.Size == cur.Size && op.next.Hash != cur.Hash {
+					records = append(slices.Clip(records), newMisbehaviour(op.origin, KindFork, cur, op.received, op.next.Size, nil, now))
+				}
+			} else {
+				if err := logs.Put([]byte(op.origin), encodeState(op.next)); err != nil {
+					return nil, err
+				}
+				a.changed[op.origin] = op.next
+			}
+		}
+		for _, m := range records {
+			stored, err := putMisbehaviour(mis, m)
+			if err != nil {
+				return nil, err
+			}
+			a.found = append(a.found, foundRecord{m, stored})
+		}
+	}
+	return a, nil
 }
 
 type foundRecord struct {
