@@ -214,6 +214,8 @@ type testWitness struct {
 	srv  *httptest.Server
 	vkey string // cosignature/v1 vkey
 	down atomic.Bool // when set, the witness answers 503 to everything
+	hang atomic.Bool // when set, the witness never answers (until the client gives up)
+	stop chan struct{}
 }
 
 func startWitness(t *testing.T, name, logVKey string) *testWitness {
@@ -239,15 +241,23 @@ func startWitness(t *testing.T, name, logVKey string) *testWitness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tw := &testWitness{vkey: cosig}
+	tw := &testWitness{vkey: cosig, stop: make(chan struct{})}
 	h := w.Handler("", nil)
 	tw.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if tw.down.Load() {
 			http.Error(rw, "down", http.StatusServiceUnavailable)
 			return
 		}
+		if tw.hang.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-tw.stop:
+			}
+			return
+		}
 		h.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(tw.srv.Close)
+	t.Cleanup(func() { close(tw.stop) }) // runs first: releases hanging requests
 	return tw
 }

@@ -20,7 +20,6 @@ import (
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/tessera"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
-	wclient "github.com/shiplog/shiplog/witness/client"
 	"google.golang.org/grpc"
 )
 
@@ -39,7 +38,7 @@ type Options struct {
 	// both listeners are open, for tests and scripts using port 0.
 	AddrFile string
 	// NewCosigner builds the witness client for a policy naming witnesses
-	// (nil: witness/client's Collector).
+	// (nil: witness/client Collectors, returning once the quorum is met).
 	NewCosigner CosignerFunc
 	// Now is the clock for expiry checks (nil: time.Now).
 	Now func() time.Time
@@ -165,12 +164,6 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 	}
 	n.limiter = newLimiter(rate, burst)
 	return nil
-}
-
-// collectorCosigner is the default CosignerFunc: witness/client's
-// Collector (C2SP tlog-witness), with per-witness metrics.
-func collectorCosigner(p *policy.Policy, proofs ProofFunc, timeout time.Duration, logger *slog.Logger, reg prometheus.Registerer) (ledger.Cosigner, error) {
-	return wclient.NewCollector(p, wclient.ProofFunc(proofs), wclient.Options{Timeout: timeout, Logger: logger, Registerer: reg})
 }
 
 // loadPolicy reads the witness policy and checks it names this log's key.
