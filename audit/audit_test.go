@@ -515,3 +515,40 @@ func TestAttackGossipCheckpointWithoutLogSignature(t *testing.T) {
 		t.Errorf("severity %s, want warning", f.Severity)
 	}
 }
+
+// TestAttackEquivocationInterleaved: two different files for one version,
+// logged in one catch-up step between releases of another repository (the
+// replay runs one lane per repository), and again in a later step.
+func TestAttackEquivocationInterleaved(t *testing.T) {
+	e := newEnv(t)
+	other := tuftest.NewRepo("example.com/other", e.repo.Expires)
+	r := e.repo
+	a1 := r.Release(tuftest.Files("a", 1, 1))
+	r.SetVersion(0)
+	b1 := r.Release(tuftest.Files("b", 1, 1))
+	if _, err := e.ledger.Append(e.ctx,
+		ledgertest.Release{Repo: r.ID, Role: "root", Version: 1, Metadata: r.RootBytes()},
+		ledgertest.Release{Repo: other.ID, Role: "root", Version: 1, Metadata: other.RootBytes()},
+		ledgertest.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: a1},
+		ledgertest.Release{Repo: other.ID, Role: "targets", Version: 1, Metadata: other.Release(nil)},
+		ledgertest.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: b1},
+		ledgertest.Release{Repo: other.ID, Role: "targets", Version: 2, Metadata: other.Release(nil)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	a := e.auditor(nil)
+	res := e.step(a)
+	f := wantFinding(t, res, alert.KindEquivocation)
+	if *f.Index != 4 || f.Evidence["first_index"] != "2" || len(res.Findings) != 1 {
+		t.Errorf("findings %+v, want one equivocation at 4 against 2", res.Findings)
+	}
+	r.SetVersion(0)
+	c1 := r.Release(tuftest.Files("c", 1, 1))
+	if _, err := e.ledger.Append(e.ctx, ledgertest.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: c1}); err != nil {
+		t.Fatal(err)
+	}
+	f = wantFinding(t, e.step(a), alert.KindEquivocation)
+	if *f.Index != 6 || f.Evidence["first_index"] != "2" {
+		t.Errorf("later equivocation %+v, want index 6 against 2", f)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -274,16 +276,15 @@ func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, targ
 	var added []store.FindingRecord
 	var mismatch *alert.Finding
 	err := a.cfg.State.Update(func(tx *store.Tx) error {
+		outs, err := a.replayStep(tx, start, f, st)
+		if err != nil {
+			return err
+		}
 		for i, e := range f.entries {
-			idx := start + uint64(i)
-			if err := tx.AppendLeaf(idx, e); err != nil {
+			if err := tx.AppendLeaf(start+uint64(i), e); err != nil {
 				return err
 			}
-			in := replay.Input{Index: idx, Entry: e, Metadata: f.metadata[i], LoggedBy: st.loggedBy}
-			if idx >= st.prevSize && st.prevSize > 0 {
-				in.LoggedAfter = st.loggedAfter
-			}
-			if err := a.replayOne(tx, in); err != nil {
+			if err := a.storeOutput(tx, outs[i]); err != nil {
 				return err
 			}
 		}
@@ -321,12 +322,84 @@ func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, targ
 
 var errRollback = errors.New("step rolled back")
 
-// replayOne replays one entry and stores its release and findings.
-func (a *Auditor) replayOne(tx *store.Tx, in replay.Input) error {
-	out, err := a.checker.Check(tx, in)
-	if err != nil {
-		return err
+// replayStep replays the entries of a step: one goroutine per repository
+// (at most GOMAXPROCS at a time), each in index order, since replays of
+// different repositories share nothing. Earlier releases come from the
+// transaction, read before the goroutines start, and from the releases of
+// the same repository earlier in the step.
+func (a *Auditor) replayStep(tx *store.Tx, start uint64, f *fetched, st stepTimes) ([]replay.Output, error) {
+	lanes := map[string][]int{}
+	var order []string // lanes in order of first entry, for determinism
+	pre := map[string]replay.Release{}
+	for i, e := range f.entries {
+		repo := "\x00unparsed" // entries that do not parse: replay needs no state for them
+		if pe, err := entry.Parse(e); err == nil {
+			repo = pe.Repo
+			k := historyKey(pe.Repo, pe.Role, pe.Version)
+			if _, ok := pre[k]; !ok {
+				r, seen, err := tx.Release(pe.Repo, pe.Role, pe.Version)
+				if err != nil {
+					return nil, err
+				}
+				if seen {
+					pre[k] = r
+				}
+			}
+		}
+		if _, ok := lanes[repo]; !ok {
+			order = append(order, repo)
+		}
+		lanes[repo] = append(lanes[repo], i)
 	}
+	outs := make([]replay.Output, len(f.entries))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, repo := range order {
+		g.Go(func() error {
+			h := laneHistory{pre: pre, own: map[string]replay.Release{}}
+			for _, i := range lanes[repo] {
+				idx := start + uint64(i)
+				in := replay.Input{Index: idx, Entry: f.entries[i], Metadata: f.metadata[i], LoggedBy: st.loggedBy}
+				if idx >= st.prevSize && st.prevSize > 0 {
+					in.LoggedAfter = st.loggedAfter
+				}
+				out, err := a.checker.Check(h, in)
+				if err != nil {
+					return err
+				}
+				if out.Record {
+					h.own[historyKey(out.Release.Repo, out.Release.Role, out.Release.Version)] = *out.Release
+				}
+				outs[i] = out
+			}
+			return nil
+		})
+	}
+	return outs, g.Wait()
+}
+
+func historyKey(repo, role string, version uint64) string {
+	return repo + "\x00" + role + "\x00" + strconv.FormatUint(version, 10)
+}
+
+// laneHistory is the History of one repository's lane: its own releases of
+// this step over those stored before (read-only, shared by the lanes).
+type laneHistory struct {
+	pre, own map[string]replay.Release
+}
+
+func (h laneHistory) Release(repo, role string, version uint64) (replay.Release, bool, error) {
+	k := historyKey(repo, role, version)
+	if r, ok := h.own[k]; ok {
+		return r, true, nil
+	}
+	r, ok := h.pre[k]
+	return r, ok, nil
+}
+
+// storeOutput stores the release and findings of one replayed entry, with
+// vendor mode's check.
+func (a *Auditor) storeOutput(tx *store.Tx, out replay.Output) error {
 	if out.Record {
 		if err := tx.PutRelease(out.Release); err != nil {
 			return err

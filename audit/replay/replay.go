@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
@@ -101,17 +102,42 @@ type Output struct {
 	Record bool
 }
 
-// Checker replays a log's entries in index order. It is not safe for
-// concurrent use. Its state is the trusted metadata of each repository, which
-// State and Load persist.
+// Checker replays a log's entries in index order. Its state is the trusted
+// metadata of each repository, which State and Load persist.
+//
+// Entries of one repository must be checked one at a time, in index order;
+// Check may be called concurrently for entries of different repositories
+// (their replays share nothing), with History implementations that allow it.
+// Entries that do not parse belong to no repository. The other methods must
+// not run concurrently with Check.
 type Checker struct {
 	// Log is the origin named in findings.
 	Log string
 	// MaxValidity bounds expiries past LoggedBy; zero means DefaultMaxValidity.
 	MaxValidity time.Duration
 
+	mu    sync.Mutex // guards the maps, not the repositories in them
 	repos map[string]*repo
 	dirty map[string]bool
+}
+
+func (c *Checker) repo(id string) *repo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.repos[id]
+}
+
+func (c *Checker) setRepo(id string, r *repo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.repos[id] = r
+	c.dirty[id] = true
+}
+
+func (c *Checker) markDirty(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dirty[id] = true
 }
 
 // repo is the replayed, trusted state of one repository.
@@ -161,7 +187,7 @@ func (c *Checker) Check(h History, in Input) (Output, error) {
 	if seen && prior.SHA256 == rel.SHA256 {
 		return out, nil // a replay of the same bytes: reported, nothing new to check
 	}
-	out.Findings = append(out.Findings, c.replay(in, rel)...)
+	out.Findings = append(out.Findings, c.replay(in, rel, seen)...)
 	return out, nil
 }
 
@@ -188,7 +214,9 @@ func (c *Checker) metadataProblem(in Input, rel *Release, e entry.Entry) alert.F
 
 // replay checks the metadata of a new repository, role and version against
 // the repository's replayed state and, when it is valid, advances the state.
-func (c *Checker) replay(in Input, rel *Release) []alert.Finding {
+// equivocated reports that another file of this version was logged before,
+// which Check has reported already.
+func (c *Checker) replay(in Input, rel *Release, equivocated bool) []alert.Finding {
 	hdr, err := tufcheck.PeekUnverified(in.Metadata)
 	if err != nil {
 		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindMalformedMeta, "metadata does not parse as TUF metadata", nil)}
@@ -207,7 +235,7 @@ func (c *Checker) replay(in Input, rel *Release) []alert.Finding {
 			fmt.Sprintf("metadata says version %d", hdr.Version), nil)}
 	}
 	var fs []alert.Finding
-	r := c.repos[rel.Repo]
+	r := c.repo(rel.Repo)
 	switch {
 	case r == nil && rel.Role != metadata.ROOT:
 		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindUnknownRepo,
@@ -215,9 +243,9 @@ func (c *Checker) replay(in Input, rel *Release) []alert.Finding {
 	case r == nil:
 		fs = c.firstRoot(in, rel)
 	case rel.Role == metadata.ROOT:
-		fs = c.nextRoot(in, rel, r)
+		fs = c.nextRoot(in, rel, r, equivocated)
 	default:
-		fs = c.targets(in, rel, r)
+		fs = c.targets(in, rel, r, equivocated)
 	}
 	if rel.Valid {
 		fs = append(fs, c.expiry(in, rel)...)
@@ -230,17 +258,16 @@ func (c *Checker) firstRoot(in Input, rel *Release) []alert.Finding {
 	if err != nil {
 		return []alert.Finding{c.tufFinding(in, rel, err)}
 	}
-	c.repos[rel.Repo] = &repo{rootBytes: in.Metadata, root: root, roles: map[string]*role{metadata.ROOT: {version: rel.Version}}}
-	c.dirty[rel.Repo] = true
+	c.setRepo(rel.Repo, &repo{rootBytes: in.Metadata, root: root, roles: map[string]*role{metadata.ROOT: {version: rel.Version}}})
 	rel.Valid = true
 	return nil
 }
 
-func (c *Checker) nextRoot(in Input, rel *Release, r *repo) []alert.Finding {
+func (c *Checker) nextRoot(in Input, rel *Release, r *repo, equivocated bool) []alert.Finding {
 	cur := r.roles[metadata.ROOT].version
 	switch {
 	case rel.Version <= cur:
-		return []alert.Finding{c.rollback(in, rel, cur)}
+		return c.rollback(in, rel, cur, equivocated)
 	case rel.Version > cur+1:
 		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindRootGap,
 			fmt.Sprintf("root v%d logged after v%d: the versions between were never logged, so its keys cannot be checked", rel.Version, cur), nil)}
@@ -251,16 +278,16 @@ func (c *Checker) nextRoot(in Input, rel *Release, r *repo) []alert.Finding {
 	}
 	r.rootBytes, r.root = in.Metadata, root
 	r.roles[metadata.ROOT] = &role{version: rel.Version}
-	c.dirty[rel.Repo] = true
+	c.markDirty(rel.Repo)
 	rel.Valid = true
 	return nil
 }
 
 // targets checks a top-level or delegated targets role.
-func (c *Checker) targets(in Input, rel *Release, r *repo) []alert.Finding {
+func (c *Checker) targets(in Input, rel *Release, r *repo, equivocated bool) []alert.Finding {
 	prev := r.roles[rel.Role]
 	if prev != nil && rel.Version <= prev.version {
-		return []alert.Finding{c.rollback(in, rel, prev.version)}
+		return c.rollback(in, rel, prev.version, equivocated)
 	}
 	var t *tufcheck.Targets
 	var err error
@@ -278,7 +305,7 @@ func (c *Checker) targets(in Input, rel *Release, r *repo) []alert.Finding {
 		rel.Changed, rel.ChangedMore = changed(nil, t)
 	}
 	r.roles[rel.Role] = &role{version: rel.Version, bytes: in.Metadata, targets: t}
-	c.dirty[rel.Repo] = true
+	c.markDirty(rel.Repo)
 	rel.Valid = true
 	return nil
 }
@@ -321,10 +348,15 @@ func (r *repo) delegators() []string {
 	return names
 }
 
-func (c *Checker) rollback(in Input, rel *Release, cur uint64) alert.Finding {
-	return c.finding(in, rel, alert.Critical, alert.KindRollback,
+// rollback reports a version not above the latest valid one; a second file
+// of the latest version itself is only the equivocation already reported.
+func (c *Checker) rollback(in Input, rel *Release, cur uint64, equivocated bool) []alert.Finding {
+	if equivocated && rel.Version == cur {
+		return nil
+	}
+	return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindRollback,
 		fmt.Sprintf("version %d logged after version %d of the same role", rel.Version, cur),
-		map[string]string{"latest_version": fmt.Sprint(cur)})
+		map[string]string{"latest_version": fmt.Sprint(cur)})}
 }
 
 // tufFinding maps a tufcheck error to a finding.
