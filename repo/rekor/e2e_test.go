@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiplog/shiplog/audit/alert"
+	auditrekor "github.com/shiplog/shiplog/audit/rekor"
 	"github.com/shiplog/shiplog/client/sigstore"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/repo"
@@ -186,5 +188,32 @@ func TestPublishToRekorServer(t *testing.T) {
 	ev2, err2 := sigstore.Verify(again, md, ks, v.policy)
 	if err1 != nil || err2 != nil || ev1.LogIndex != ev2.LogIndex {
 		t.Errorf("apps resubmitted: %v %v, indexes %v %v", err1, err2, ev1, ev2)
+	}
+
+	// The auditor follows the log through its v1 API: every vendor entry
+	// is a release the vendor made.
+	vendor, err := auditrekor.VendorFromRepoDir(v.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acfg := auditrekor.Config{URL: srv.URL, API: auditrekor.V1, Policy: v.policy, Vendor: vendor, StateDir: t.TempDir()}
+	ar, err := auditrekor.Run(ctx, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// root, targets, their two resubmissions, targets v2 and apps (the apps resubmission found the same entry).
+	if ar.Entries != 6 || ar.VendorEntries != int(ar.Entries) || ar.Expected != ar.VendorEntries || len(ar.Findings) != 0 {
+		t.Fatalf("audit: %d entries, %d vendor, %d expected, findings %+v", ar.Entries, ar.VendorEntries, ar.Expected, ar.Findings)
+	}
+	// Attack: the targets key (stolen) signs a release the vendor never made.
+	if _, err := c.Submit(ctx, []byte(`{"signed":{"_type":"targets","version":666}}`), v.keys["targets"]); err != nil {
+		t.Fatal(err)
+	}
+	ar, err = auditrekor.Run(ctx, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ar.Entries != 1 || len(ar.Findings) != 1 || ar.Findings[0].Kind != alert.KindUnexpected {
+		t.Fatalf("audit after a stolen-key entry: %d entries, findings %+v", ar.Entries, ar.Findings)
 	}
 }
