@@ -1,6 +1,7 @@
 package log
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -55,7 +56,7 @@ func HTTPStatus(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, tufcheck.ErrExpired):
 		return http.StatusGone
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrNotCovered):
 		return http.StatusGatewayTimeout

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -398,7 +399,7 @@ func (n *Node) getProof(w http.ResponseWriter, r *http.Request) {
 	}
 	var p []byte
 	if wait > 0 {
-		ctx, cancel := contextWithTimeout(r, wait)
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		p, err = n.ledger.WaitProof(ctx, idx)
 		cancel()
 	} else {
