@@ -221,4 +221,3 @@ func u64(b []byte) uint64 {
 	}
 	return binary.BigEndian.Uint64(b)
 }
-

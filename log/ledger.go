@@ -10,11 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shiplog/shiplog/client/tufcheck"
 	"github.com/shiplog/shiplog/evidence/entry"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/evidence/proof"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 )
 

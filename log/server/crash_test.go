@@ -26,8 +26,8 @@ import (
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
-	"github.com/shiplog/shiplog/log/tuftest"
 	"github.com/shiplog/shiplog/log/server"
+	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 // buildShiplog builds the shiplog binary once per test binary.

@@ -137,4 +137,3 @@ func (g *grpcService) Checkpoint(ctx context.Context, _ *ledgerv1.CheckpointRequ
 	}
 	return &ledgerv1.CheckpointResponse{Checkpoint: cp}, nil
 }
-

@@ -212,7 +212,7 @@ func (n *testNode) size() uint64 {
 // HTTP in-process, with durable state in a temporary directory.
 type testWitness struct {
 	srv  *httptest.Server
-	vkey string // cosignature/v1 vkey
+	vkey string      // cosignature/v1 vkey
 	down atomic.Bool // when set, the witness answers 503 to everything
 	hang atomic.Bool // when set, the witness never answers (until the client gives up)
 	stop chan struct{}

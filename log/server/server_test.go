@@ -14,8 +14,8 @@ import (
 
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/entry"
-	"github.com/shiplog/shiplog/log/tuftest"
 	"github.com/shiplog/shiplog/log/server"
+	"github.com/shiplog/shiplog/log/tuftest"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -392,4 +392,3 @@ func splitBundle(t *testing.T, b []byte, lenBytes int) [][]byte {
 	}
 	return out
 }
-

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiplog/shiplog/log/tuftest"
 	"github.com/shiplog/shiplog/log/server"
+	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 func openErr(t *testing.T, dir string) error {
