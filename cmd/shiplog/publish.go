@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/repo"
+	"github.com/shiplog/shiplog/repo/rekor"
 	"github.com/spf13/cobra"
 )
 
@@ -14,7 +15,8 @@ func init() { addCommand(publishCmd) }
 
 func publishCmd() *cobra.Command {
 	var o repo.PublishOptions
-	var policyFile, snapFile, tsFile, passFile string
+	var policyFile, snapFile, tsFile, passFile, rekorURL string
+	var keyFiles []string
 	var asJSON, verbose bool
 	c := &cobra.Command{
 		Use:   "publish DIR",
@@ -26,9 +28,18 @@ verified under the policy and written beside its metadata file as
 <version>.<role>.json.tlog-proof, and only then is the metadata file written.
 With --snapshot-key and --timestamp-key, a new snapshot and timestamp then expose
 every logged version: publish never exposes an unlogged version, and refuses to
-write a repository that TUF clients would reject.`,
+write a repository that TUF clients would reject.
+
+With --rekor URL the versions are logged in a Sigstore Rekor (v1) log instead of a
+ledger: each one's exact bytes are signed with a --key its role lists (for root vN a
+root key of vN-1, for v1 of itself; there is no separate registration), submitted as
+a hashedrekord entry, and the returned Sigstore bundle is verified under --policy
+(which must name the Rekor log) and written beside the file as
+<version>.<role>.json.sigstore.json. See docs/sigstore.md.`,
 		Example: `  shiplog publish repo --policy policy.txt --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key
-  shiplog publish repo --ledger https://ledger.example --policy policy.txt   # log only, expose later`,
+  shiplog publish repo --ledger https://ledger.example --policy policy.txt   # log only, expose later
+  shiplog publish repo --rekor https://rekor.example --policy rekor-policy.txt \
+      --key keys/root.key --key keys/targets.key --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -51,7 +62,14 @@ write a repository that TUF clients would reject.`,
 			if verbose {
 				o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
-			res, err := repo.Publish(cmd.Context(), args[0], o)
+			var res *repo.PublishResult
+			if rekorURL != "" {
+				res, err = publishRekor(cmd, args[0], rekorURL, keyFiles, passFile, o)
+			} else if len(keyFiles) > 0 {
+				return fmt.Errorf("--key is for --rekor: a ledger logs metadata without a signature of its own")
+			} else {
+				res, err = repo.Publish(cmd.Context(), args[0], o)
+			}
 			if res != nil && asJSON {
 				if perr := printJSON(cmd.OutOrStdout(), res); perr != nil {
 					return perr
@@ -89,8 +107,30 @@ write a repository that TUF clients would reject.`,
 	c.Flags().StringVar(&snapFile, "snapshot-key", "", "snapshot private key file (to expose)")
 	c.Flags().StringVar(&tsFile, "timestamp-key", "", "timestamp private key file (to expose)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the keys' passphrase")
+	c.Flags().StringVar(&rekorURL, "rekor", "", "log in this Sigstore Rekor v1 server instead of a ledger")
+	c.Flags().StringArrayVar(&keyFiles, "key", nil, "with --rekor: a role private key file to sign log entries with (repeatable)")
 	c.Flags().DurationVar(&o.Wait, "wait", 30*time.Second, "how long to wait for each entry's proof")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress to stderr")
 	return c
+}
+
+// publishRekor runs repo.PublishRekor with the keys given by --key.
+func publishRekor(cmd *cobra.Command, dir, url string, keyFiles []string, passFile string, o repo.PublishOptions) (*repo.PublishResult, error) {
+	if o.Ledger != "" {
+		return nil, fmt.Errorf("give --rekor or --ledger, not both")
+	}
+	ro := repo.RekorOptions{Policy: o.Policy, SnapshotKey: o.SnapshotKey, TimestampKey: o.TimestampKey, Logger: o.Logger}
+	for _, f := range keyFiles {
+		k, err := loadKey(f, passFile)
+		if err != nil {
+			return nil, err
+		}
+		ro.Keys = append(ro.Keys, k)
+	}
+	c, err := rekor.New(url, rekor.Options{Timeout: max(o.Wait, 10*time.Second), Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return repo.PublishRekor(cmd.Context(), dir, c, ro)
 }
