@@ -20,6 +20,7 @@ import (
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/tessera"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
+	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 )
 
@@ -52,7 +53,7 @@ type Node struct {
 	cfg      *Config
 	opts     Options
 	ledger   *ledger.Ledger
-	store    *tessera.Storage
+	store    ledger.Storage
 	index    *ledger.Index
 	token    string
 	reg      *prometheus.Registry
@@ -104,11 +105,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	if err != nil || len(token) < 32 {
 		return nil, fmt.Errorf("couldn't read a token of at least 32 characters from %s: %v", TokenFile, err)
 	}
-	store, err := tessera.Open(ctx, tessera.Options{
-		Dir: filepath.Join(dir, LogDir), Signer: signer, Verifier: verifier, Logger: logger,
-		BatchMaxSize: cfg.BatchMaxSize, BatchMaxAge: time.Duration(cfg.BatchMaxAge),
-		CheckpointInterval: time.Duration(cfg.CheckpointInterval),
-	})
+	store, err := openStorage(ctx, dir, cfg, signer, verifier, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +161,22 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 	}
 	n.limiter = newLimiter(rate, burst)
 	return nil
+}
+
+// openStorage opens the log engine named by the config. Only "posix"
+// (Tessera on local files) exists; another backend (Trillian on
+// PostgreSQL) plugs in here as a log.Storage, without touching the rest.
+func openStorage(ctx context.Context, dir string, cfg *Config, signer note.Signer, verifier note.Verifier, logger *slog.Logger) (ledger.Storage, error) {
+	switch cfg.Storage {
+	case "posix":
+		return tessera.Open(ctx, tessera.Options{
+			Dir: filepath.Join(dir, LogDir), Signer: signer, Verifier: verifier, Logger: logger,
+			BatchMaxSize: cfg.BatchMaxSize, BatchMaxAge: time.Duration(cfg.BatchMaxAge),
+			CheckpointInterval: time.Duration(cfg.CheckpointInterval),
+		})
+	default:
+		return nil, fmt.Errorf("storage %q is not supported", cfg.Storage)
+	}
 }
 
 // loadPolicy reads the witness policy and checks it names this log's key.
