@@ -20,6 +20,8 @@ func ledgerCmd() *cobra.Command {
 shiplog/release/v1 entry per accepted version to a Tessera log, gathers witness
 cosignatures on its checkpoints and serves C2SP tlog-tiles and tlog-proofs.
 See docs/operator.md ("Ledger") and docs/spec/ledger-api.md.`,
+		Example: `  shiplog ledger init ./ledger --origin example.com/log
+  shiplog ledger serve ./ledger`,
 	}
 	c.AddCommand(ledgerInitCmd(), ledgerServeCmd())
 	return c
