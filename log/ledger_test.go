@@ -75,3 +75,29 @@ func TestPublishProveAndRestart(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestPolicyChangeRecosignsTheSameSize: after the witness policy changes,
+// the last cosigned checkpoint no longer meets it and is not served; the
+// ledger gets the same size cosigned under the new policy without waiting
+// for the log to grow.
+func TestPolicyChangeRecosignsTheSameSize(t *testing.T) {
+	dir := t.TempDir()
+	keys := ledgertest.NewKeys(t, "example.com/ledger", 2)
+	l := ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 0})
+	repo := tuftest.NewRepo(expires)
+	if _, err := l.Register(context.Background(), "example.com/fw", repo.RootBytes(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	l.Stop()
+	l = ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := l.WaitProof(ctx, 0)
+	if err != nil {
+		t.Fatalf("no proof under the new policy: %v", err)
+	}
+	inc, err := evidence.VerifyEntry("example.com/fw", "root", 1, repo.RootBytes(), p, l.Policy)
+	if err != nil || len(inc.Checkpoint.Cosigners) != 2 || inc.Checkpoint.Size != 1 {
+		t.Fatalf("proof under the new policy: %+v, %v", inc, err)
+	}
+}

@@ -193,10 +193,12 @@ func (l *Ledger) publishOnce(ctx context.Context) error {
 		return fmt.Errorf("log checkpoint does not verify: %w", err)
 	}
 	prev := l.published()
-	if prev != nil && s.Size <= prev.cp.Size {
-		if s.Size == prev.cp.Size && s.Hash != prev.cp.Hash {
-			return fmt.Errorf("log signed two roots for size %d", s.Size)
-		}
+	if prev != nil && s.Size == prev.cp.Size && s.Hash != prev.cp.Hash {
+		return fmt.Errorf("log signed two roots for size %d", s.Size)
+	}
+	// Nothing new to publish, unless the last cosigned checkpoint no longer
+	// meets the policy (then the same size is cosigned again).
+	if prev != nil && (s.Size < prev.cp.Size || s.Size == prev.cp.Size && prev.note != nil) {
 		return nil
 	}
 	if prev != nil {

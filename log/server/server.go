@@ -131,6 +131,11 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 		return err
 	}
 	var cos ledger.Cosigner
+	for _, w := range pol.Witnesses {
+		if w.URL == "" {
+			n.log.Warn("witness has no URL in the policy: the ledger cannot ask it to cosign", "witness", w.Name)
+		}
+	}
 	if pol.Quorum != nil || len(pol.Witnesses) > 0 {
 		newCosigner := n.opts.NewCosigner
 		if newCosigner == nil {

@@ -61,6 +61,10 @@ func NewKeys(t testing.TB, origin string, n int) *Keys {
 func (k *Keys) Policy(q int, urls ...string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "log %s\n", k.VKey)
+	if q == 0 { // a policy may name only witnesses that count towards its quorum
+		b.WriteString("quorum none\n")
+		return []byte(b.String())
+	}
 	var names []string
 	for i, w := range k.Witnesses {
 		names = append(names, fmt.Sprintf("w%d", i))
@@ -70,11 +74,7 @@ func (k *Keys) Policy(q int, urls ...string) []byte {
 		}
 		fmt.Fprintf(&b, "witness w%d %s%s\n", i, w.VKey, u)
 	}
-	if q == 0 {
-		b.WriteString("quorum none\n")
-	} else {
-		fmt.Fprintf(&b, "group q %d %s\nquorum q\n", q, strings.Join(names, " "))
-	}
+	fmt.Fprintf(&b, "group q %d %s\nquorum q\n", q, strings.Join(names, " "))
 	return []byte(b.String())
 }
 
