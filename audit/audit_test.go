@@ -552,3 +552,20 @@ func TestAttackEquivocationInterleaved(t *testing.T) {
 		t.Errorf("later equivocation %+v, want index 6 against 2", f)
 	}
 }
+
+func TestAttackFreezeLedgerServesOlderCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 2)
+	old, _ := e.ledger.Checkpoint(e.ctx)
+	a := e.auditor(nil)
+	wantNone(t, e.step(a))
+	e.honest(e.ledger, 2)
+	wantNone(t, e.step(a))
+	e.mal.ServeCheckpoint(old)
+	wantFinding(t, e.step(a), alert.KindStaleView)
+	if h, _, _ := e.db.Head(); h.Size != 5 {
+		t.Errorf("head went back to %d", h.Size)
+	}
+	e.mal.ServeCheckpoint(nil)
+	wantNone(t, e.step(a))
+}

@@ -54,7 +54,6 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 	if ok && head.Origin != cp.Origin {
 		return fmt.Errorf("the state file follows %q, the ledger serves %q", head.Origin, cp.Origin)
 	}
-	target := cp.Signed
 	if ok {
 		prev, err := a.openHead(head)
 		if err != nil {
@@ -68,7 +67,11 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 			return a.report(ctx, res, a.forkFindingFor(cp.Origin, fork, "ledger"))
 		}
 		if prev.Size > cp.Size {
-			target = prev // the ledger went back to an older, consistent checkpoint
+			// The ledger went back to an older, consistent checkpoint: a
+			// freeze, or a stale cache in front of it. Keep the newer one.
+			return a.report(ctx, res, alert.Finding{Severity: alert.Warning, Kind: alert.KindStaleView, Log: cp.Origin,
+				Message:  fmt.Sprintf("the ledger serves a checkpoint of size %d after one of size %d", cp.Size, prev.Size),
+				Evidence: map[string]string{"checkpoint": string(cp.Note), "latest_verified": string(prev.Note)}})
 		}
 	}
 	if !ok || string(head.Checkpoint) != string(cp.Note) {
@@ -76,7 +79,7 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 			return err
 		}
 	}
-	return a.catchUp(ctx, res, head, ok, target, cosignedBy(cp))
+	return a.catchUp(ctx, res, head, ok, cp.Signed, cosignedBy(cp))
 }
 
 // openHead re-opens the head's checkpoint note (verified when stored).

@@ -88,7 +88,8 @@ const (
 	// witness quorum).
 	KindBadCheckpoint Kind = "bad-checkpoint"
 	// KindStaleView: a witness or peer auditor holds a larger checkpoint than
-	// the ledger serves, which the ledger's tiles do not (yet) support.
+	// the ledger's tiles support, or the ledger serves an older checkpoint
+	// than one it served before (a freeze, or a stale cache).
 	KindStaleView Kind = "stale-view"
 	// KindGossipUnavailable: a witness or peer could not be queried.
 	KindGossipUnavailable Kind = "gossip-unavailable"
