@@ -33,7 +33,7 @@ only then exposed with a new snapshot and timestamp. See docs/vendor.md.`,
   shiplog repo status repo`,
 	}
 	c.AddCommand(repoKeyCmd(), repoInitCmd(), repoAddCmd(), repoRemoveCmd(), repoDelegateCmd(), repoRotateCmd(),
-		repoRenewCmd(), repoSignCmd(), repoTimestampCmd(), repoStatusCmd(), repoRegisterCmd())
+		repoRenewCmd(), repoSignCmd(), repoTimestampCmd(), repoStatusCmd(), repoRegisterCmd(), repoServeCmd())
 	return c
 }
 

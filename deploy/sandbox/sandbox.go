@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/device"
+	"github.com/shiplog/shiplog/repo"
 )
 
 // Options configure Run.
@@ -234,7 +235,7 @@ func (s *sandbox) serveRepo() error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(s.path("repo"))), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: repo.Handler(s.path("repo")), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	s.repoURL = "http://" + addr
 	return nil
