@@ -13,6 +13,7 @@ import (
 	"github.com/shiplog/shiplog/evidence/entry"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/evidence/proof"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 // Errors of the transparency gate. Callers branch on them with errors.Is; a
@@ -100,13 +101,16 @@ type logView struct {
 	gate     *Gate
 	floor    map[string]*checkpoint.Signed
 	accepted map[string][]*checkpoint.Signed
-	log      *slog.Logger
+	// offline are the logs the Ledger is never asked about: Rekor logs,
+	// whose evidence came as Sigstore bundles.
+	offline map[string]bool
+	log     *slog.Logger
 }
 
 func newLogView(g *Gate, stored map[string][]byte, log *slog.Logger) *logView {
-	v := &logView{gate: g, floor: map[string]*checkpoint.Signed{}, accepted: map[string][]*checkpoint.Signed{}, log: log}
+	v := &logView{gate: g, floor: map[string]*checkpoint.Signed{}, accepted: map[string][]*checkpoint.Signed{}, offline: map[string]bool{}, log: log}
 	for origin, note := range stored {
-		l := g.Policy.Log(origin)
+		l := g.Policy.LogFor(origin) // Rekor v1 origins differ from their key name
 		if l == nil {
 			log.Warn("dropping checkpoint of a log no longer in the policy", "origin", origin)
 			continue
@@ -122,8 +126,9 @@ func newLogView(g *Gate, stored map[string][]byte, log *slog.Logger) *logView {
 }
 
 // check is the gate for one metadata file: role at version with exact bytes
-// data. Remote supplies the repository's proof.
-func (v *logView) check(ctx context.Context, remote Remote, name, role string, version int64, data []byte) (*RoleEvidence, error) {
+// data. Remote supplies the repository's proof, or its Sigstore bundle
+// checked against keys, the keys the role's delegator lists (nil: none).
+func (v *logView) check(ctx context.Context, remote Remote, name, role string, version int64, data []byte, keys map[string]*metadata.Key) (*RoleEvidence, error) {
 	e, err := entry.New(v.gate.Repository, role, uint64(version), data)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't build the log entry of %s: %w", name, err)
@@ -141,6 +146,17 @@ func (v *logView) check(ctx context.Context, remote Remote, name, role string, v
 		errs = append(errs, fmt.Errorf("repository proof: %w", err))
 	} else {
 		errs = append(errs, fmt.Errorf("repository proof: %w", err))
+	}
+	if keys != nil {
+		ev, err := v.trySigstore(ctx, remote, name, role, version, data, keys)
+		if err == nil {
+			return ev, nil
+		}
+		var fork *evidence.ForkError
+		if errors.As(err, &fork) {
+			return nil, err
+		}
+		errs = append(errs, fmt.Errorf("Sigstore bundle: %w", err))
 	}
 	if v.gate.Ledger != nil {
 		p, err := v.gate.Ledger.ProofByLeaf(ctx, e.LeafHash())
@@ -234,7 +250,7 @@ func (v *logView) consistentWithFloor(ctx context.Context, f, c *checkpoint.Sign
 // online checks old -> new with a consistency proof from the ledger. It
 // reports ok=false when no ledger is configured or it did not answer.
 func (v *logView) online(ctx context.Context, old, new *checkpoint.Signed) (ok bool, err error) {
-	if v.gate.Ledger == nil {
+	if v.gate.Ledger == nil || v.offline[old.Origin] {
 		return false, nil
 	}
 	p, err := v.gate.Ledger.Consistency(ctx, old.Size, new.Size)

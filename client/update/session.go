@@ -76,12 +76,13 @@ func (s *Session) trusted(role string, data []byte) error {
 	return s.c.OnTrusted(role, data)
 }
 
-// gate runs the transparency gate on a file about to be trusted.
-func (s *Session) gate(ctx context.Context, name, role string, version int64, data []byte) error {
+// gate runs the transparency gate on a file about to be trusted; keys are
+// the keys its delegator lists for it (for Sigstore evidence).
+func (s *Session) gate(ctx context.Context, name, role string, version int64, data []byte, keys map[string]*metadata.Key) error {
 	if s.view == nil {
 		return nil
 	}
-	ev, err := s.view.check(ctx, s.c.Remote, name, role, version, data)
+	ev, err := s.view.check(ctx, s.c.Remote, name, role, version, data, keys)
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func (s *Session) loadRoots(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("couldn't fetch %s: %w", name, err)
 		}
-		if err := s.gate(ctx, name, metadata.ROOT, next, data); err != nil {
+		if err := s.gate(ctx, name, metadata.ROOT, next, data, s.rootRoleKeys()); err != nil {
 			return err
 		}
 		if _, err := s.tm.UpdateRoot(data); err != nil { // §5.3.4–5.3.8
@@ -228,7 +229,7 @@ func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metada
 		if err := meta.VerifyLengthHashes(data); err != nil { // §5.6.2, checked before the gate for a clear error
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		if err := s.gate(ctx, name, role, meta.Version, data); err != nil {
+		if err := s.gate(ctx, name, role, meta.Version, data, s.delegatedKeys(role, delegator)); err != nil {
 			return nil, err
 		}
 	}
