@@ -1,0 +1,337 @@
+// Package trillian is the ledger's distributed log engine: a log.Storage
+// on Google Trillian (github.com/google/trillian, a LOG tree reached over
+// its gRPC API), for ledgers that outgrow one machine. Several ledger
+// replicas may share one tree.
+//
+// How each part of log.Storage maps onto Trillian:
+//
+//   - Append: QueueLeaf with the entry as leaf value. Trillian's identity
+//     hash (the RFC 6962 leaf hash) makes a resubmission idempotent: the
+//     second QueueLeaf returns the existing leaf, never a second copy. Append
+//     then waits until Trillian's signer has sequenced the leaf (a shared
+//     follower reads new leaves with GetLeavesByRange) and returns its index.
+//   - Checkpoint: GetLatestSignedLogRoot; Trillian no longer signs its
+//     roots, so this package signs a C2SP checkpoint (c2sp.org/tlog-checkpoint)
+//     over the root's size and hash with the ledger's key. Trillian's root for
+//     a size is deterministic and so are Ed25519 signatures: replicas signing
+//     the same root produce the same bytes.
+//   - InclusionProof, ConsistencyProof: Trillian's GetInclusionProof and
+//     GetConsistencyProof.
+//   - ReadTile, ReadEntryBundle: C2SP tlog-tiles resources built from
+//     Trillian's leaves (GetLeavesByRange) — level-0 tiles are the leaf
+//     hashes, a level-L tile holds the roots of full level-(L-1) tiles — and
+//     kept in a Cache once full (full tiles and bundles are immutable).
+//
+// Leaves read from Trillian are checked (index, RFC 6962 leaf hash of the
+// value) before they are used. Errors talking to Trillian wrap
+// log.ErrUnavailable, so clients get a retryable 503.
+package trillian
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/trillian"
+	"github.com/google/trillian/types"
+	"github.com/shiplog/shiplog/evidence/checkpoint"
+	ledger "github.com/shiplog/shiplog/log"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Limits and defaults.
+const (
+	// MaxEntrySize is the largest entry of a tlog-tiles entry bundle.
+	MaxEntrySize = 65535
+	// DefaultAppendTimeout bounds how long Append waits for Trillian to
+	// sequence a queued leaf.
+	DefaultAppendTimeout = 10 * time.Second
+	// DefaultPollInterval is how often the follower asks Trillian for a new
+	// root while appends are waiting.
+	DefaultPollInterval = 20 * time.Millisecond
+	// maxLeavesPerRead bounds one GetLeavesByRange request.
+	maxLeavesPerRead = 1024
+	// rpcTimeout bounds one Trillian call.
+	rpcTimeout = 10 * time.Second
+)
+
+// Options configures New.
+type Options struct {
+	// Client is a connection to Trillian's log server; TreeID a LOG tree
+	// made with createtree.
+	Client trillian.TrillianLogClient
+	TreeID int64
+	// Signer signs checkpoints; its name is the log's origin.
+	Signer note.Signer
+	// Cache keeps full tiles and entry bundles (nil: an in-memory cache,
+	// which is lost on restart).
+	Cache Cache
+	// AppendTimeout and PollInterval: 0 means the defaults.
+	AppendTimeout time.Duration
+	PollInterval  time.Duration
+	// Logger receives warnings; nil discards.
+	Logger *slog.Logger
+}
+
+// Storage is a log.Storage on a Trillian LOG tree. It is safe for
+// concurrent use; several Storages (one per replica) may share a tree.
+type Storage struct {
+	client  trillian.TrillianLogClient
+	tree    int64
+	signer  note.Signer
+	cache   Cache
+	timeout time.Duration
+	log     *slog.Logger
+	seq     *sequencer
+
+	mu     sync.Mutex // guards signed
+	signed signedRoot
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// signedRoot is the last checkpoint this Storage signed.
+type signedRoot struct {
+	size uint64
+	hash [sha256.Size]byte
+	note []byte
+}
+
+var _ ledger.Storage = (*Storage)(nil)
+
+// New returns a Storage on the tree. It checks that the tree answers.
+func New(ctx context.Context, opts Options) (*Storage, error) {
+	if opts.Client == nil || opts.Signer == nil || opts.TreeID == 0 {
+		return nil, errors.New("trillian storage needs a client, a tree id and a signer")
+	}
+	s := &Storage{
+		client: opts.Client, tree: opts.TreeID, signer: opts.Signer, cache: opts.Cache,
+		timeout: opts.AppendTimeout, log: opts.Logger, done: make(chan struct{}),
+	}
+	if s.cache == nil {
+		s.cache = NewMemoryCache(1024)
+	} else {
+		s.cache = tiered{NewMemoryCache(256), s.cache}
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultAppendTimeout
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	poll := opts.PollInterval
+	if poll == 0 {
+		poll = DefaultPollInterval
+	}
+	if _, err := s.root(ctx); err != nil {
+		return nil, fmt.Errorf("couldn't read tree %d: %w", s.tree, err)
+	}
+	s.seq = newSequencer(s, poll)
+	return s, nil
+}
+
+// unavailable wraps an error from Trillian as retryable.
+func unavailable(action string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("couldn't %s: %w", action, err)
+	}
+	return fmt.Errorf("couldn't %s: %v: %w", action, err, ledger.ErrUnavailable)
+}
+
+// root returns Trillian's latest log root.
+func (s *Storage) root(ctx context.Context) (*types.LogRootV1, error) {
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	resp, err := s.client.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: s.tree})
+	if err != nil {
+		return nil, unavailable("read the log root", err)
+	}
+	var r types.LogRootV1
+	if resp.GetSignedLogRoot() == nil || r.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()) != nil {
+		return nil, errors.New("trillian returned a malformed log root")
+	}
+	if len(r.RootHash) != sha256.Size {
+		return nil, fmt.Errorf("trillian returned a root hash of %d bytes", len(r.RootHash))
+	}
+	return &r, nil
+}
+
+// Append queues entry in Trillian and returns its index once Trillian
+// sequenced it (at most the append timeout, then an error wrapping
+// log.ErrUnavailable: the leaf may still be sequenced later, and appending
+// the same entry again returns that index). Appending an entry already in
+// the tree returns its existing index.
+func (s *Storage) Append(ctx context.Context, e []byte) (uint64, error) {
+	if len(e) > MaxEntrySize {
+		return 0, errors.New("entry too large")
+	}
+	select {
+	case <-s.done:
+		return 0, fmt.Errorf("storage closed: %w", ledger.ErrUnavailable)
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	leafHash := rfc6962.DefaultHasher.HashLeaf(e)
+	r, err := s.root(ctx)
+	if err != nil {
+		return 0, err
+	}
+	w := s.seq.wait([sha256.Size]byte(leafHash), r.TreeSize)
+	defer s.seq.cancel(w)
+	resp, err := s.client.QueueLeaf(ctx, &trillian.QueueLeafRequest{LogId: s.tree, Leaf: &trillian.LogLeaf{LeafValue: e}})
+	if err != nil {
+		return 0, unavailable("queue the entry", err)
+	}
+	if c := codes.Code(resp.GetQueuedLeaf().GetStatus().GetCode()); c == codes.AlreadyExists {
+		// A resubmission: the leaf may have been sequenced long ago.
+		if idx, ok, err := s.indexByHash(ctx, leafHash); err != nil {
+			return 0, err
+		} else if ok {
+			return idx, nil
+		}
+	} else if c != codes.OK {
+		return 0, fmt.Errorf("trillian refused the entry: %v", status.FromProto(resp.GetQueuedLeaf().GetStatus()).Err())
+	}
+	select {
+	case idx := <-w.ch:
+		return idx, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("entry queued but not sequenced within %s: %w", s.timeout, ledger.ErrUnavailable)
+	case <-s.done:
+		return 0, fmt.Errorf("storage closed: %w", ledger.ErrUnavailable)
+	}
+}
+
+// indexByHash returns the index of the sequenced leaf with hash h.
+func (s *Storage) indexByHash(ctx context.Context, h []byte) (uint64, bool, error) {
+	r, err := s.root(ctx)
+	if err != nil || r.TreeSize == 0 {
+		return 0, false, err
+	}
+	resp, err := s.client.GetInclusionProofByHash(ctx, &trillian.GetInclusionProofByHashRequest{
+		LogId: s.tree, LeafHash: h, TreeSize: int64(r.TreeSize), OrderBySequence: true,
+	})
+	if status.Code(err) == codes.NotFound {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, unavailable("look up the entry", err)
+	}
+	if len(resp.GetProof()) == 0 {
+		return 0, false, nil
+	}
+	idx := resp.GetProof()[0].GetLeafIndex()
+	if idx < 0 || uint64(idx) >= r.TreeSize {
+		return 0, false, errors.New("trillian returned a leaf index outside the tree")
+	}
+	return uint64(idx), true, nil
+}
+
+// IntegratedSize returns the size of Trillian's latest root.
+func (s *Storage) IntegratedSize(ctx context.Context) (uint64, error) {
+	r, err := s.root(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return r.TreeSize, nil
+}
+
+// Checkpoint returns a checkpoint over Trillian's latest root, signed with
+// the log key (the signature is remembered for the latest root).
+func (s *Storage) Checkpoint(ctx context.Context) ([]byte, error) {
+	r, err := s.root(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hash := [sha256.Size]byte(r.RootHash)
+	s.mu.Lock()
+	last := s.signed
+	s.mu.Unlock()
+	if last.note != nil && last.size == r.TreeSize && last.hash == hash {
+		return last.note, nil
+	}
+	b, err := checkpoint.Sign(checkpoint.Checkpoint{Origin: s.signer.Name(), Size: r.TreeSize, Hash: hash}, s.signer)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if r.TreeSize >= s.signed.size {
+		s.signed = signedRoot{r.TreeSize, hash, b}
+	}
+	s.mu.Unlock()
+	return b, nil
+}
+
+// InclusionProof returns Trillian's inclusion proof of index in the tree of
+// size.
+func (s *Storage) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	if index >= size || size > 1<<62 {
+		return nil, fmt.Errorf("index %d not below size %d: %w", index, size, ledger.ErrBadRequest)
+	}
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	resp, err := s.client.GetInclusionProof(ctx, &trillian.GetInclusionProofRequest{LogId: s.tree, LeafIndex: int64(index), TreeSize: int64(size)})
+	if err != nil {
+		return nil, unavailable("get an inclusion proof", err)
+	}
+	p := resp.GetProof()
+	if p == nil || p.GetLeafIndex() != int64(index) {
+		return nil, fmt.Errorf("trillian has no inclusion proof for size %d yet: %w", size, ledger.ErrUnavailable)
+	}
+	return checkHashes(p.GetHashes())
+}
+
+// ConsistencyProof returns Trillian's consistency proof between two sizes.
+func (s *Storage) ConsistencyProof(ctx context.Context, oldSize, newSize uint64) ([][]byte, error) {
+	if oldSize > newSize || newSize > 1<<62 {
+		return nil, fmt.Errorf("old size %d above new size %d: %w", oldSize, newSize, ledger.ErrBadRequest)
+	}
+	if oldSize == 0 || oldSize == newSize {
+		return [][]byte{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	resp, err := s.client.GetConsistencyProof(ctx, &trillian.GetConsistencyProofRequest{LogId: s.tree, FirstTreeSize: int64(oldSize), SecondTreeSize: int64(newSize)})
+	if err != nil {
+		return nil, unavailable("get a consistency proof", err)
+	}
+	if resp.GetProof() == nil {
+		return nil, fmt.Errorf("trillian has no consistency proof to size %d yet: %w", newSize, ledger.ErrUnavailable)
+	}
+	return checkHashes(resp.GetProof().GetHashes())
+}
+
+// checkHashes checks a proof from Trillian: at most 64 hashes of 32 bytes.
+func checkHashes(hs [][]byte) ([][]byte, error) {
+	if len(hs) > 64 {
+		return nil, errors.New("trillian returned an overlong proof")
+	}
+	for _, h := range hs {
+		if len(h) != sha256.Size {
+			return nil, errors.New("trillian returned a malformed proof hash")
+		}
+	}
+	if hs == nil {
+		hs = [][]byte{}
+	}
+	return hs, nil
+}
+
+// Close stops waiting appends and the follower. Entries already queued
+// stay in Trillian and are sequenced by its signer.
+func (s *Storage) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.seq.stop()
+	})
+	return nil
+}
