@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/ledgertest"
@@ -119,5 +120,50 @@ func TestRunSavesForkEvidence(t *testing.T) {
 	}
 	if conclusive, err := evidence.VerifyFork(fork, e.policy); err != nil || !conclusive {
 		t.Errorf("saved evidence: conclusive=%v err=%v", conclusive, err)
+	}
+}
+
+// TestRunServesDashboardWhileFollowing runs the command's long-running mode
+// with --serve: the dashboard's /checkpoint follows the ledger as it grows,
+// and the run stops cleanly when its context ends.
+func TestRunServesDashboardWhileFollowing(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 1)
+	dir := t.TempDir()
+	policyFile := filepath.Join(dir, "policy.txt")
+	os.WriteFile(policyFile, e.keys.Policy(), 0o644)
+	ctx, cancel := context.WithCancel(e.ctx)
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Options{Ledger: e.srv.URL, PolicyFile: policyFile, StateDir: filepath.Join(dir, "st"),
+			Serve: "127.0.0.1:0", Interval: 50 * time.Millisecond, Stdout: io.Discard, Listening: func(a string) { addr <- a }})
+		done <- err
+	}()
+	base := "http://" + <-addr
+	hc := &http.Client{Timeout: 5 * time.Second}
+	waitFor := func(want []byte) {
+		t.Helper()
+		for i := 0; i < 400; i++ {
+			resp, err := hc.Get(base + "/checkpoint")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if bytes.Equal(b, want) {
+					return
+				}
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatalf("dashboard never served the ledger's checkpoint")
+	}
+	cp, _ := e.ledger.Checkpoint(e.ctx)
+	waitFor(cp)
+	e.honest(e.ledger, 3)
+	cp, _ = e.ledger.Checkpoint(e.ctx)
+	waitFor(cp)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
