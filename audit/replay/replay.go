@@ -296,14 +296,19 @@ func (c *Checker) targets(in Input, rel *Release, r *repo, equivocated bool) []a
 	} else {
 		t, err = c.delegated(r, rel.Role, in.Metadata)
 	}
+	var prevTargets *tufcheck.Targets
+	if prev != nil {
+		prevTargets = prev.targets
+	}
 	if err != nil {
+		// Show what the refused release would have changed: for a stolen
+		// key, that is what the thief shipped.
+		if u, perr := metadata.Targets().FromBytes(in.Metadata); perr == nil {
+			rel.Changed, rel.ChangedMore = changed(prevTargets, u)
+		}
 		return []alert.Finding{c.tufFinding(in, rel, err)}
 	}
-	if prev != nil {
-		rel.Changed, rel.ChangedMore = changed(prev.targets, t)
-	} else {
-		rel.Changed, rel.ChangedMore = changed(nil, t)
-	}
+	rel.Changed, rel.ChangedMore = changed(prevTargets, t)
 	r.roles[rel.Role] = &role{version: rel.Version, bytes: in.Metadata, targets: t}
 	c.markDirty(rel.Repo)
 	rel.Valid = true

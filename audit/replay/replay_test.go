@@ -304,3 +304,17 @@ func TestStateRoundTrip(t *testing.T) {
 	wantKind(t, out, alert.KindRollback, alert.Critical)
 	wantKind(t, out, alert.KindEquivocation, alert.Critical)
 }
+
+func TestRefusedReleaseShowsWhatItChanged(t *testing.T) {
+	l := newLog(t)
+	r := newRepo("example.com/fw")
+	l.add(r.ID, "root", 1, r.RootBytes())
+	l.add(r.ID, "targets", 1, r.Release(tuftest.Files("fw", 1, 1)))
+	revoked, root2 := r.RotateTargetsKey()
+	l.add(r.ID, "root", 2, root2)
+	out := l.add(r.ID, "targets", 2, r.Release(tuftest.Files("backdoor", 1, 2), revoked...))
+	wantKind(t, out, alert.KindBadSignature, alert.Critical)
+	if got := out.Release.Changed; len(got) != 1 || got[0] != "+backdoor-0.bin" {
+		t.Errorf("Changed of the refused release = %v, want [+backdoor-0.bin]", got)
+	}
+}
