@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -440,6 +441,9 @@ func (c *Checker) finding(in Input, rel *Release, sev alert.Severity, kind alert
 		}
 		if _, ok := f.Evidence["sha256"]; !ok {
 			f.Evidence["sha256"] = rel.SHA256
+		}
+		if len(rel.Changed) > 0 {
+			f.Evidence["targets_changed"] = strings.Join(rel.Changed, " ")
 		}
 	}
 	return f

@@ -317,4 +317,7 @@ func TestRefusedReleaseShowsWhatItChanged(t *testing.T) {
 	if got := out.Release.Changed; len(got) != 1 || got[0] != "+backdoor-0.bin" {
 		t.Errorf("Changed of the refused release = %v, want [+backdoor-0.bin]", got)
 	}
+	if got := out.Findings[0].Evidence["targets_changed"]; got != "+backdoor-0.bin" {
+		t.Errorf("finding evidence targets_changed = %q", got)
+	}
 }
