@@ -150,6 +150,8 @@ func (d *Device) client() *update.Client {
 	if d.cfg.Ledger != "" {
 		g.Ledger = &ledger.Client{URL: d.cfg.Ledger, HTTP: &http.Client{Transport: d.httpClient().Transport, Timeout: 30 * time.Second}}
 	}
+	// Rekor v1 logs named with a URL in the policy give consistency proofs.
+	g.Rekor = &update.RekorConsistency{HTTP: &http.Client{Transport: d.httpClient().Transport, Timeout: 30 * time.Second}}
 	return &update.Client{
 		Remote: &update.HTTPRemote{MetadataURL: d.cfg.metadataURL(), TargetsURL: d.cfg.targetsURL(), Client: d.httpClient()},
 		Gate:   g, Time: d.opts.Time, Limits: d.opts.Limits, Logger: d.log,

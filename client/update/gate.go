@@ -69,6 +69,9 @@ type Gate struct {
 	Repository string
 	// Ledger is optional: the online source of proofs and consistency proofs.
 	Ledger Ledger
+	// Rekor is optional: the online source of consistency proofs of Rekor
+	// v1 logs the policy names with a URL (see RekorConsistency).
+	Rekor *RekorConsistency
 }
 
 // RoleEvidence records what proved one role version in the log.
@@ -250,7 +253,10 @@ func (v *logView) consistentWithFloor(ctx context.Context, f, c *checkpoint.Sign
 // online checks old -> new with a consistency proof from the ledger. It
 // reports ok=false when no ledger is configured or it did not answer.
 func (v *logView) online(ctx context.Context, old, new *checkpoint.Signed) (ok bool, err error) {
-	if v.gate.Ledger == nil || v.offline[old.Origin] {
+	if v.offline[old.Origin] {
+		return v.rekorOnline(ctx, old, new)
+	}
+	if v.gate.Ledger == nil {
 		return false, nil
 	}
 	p, err := v.gate.Ledger.Consistency(ctx, old.Size, new.Size)

@@ -6,14 +6,20 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/sigstore/sigstoretest"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -185,4 +191,69 @@ func TestSigstoreStaleCheckpointRefused(t *testing.T) {
 	if got := s.Trusted().Checkpoints[rk.Origin]; string(got) == string(newer) {
 		t.Error("the device's checkpoint did not move forward")
 	}
+}
+
+// rekorV1Server serves a test Rekor v1 log's consistency proofs as
+// /api/v1/log/proof does; corrupt flips a bit of every answer.
+func rekorV1Server(t *testing.T, rk *sigstoretest.Log, corrupt *bool) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, _ := strconv.ParseUint(r.URL.Query().Get("firstSize"), 10, 64)
+		b, _ := strconv.ParseUint(r.URL.Query().Get("lastSize"), 10, 64)
+		if r.URL.Path != "/api/v1/log/proof" || r.URL.Query().Get("treeID") != "42" || a == 0 || b > rk.Size() {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		var hs []string
+		for _, h := range rk.ConsistencyProof(a, b) {
+			if *corrupt {
+				h[0] ^= 1
+			}
+			hs = append(hs, hex.EncodeToString(h))
+		}
+		json.NewEncoder(w).Encode(map[string]any{"hashes": hs})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSigstoreRekorV1Consistency: a device holding a Rekor v1 checkpoint
+// accepts a newer one only with a consistency proof from the log (Rekor v1
+// has no witnesses), and reports a fork when the proof does not verify.
+func TestSigstoreRekorV1Consistency(t *testing.T) {
+	rk := sigstoretest.NewV1("rekor.example", 42, 0)
+	corrupt := false
+	url := rekorV1Server(t, rk, &corrupt)
+	r := newRekorRepo(t, rk, 0)
+	r.policy = mustParse(t, "log "+rk.VKey+" "+url+"\nlog "+r.Log.VKey+"\nquorum none\n")
+	r.release(t, "fw/image.bin", []byte("firmware v2"))
+	s, err := r.client(t).Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := s.Trusted().Checkpoints
+	rk.Add([]byte("someone else's entry"), r.targetKey)
+	r.release(t, "fw/image.bin", []byte("firmware v3"))
+
+	c := r.client(t)
+	if _, err := c.Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1), Checkpoints: held}); !errors.Is(err, update.ErrUnvouched) {
+		t.Fatalf("without Rekor consistency proofs: %v, want ErrUnvouched", err)
+	}
+	c.Gate.Rekor = &update.RekorConsistency{}
+	if _, err := c.Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1), Checkpoints: held}); err != nil {
+		t.Fatalf("with Rekor consistency proofs: %v", err)
+	}
+	corrupt = true
+	var fork *evidence.ForkError
+	if _, err := c.Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1), Checkpoints: held}); !errors.As(err, &fork) {
+		t.Fatalf("with a bad consistency proof: %v, want a ForkError", err)
+	}
+}
+
+func mustParse(t *testing.T, text string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

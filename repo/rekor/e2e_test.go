@@ -3,6 +3,8 @@ package rekor_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/shiplog/shiplog/audit/alert"
 	auditrekor "github.com/shiplog/shiplog/audit/rekor"
+	"github.com/shiplog/shiplog/client/approval"
+	"github.com/shiplog/shiplog/client/device"
 	"github.com/shiplog/shiplog/client/sigstore"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/repo"
@@ -84,6 +88,39 @@ func (v *vendor) sign(t *testing.T, roles ...string) {
 	}
 }
 
+// deviceUnderTest is a device state directory following a vendor's
+// repository served over real HTTP.
+type deviceUnderTest struct {
+	*device.Device
+	Dir string
+}
+
+func newDevice(t *testing.T, v *vendor) *deviceUnderTest {
+	t.Helper()
+	srv := httptest.NewServer(http.FileServer(http.Dir(v.dir)))
+	t.Cleanup(srv.Close)
+	dir := filepath.Join(t.TempDir(), "device")
+	root, err := os.ReadFile(filepath.Join(v.dir, "metadata", "1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyText := []byte("")
+	for _, l := range v.policy.Logs {
+		policyText = append(policyText, []byte("log "+l.VKey+" "+l.URL+"\n")...)
+	}
+	policyText = append(policyText, "quorum none\n"...)
+	cfg := device.Config{Repository: "example.com/fw", RepositoryURL: srv.URL, Approval: approval.Auto}
+	if err := device.Init(dir, cfg, root, policyText); err != nil {
+		t.Fatal(err)
+	}
+	d, err := device.Open(dir, device.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return &deviceUnderTest{Device: d, Dir: dir}
+}
+
 func (v *vendor) publish(t *testing.T, c *rekor.Client) *repo.PublishResult {
 	t.Helper()
 	res, err := repo.PublishRekor(context.Background(), v.dir, c, repo.RekorOptions{
@@ -155,6 +192,18 @@ func TestPublishToRekorServer(t *testing.T) {
 		}
 	}
 
+	// A device whose policy names the Rekor log installs the release from
+	// the repository directory served over HTTP, with nothing but the
+	// Sigstore bundles as transparency evidence.
+	d := newDevice(t, v)
+	res1, err := d.Update(ctx)
+	if err != nil || !res1.Installed {
+		t.Fatalf("device update: %+v %v", res1, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.Dir, "install", "current", "fw", "image.bin")); err != nil || string(b) != "firmware v1" {
+		t.Errorf("installed image: %q %v", b, err)
+	}
+
 	// A second release, with a delegated role signed by an Ed25519 key.
 	r, err := repo.Open(v.dir)
 	if err != nil {
@@ -172,6 +221,17 @@ func TestPublishToRekorServer(t *testing.T) {
 	if len(res.Logged) != 2 || res.Exposed == nil || res.Exposed.Unchanged {
 		t.Fatalf("second publish %+v", res)
 	}
+	// The device moves to it: its newer Rekor v1 checkpoint is proven
+	// consistent with the one it holds by the log's own consistency proof
+	// (Rekor v1 has no witnesses to vouch for it).
+	res2, err := d.Update(ctx)
+	if err != nil || !res2.Installed {
+		t.Fatalf("second device update: %+v %v", res2, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.Dir, "install", "current", "apps", "a.bin")); err != nil || string(b) != "app a" {
+		t.Errorf("installed app: %q %v", b, err)
+	}
+
 	// Ed25519ph signatures are deterministic: resubmitting apps finds the
 	// existing entry (Rekor answers 409) instead of logging it again.
 	md, err := os.ReadFile(filepath.Join(v.dir, "metadata", "1.apps.json"))

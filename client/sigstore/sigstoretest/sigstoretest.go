@@ -185,3 +185,11 @@ func (l *Log) Policy(k int) []byte {
 	fmt.Fprintf(&b, "group g %d %s\nquorum g\n", k, strings.Join(names, " "))
 	return []byte(b.String())
 }
+
+// ConsistencyProof returns the RFC 6962 consistency proof from size a to
+// size b, as a Rekor v1 server's /api/v1/log/proof answers it.
+func (l *Log) ConsistencyProof(a, b uint64) [][]byte {
+	p, err := l.tree.ConsistencyProof(a, b)
+	must(err)
+	return p
+}
