@@ -25,3 +25,15 @@ func FuzzSplitBundle(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseV1Entry(f *testing.F) {
+	f.Add([]byte(`{"24296fb24b8ad77a":{"body":"eyJhIjoxfQ==","logIndex":3,"integratedTime":1}}`), int64(3))
+	f.Add([]byte(`{}`), int64(0))
+	f.Add([]byte(`{"a":{"body":"","logIndex":0},"b":{}}`), int64(0))
+	f.Fuzz(func(t *testing.T, b []byte, i int64) {
+		body, err := parseV1Entry(b, i)
+		if err == nil && (len(body) == 0 || len(body) > 64<<10) {
+			t.Fatalf("accepted a body of %d bytes", len(body))
+		}
+	})
+}

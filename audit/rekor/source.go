@@ -187,6 +187,12 @@ func (s *apiSource) entry(ctx context.Context, i int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseV1Entry(b, i)
+}
+
+// parseV1Entry parses Rekor v1's answer for the entry at global index i:
+// a JSON object of one entry, whose logIndex must be i, and its body.
+func parseV1Entry(b []byte, i int64) ([]byte, error) {
 	var m map[string]struct {
 		Body     string `json:"body"`
 		LogIndex int64  `json:"logIndex"`

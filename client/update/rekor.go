@@ -69,6 +69,13 @@ func (r *RekorConsistency) Consistency(ctx context.Context, base string, treeID 
 	if len(b) > maxConsistencyAnswer {
 		return nil, errors.New("Rekor consistency proof too large")
 	}
+	return parseConsistency(b)
+}
+
+// parseConsistency parses Rekor v1's consistency proof answer,
+// {"hashes": ["<hex>", ...], "rootHash": "<hex>"}: at most 128 hashes of
+// 32 bytes.
+func parseConsistency(b []byte) ([][32]byte, error) {
 	var ans struct {
 		Hashes []string `json:"hashes"`
 	}
