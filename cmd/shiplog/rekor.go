@@ -1,9 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
+	"github.com/shiplog/shiplog/audit"
+	"github.com/shiplog/shiplog/audit/alert"
+	auditrekor "github.com/shiplog/shiplog/audit/rekor"
+	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/repo/rekor"
 	"github.com/spf13/cobra"
 )
@@ -12,9 +18,9 @@ func init() { addCommand(rekorCmd) }
 
 func rekorCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "rekor",
-		Short: "Work with Sigstore Rekor logs",
-		Long:  "Helpers for vendors and devices that use a Sigstore Rekor log as their transparency log (docs/sigstore.md).",
+		Use:     "rekor",
+		Short:   "Work with Sigstore Rekor logs",
+		Long:    "Helpers for vendors and devices that use a Sigstore Rekor log as their transparency log (docs/sigstore.md).",
 		Example: `  shiplog rekor policy-line https://rekor.example >> policy.txt`,
 	}
 	var timeout time.Duration
@@ -42,4 +48,55 @@ The answer is the server's word: compare the key with the one its operator publi
 	line.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "timeout of each request")
 	c.AddCommand(line)
 	return c
+}
+
+// runRekorAudit is `shiplog audit --rekor URL`: audit/rekor rounds over a
+// Rekor log in vendor mode, each new finding one JSON line on stdout. With
+// --once it returns the audit's exit code after one round.
+func runRekorAudit(cmd *cobra.Command, url, api string, o audit.Options) (int, error) {
+	if o.VendorDir == "" {
+		return audit.ExitError, fmt.Errorf("--rekor audits a vendor's entries: give --vendor-dir")
+	}
+	pb, err := os.ReadFile(o.PolicyFile)
+	if err != nil {
+		return audit.ExitError, err
+	}
+	p, err := policy.Parse(pb)
+	if err != nil {
+		return audit.ExitError, err
+	}
+	v, err := auditrekor.VendorFromRepoDir(o.VendorDir)
+	if err != nil {
+		return audit.ExitError, err
+	}
+	cfg := auditrekor.Config{URL: url, API: auditrekor.API(api), Policy: p, Vendor: v, StateDir: o.StateDir, Workers: o.Workers, Logger: o.Logger}
+	sink := &alert.JSONLines{W: o.Stdout}
+	for {
+		res, err := auditrekor.Run(cmd.Context(), cfg)
+		code := audit.ExitClean
+		if res != nil {
+			for _, f := range res.Findings {
+				if f.Severity >= o.MinSeverity {
+					sink.Alert(cmd.Context(), f)
+				}
+				if f.Severity == alert.Critical {
+					code = audit.ExitCritical
+				} else if f.Severity == alert.Warning && code == audit.ExitClean {
+					code = audit.ExitWarning
+				}
+			}
+		}
+		if err != nil && !errors.Is(err, auditrekor.ErrFork) {
+			o.Logger.Warn("Rekor audit round failed", "err", err)
+			code = audit.ExitError
+		}
+		if o.Once {
+			return code, nil
+		}
+		select {
+		case <-cmd.Context().Done():
+			return audit.ExitClean, nil
+		case <-time.After(o.Interval):
+		}
+	}
 }
