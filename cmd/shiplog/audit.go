@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -14,7 +15,7 @@ func init() { addCommand(auditCmd) }
 
 func auditCmd() *cobra.Command {
 	var o audit.Options
-	var minSev, progress string
+	var minSev, progress, rekorURL, rekorAPI string
 	c := &cobra.Command{
 		Use:   "audit --ledger URL --policy FILE --state DIR",
 		Short: "Follow a ledger, re-check every entry, and report what is wrong",
@@ -30,11 +31,16 @@ Each new finding is one JSON line on stdout (and a POST to --webhook). State liv
 --state and survives restarts. With --once, one round runs and the exit code says what
 was found: 0 nothing of severity warning or above, 2 warnings, 3 critical, 1 the audit
 could not finish. Without --once it polls every --interval; --serve ADDR also serves
-the dashboard. See docs/auditor.md.`,
+the dashboard. See docs/auditor.md.
+
+With --rekor URL (and --rekor-api tiles or v1) it follows a Sigstore Rekor log instead
+(no --ledger) in vendor mode (--vendor-dir): every entry signed by the vendor's keys must
+log a metadata file the vendor made. See docs/sigstore.md.`,
 		Example: `  shiplog audit --ledger https://ledger.example --policy policy.txt --state /var/lib/shiplog-audit --once
   shiplog audit --ledger https://ledger.example --policy policy.txt --state st --serve 127.0.0.1:8080 \
       --witness https://witness.example/monitor --peer https://auditor2.example
-  shiplog audit --ledger https://ledger.example --policy policy.txt --state st --once --vendor-dir ./myrepo`,
+  shiplog audit --ledger https://ledger.example --policy policy.txt --state st --once --vendor-dir ./myrepo
+  shiplog audit --rekor https://rekor.example --rekor-api v1 --policy rekor-policy.txt --state st --once --vendor-dir ./myrepo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sev, err := alert.ParseSeverity(minSev)
@@ -52,7 +58,15 @@ the dashboard. See docs/auditor.md.`,
 					o.Progress = os.Stderr
 				}
 			}
-			code, err := audit.Run(cmd.Context(), o)
+			var code int
+			switch {
+			case rekorURL != "":
+				code, err = runRekorAudit(cmd, rekorURL, rekorAPI, o)
+			case o.Ledger == "":
+				return fmt.Errorf("give --ledger (or --rekor)")
+			default:
+				code, err = audit.Run(cmd.Context(), o)
+			}
 			if err != nil {
 				return err
 			}
@@ -78,7 +92,9 @@ the dashboard. See docs/auditor.md.`,
 	f.StringVar(&o.Serve, "serve", "", "serve the dashboard on ADDR (e.g. 127.0.0.1:8080)")
 	f.IntVar(&o.Workers, "workers", 8, "concurrent fetches from the ledger")
 	f.StringVar(&progress, "progress", "auto", "catch-up progress bar on stderr: auto (when a terminal), on, off")
-	for _, name := range []string{"ledger", "policy", "state"} {
+	f.StringVar(&rekorURL, "rekor", "", "follow this Sigstore Rekor log instead of a ledger (vendor mode)")
+	f.StringVar(&rekorAPI, "rekor-api", "v1", "how to read the Rekor log: tiles (Rekor v2) or v1 (Rekor v1 API)")
+	for _, name := range []string{"policy", "state"} {
 		c.MarkFlagRequired(name)
 	}
 	return c
