@@ -27,11 +27,11 @@ type Cosigner interface {
 }
 
 // Config configures New. Storage, Index, Metadata, Policy, Origin and
-// StateDir are required.
+// StateDir (or State) are required.
 type Config struct {
 	Storage  Storage
-	Index    *Index
-	Metadata *MetadataStore
+	Index    IndexStore
+	Metadata MetadataStorage
 	// Policy is the ledger's witness policy: a tlog-policy naming this log
 	// (by its key) and the witnesses whose quorum makes a checkpoint
 	// publishable.
@@ -40,8 +40,17 @@ type Config struct {
 	Origin string
 	// Cosigner gathers cosignatures; nil is allowed only with "quorum none".
 	Cosigner Cosigner
-	// StateDir holds checkpoint.signed and checkpoint.cosigned.
+	// StateDir holds checkpoint.signed and checkpoint.cosigned, unless
+	// State is set.
 	StateDir string
+	// State keeps the publisher's checkpoints (nil: files in StateDir).
+	State CheckpointState
+	// Coordinator, if set, lets replicas share the log: repository locks
+	// across replicas, the entry being appended for each repository, and the
+	// election of the one replica that publishes checkpoints (the others
+	// serve the latest cosigned checkpoint from State). Nil for a single
+	// ledger process.
+	Coordinator Coordinator
 	// Now is the clock for expiry checks; nil means time.Now.
 	Now func() time.Time
 	// PollInterval is how often the publisher looks for a new checkpoint
@@ -58,8 +67,10 @@ type Config struct {
 // concurrent use.
 type Ledger struct {
 	store       Storage
-	index       *Index
-	meta        *MetadataStore
+	index       IndexStore
+	meta        MetadataStorage
+	state       CheckpointState
+	coord       Coordinator
 	policy      *policy.Policy
 	origin      string
 	logKey      note.Verifier
@@ -73,6 +84,7 @@ type Ledger struct {
 
 	repos       keyedLock
 	parsedCache parsedCache
+	run         runState // used by Run's goroutine only
 	closing     atomic.Bool
 	failed      atomic.Pointer[error]
 
@@ -118,11 +130,15 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 	l := &Ledger{
 		store: cfg.Storage, index: cfg.Index, meta: cfg.Metadata, policy: cfg.Policy,
 		origin: cfg.Origin, logKey: pl.Verifier, cosigner: cfg.Cosigner, stateDir: cfg.StateDir,
+		state: cfg.State, coord: cfg.Coordinator,
 		now: cfg.Now, log: cfg.Logger, poll: cfg.PollInterval, cosignLimit: cfg.CosignTimeout,
 		parsedCache: parsedCache{max: 1024},
 	}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	if l.state == nil {
+		l.state = FileCheckpointState{Dir: cfg.StateDir}
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -183,7 +199,7 @@ func (l *Ledger) Register(ctx context.Context, repo string, data []byte, wait ti
 	if err != nil {
 		return nil, l.m.refused(err)
 	}
-	unlock, err := l.repos.lock(ctx, repo)
+	unlock, err := l.lockRepo(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +243,7 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 	if err != nil {
 		return nil, l.m.refused(err)
 	}
-	unlock, err := l.repos.lock(ctx, repo)
+	unlock, err := l.lockRepo(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -268,15 +284,78 @@ func (l *Ledger) appendLocked(ctx context.Context, e entry.Entry, data []byte) (
 	if _, err := l.meta.Put(data); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	if l.coord != nil {
+		if err := l.coord.SetAppending(ctx, e.Repo, e.Format()); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
 	idx, err := l.store.Append(ctx, e.Format())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if err := l.index.Record(Record{Index: idx, Entry: e}); err != nil {
-		l.fail(fmt.Errorf("entry %d is logged but not indexed: %w", idx, err))
-		return nil, fmt.Errorf("%w: couldn't index entry %d", ErrUnavailable, idx)
+	if err := l.recordAppended(ctx, idx, e); err != nil {
+		return nil, err
 	}
 	return l.receipt(e, idx, false), nil
+}
+
+// recordAppended records a logged entry in the index. Without a
+// coordinator a failure stops the ledger (a restart replays the log into
+// the index); with one, the entry stays recorded as appending, and the
+// next holder of the repository's lock records it.
+func (l *Ledger) recordAppended(ctx context.Context, idx uint64, e entry.Entry) error {
+	if err := l.index.Record(Record{Index: idx, Entry: e}); err != nil {
+		if l.coord == nil {
+			l.fail(fmt.Errorf("entry %d is logged but not indexed: %w", idx, err))
+		}
+		return fmt.Errorf("%w: couldn't index entry %d: %v", ErrUnavailable, idx, err)
+	}
+	if l.coord != nil {
+		if err := l.coord.SetAppending(ctx, e.Repo, nil); err != nil {
+			l.log.Warn("couldn't clear the appending entry; the next submission redoes it", "repo", e.Repo, "err", err)
+		}
+	}
+	return nil
+}
+
+// lockRepo takes repo's lock in this process and, with a coordinator,
+// across replicas; then it finishes an append that a replica left
+// unfinished for repo, so the checks see every logged version.
+func (l *Ledger) lockRepo(ctx context.Context, repo string) (func(), error) {
+	unlock, err := l.repos.lock(ctx, repo)
+	if err != nil || l.coord == nil {
+		return unlock, err
+	}
+	unlockAll, err := l.coord.LockRepository(ctx, repo)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	release := func() { unlockAll(); unlock() }
+	if err := l.finishAppending(ctx, repo); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// finishAppending appends and records the entry left appending for repo,
+// if any. Appending it again is idempotent (see Coordinator).
+func (l *Ledger) finishAppending(ctx context.Context, repo string) error {
+	raw, err := l.coord.Appending(ctx, repo)
+	if err != nil || raw == nil {
+		return err
+	}
+	e, err := entry.Parse(raw)
+	if err != nil || e.Repo != repo {
+		return fmt.Errorf("the appending entry of %q is malformed", repo)
+	}
+	l.log.Info("finishing an unfinished append", "repo", repo, "role", e.Role, "version", e.Version)
+	idx, err := l.store.Append(ctx, raw)
+	if err != nil {
+		return fmt.Errorf("%w: couldn't finish an earlier append for this repository: %v", ErrUnavailable, err)
+	}
+	return l.recordAppended(ctx, idx, e)
 }
 
 func (l *Ledger) receipt(e entry.Entry, idx uint64, dup bool) *Receipt {
@@ -394,7 +473,7 @@ func (l *Ledger) Checkpoint() ([]byte, error) {
 func (l *Ledger) Storage() Storage { return l.store }
 
 // MetadataStore returns the ledger's metadata store, for the read API.
-func (l *Ledger) MetadataStore() *MetadataStore { return l.meta }
+func (l *Ledger) MetadataStore() MetadataStorage { return l.meta }
 
 type noCosigner struct{}
 

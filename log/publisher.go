@@ -5,14 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/entry"
-	"github.com/shiplog/shiplog/internal/durable"
 )
 
 // Files of the ledger's checkpoint state in Config.StateDir. The signed
@@ -98,13 +95,14 @@ func (l *Ledger) loadState(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("log checkpoint does not verify with the log key: %w", err)
 	}
-	for _, name := range []string{SignedCheckpointFile, CosignedCheckpointFile} {
-		b, err := os.ReadFile(filepath.Join(l.stateDir, name))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
+	for _, kind := range []CheckpointKind{SignedCheckpoint, CosignedCheckpoint} {
+		name := string(kind) + " checkpoint"
+		b, err := l.state.Load(ctx, kind)
 		if err != nil {
 			return err
+		}
+		if b == nil {
+			continue
 		}
 		s, err := checkpoint.Open(b, l.origin, l.logKey, l.policy.WitnessVerifiers()...)
 		if err != nil {
@@ -116,7 +114,7 @@ func (l *Ledger) loadState(ctx context.Context) error {
 		if err := l.consistent(ctx, s, head); err != nil {
 			return fmt.Errorf("%s is not consistent with the log: %w", name, err)
 		}
-		if name != CosignedCheckpointFile {
+		if kind != CosignedCheckpoint {
 			continue
 		}
 		if _, err := evidence.VerifyCheckpoint(b, l.policy); err != nil {
@@ -168,7 +166,7 @@ func (l *Ledger) Run(ctx context.Context) error {
 		if time.Now().Before(next) {
 			continue
 		}
-		if err := l.publishOnce(ctx); err != nil {
+		if err := l.round(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -206,7 +204,7 @@ func (l *Ledger) publishOnce(ctx context.Context) error {
 			return fmt.Errorf("new checkpoint does not extend the published one: %w", err)
 		}
 	}
-	if err := durable.WriteFile(filepath.Join(l.stateDir, SignedCheckpointFile), raw, 0o644); err != nil {
+	if err := l.state.Save(ctx, SignedCheckpoint, s.Size, raw); err != nil {
 		return err
 	}
 	cctx, cancel := context.WithTimeout(ctx, l.cosignLimit)
@@ -222,7 +220,7 @@ func (l *Ledger) publishOnce(ctx context.Context) error {
 	if c.Size != s.Size || c.Hash != s.Hash {
 		return errors.New("cosigner returned another checkpoint")
 	}
-	if err := durable.WriteFile(filepath.Join(l.stateDir, CosignedCheckpointFile), cosigned, 0o644); err != nil {
+	if err := l.state.Save(ctx, CosignedCheckpoint, c.Size, cosigned); err != nil {
 		return err
 	}
 	l.setPublished(&published{note: cosigned, cp: c.Signed})
