@@ -148,7 +148,11 @@ func newAuditor(cfg Config) (*auditor, error) {
 	case Tiles:
 		a.src = &tilesSource{base: base, hc: hc}
 	case V1:
-		a.src = &apiSource{base: base, hc: hc, workers: max(cfg.Workers, 8)}
+		workers := cfg.Workers
+		if workers <= 0 {
+			workers = 8
+		}
+		a.src = &apiSource{base: base, hc: hc, workers: workers}
 	default:
 		return nil, fmt.Errorf("unknown log API %q: want %q or %q", cfg.API, Tiles, V1)
 	}
