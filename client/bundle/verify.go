@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shiplog/shiplog/client/sigstore"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/policy"
@@ -62,6 +63,7 @@ func (b *Bundle) Verify(ctx context.Context, trusted update.Trusted, o Options) 
 	if err != nil {
 		return nil, fmt.Errorf("bundle metadata: %w", err)
 	}
+	rem.keys = s.RoleKeys
 	v := &Verified{Session: s, Omitted: map[string]bool{}}
 	for _, p := range b.Header.Payloads {
 		t, err := s.Target(ctx, p.TargetPath)
@@ -94,26 +96,67 @@ func (b *Bundle) checkUnused(rem *remote, trusted update.Trusted, o Options) err
 	}
 	for _, m := range h.Roots {
 		name := strconv.FormatUint(m.Version, 10) + ".root.json"
-		if rem.used[name] && rem.used[name+".tlog-proof"] {
+		if rem.used[name] && (rem.used[name+".tlog-proof"] || rem.used[name+update.SigstoreSuffix]) {
 			continue
 		}
-		if _, err := evidence.VerifyEntry(o.Repository, "root", m.Version, m.Content, m.TlogProof, o.Policy); err != nil {
+		if err := verifyUnused(o, m, func() (map[string]*metadata.Key, error) { return b.rootKeys(m.Version) }); err != nil {
 			return fmt.Errorf("bundle root version %d: %w", m.Version, err)
 		}
 	}
 	for _, m := range h.Targets {
 		name := roleName(m)
-		if rem.used[name] && rem.used[name+".tlog-proof"] {
+		if rem.used[name] && (rem.used[name+".tlog-proof"] || rem.used[name+update.SigstoreSuffix]) {
 			continue
 		}
 		if !bytes.Equal(m.Content, trusted.Targets[m.Role]) {
 			return fmt.Errorf("bundle role %s is not on the path of any payload", clean(m.Role))
 		}
-		if _, err := evidence.VerifyEntry(o.Repository, m.Role, m.Version, m.Content, m.TlogProof, o.Policy); err != nil {
+		if err := verifyUnused(o, m, func() (map[string]*metadata.Key, error) { return rem.keysOf(m.Role) }); err != nil {
 			return fmt.Errorf("bundle role %s: %w", clean(m.Role), err)
 		}
 	}
 	return nil
+}
+
+// verifyUnused checks the evidence of a header item the update loop did
+// not read: its tlog-proof, or else its Sigstore bundle against the keys
+// its role is given.
+func verifyUnused(o Options, m *pb.Metadata, keys func() (map[string]*metadata.Key, error)) error {
+	if len(m.TlogProof) > 0 || len(m.SigstoreBundle) == 0 {
+		_, err := evidence.VerifyEntry(o.Repository, m.Role, m.Version, m.Content, m.TlogProof, o.Policy)
+		return err
+	}
+	ks, err := keys()
+	if err != nil {
+		return err
+	}
+	_, err = sigstore.Verify(m.SigstoreBundle, m.Content, ks, o.Policy)
+	return err
+}
+
+// rootKeys are the keys a Sigstore entry of root version v must be signed
+// by: the root keys of version v-1 (of v itself for v1), from the header.
+func (b *Bundle) rootKeys(v uint64) (map[string]*metadata.Key, error) {
+	want := max(v-1, 1)
+	for _, m := range b.Header.Roots {
+		if m.Version != want {
+			continue
+		}
+		r, err := new(metadata.Metadata[metadata.RootType]).FromBytes(m.Content)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]*metadata.Key{}
+		if role := r.Signed.Roles[metadata.ROOT]; role != nil {
+			for _, id := range role.KeyIDs {
+				if k := r.Signed.Keys[id]; k != nil {
+					out[id] = k
+				}
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("no root version %d in the bundle to check the Sigstore entry of root version %d against", want, v)
 }
 
 // VerifyPayloads reads every payload present in the bundle through its
@@ -141,6 +184,22 @@ func roleName(m *pb.Metadata) string {
 type remote struct {
 	b    *Bundle
 	used map[string]bool
+	// keys, set once the loop ran, returns the keys of a role as the
+	// session's trusted metadata lists them.
+	keys func(role string) map[string]*metadata.Key
+}
+
+// keysOf returns the keys the trusted metadata the loop read gives role
+// (for an unused role that the device already trusts).
+func (r *remote) keysOf(role string) (map[string]*metadata.Key, error) {
+	if r.keys == nil {
+		return nil, fmt.Errorf("no trusted metadata lists the keys of role %s", clean(role))
+	}
+	ks := r.keys(role)
+	if ks == nil {
+		return nil, fmt.Errorf("no trusted metadata lists the keys of role %s", clean(role))
+	}
+	return ks, nil
 }
 
 func (r *remote) Metadata(ctx context.Context, name string, max int64) ([]byte, error) {
@@ -160,31 +219,44 @@ func (r *remote) lookup(name string) ([]byte, error) {
 	if name == "timestamp.json" {
 		return h.Timestamp, nil
 	}
-	base, isProof := strings.CutSuffix(name, ".tlog-proof")
-	for _, m := range h.Roots {
-		if base == strconv.FormatUint(m.Version, 10)+".root.json" {
-			return pick(m, isProof)
+	base, ev := name, ""
+	for _, suffix := range []string{".tlog-proof", update.SigstoreSuffix} {
+		if b, ok := strings.CutSuffix(name, suffix); ok {
+			base, ev = b, suffix
 		}
 	}
-	if base == snapshotName(h.Snapshot.Version) && !isProof {
+	for _, m := range h.Roots {
+		if base == strconv.FormatUint(m.Version, 10)+".root.json" {
+			return pick(m, ev)
+		}
+	}
+	if base == snapshotName(h.Snapshot.Version) && ev == "" {
 		return h.Snapshot.Content, nil
 	}
 	for _, m := range h.Targets {
 		if base == roleName(m) {
-			return pick(m, isProof)
+			return pick(m, ev)
 		}
 	}
 	return nil, fmt.Errorf("bundle has no %s: %w", name, update.ErrNotFound)
 }
 
-func pick(m *pb.Metadata, proof bool) ([]byte, error) {
-	if !proof {
+// pick returns the file of m with suffix ev: the metadata itself (""), its
+// tlog-proof or its Sigstore bundle.
+func pick(m *pb.Metadata, ev string) ([]byte, error) {
+	var b []byte
+	switch ev {
+	case "":
 		return m.Content, nil
+	case ".tlog-proof":
+		b = m.TlogProof
+	default:
+		b = m.SigstoreBundle
 	}
-	if len(m.TlogProof) == 0 {
-		return nil, fmt.Errorf("bundle has no proof for %s: %w", m.Role, update.ErrNotFound)
+	if len(b) == 0 {
+		return nil, fmt.Errorf("bundle has no %s for %s: %w", ev, m.Role, update.ErrNotFound)
 	}
-	return m.TlogProof, nil
+	return b, nil
 }
 
 func (r *remote) Target(ctx context.Context, ref update.TargetRef) (io.ReadCloser, error) {

@@ -98,3 +98,21 @@ func (s *Session) delegatedKeys(role, delegator string) map[string]*metadata.Key
 	}
 	return nil
 }
+
+// RoleKeys returns the keys the session's trusted metadata gives role: the
+// trusted root's for root and the top-level roles, or the delegation keys
+// of the first loaded targets role that delegates role. Nil if none does.
+func (s *Session) RoleKeys(role string) map[string]*metadata.Key {
+	switch role {
+	case metadata.ROOT:
+		return s.rootRoleKeys()
+	case metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP:
+		return s.delegatedKeys(role, metadata.ROOT)
+	}
+	for name := range s.tm.Targets {
+		if ks := s.delegatedKeys(role, name); len(ks) > 0 {
+			return ks
+		}
+	}
+	return nil
+}

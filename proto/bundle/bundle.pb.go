@@ -138,10 +138,14 @@ type Metadata struct {
 	// The exact file bytes.
 	Content []byte `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
 	// The exact bytes of <version>.<role>.json.tlog-proof (C2SP tlog-proof);
-	// empty for snapshot.
-	TlogProof     []byte `protobuf:"bytes,4,opt,name=tlog_proof,json=tlogProof,proto3" json:"tlog_proof,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// empty for snapshot, and for a role logged in a Sigstore Rekor log.
+	TlogProof []byte `protobuf:"bytes,4,opt,name=tlog_proof,json=tlogProof,proto3" json:"tlog_proof,omitempty"`
+	// The exact bytes of <version>.<role>.json.sigstore.json (a Sigstore
+	// bundle, docs/sigstore.md) for a role logged in a Rekor log instead of a
+	// ledger; empty otherwise.
+	SigstoreBundle []byte `protobuf:"bytes,5,opt,name=sigstore_bundle,json=sigstoreBundle,proto3" json:"sigstore_bundle,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Metadata) Reset() {
@@ -198,6 +202,13 @@ func (x *Metadata) GetContent() []byte {
 func (x *Metadata) GetTlogProof() []byte {
 	if x != nil {
 		return x.TlogProof
+	}
+	return nil
+}
+
+func (x *Metadata) GetSigstoreBundle() []byte {
+	if x != nil {
+		return x.SigstoreBundle
 	}
 	return nil
 }
@@ -287,13 +298,14 @@ const file_bundle_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\fR\ttimestamp\x127\n" +
 	"\bsnapshot\x18\x04 \x01(\v2\x1b.shiplog.bundle.v1.MetadataR\bsnapshot\x125\n" +
 	"\atargets\x18\x05 \x03(\v2\x1b.shiplog.bundle.v1.MetadataR\atargets\x126\n" +
-	"\bpayloads\x18\x06 \x03(\v2\x1a.shiplog.bundle.v1.PayloadR\bpayloads\"q\n" +
+	"\bpayloads\x18\x06 \x03(\v2\x1a.shiplog.bundle.v1.PayloadR\bpayloads\"\x9a\x01\n" +
 	"\bMetadata\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
 	"\acontent\x18\x03 \x01(\fR\acontent\x12\x1d\n" +
 	"\n" +
-	"tlog_proof\x18\x04 \x01(\fR\ttlogProof\"t\n" +
+	"tlog_proof\x18\x04 \x01(\fR\ttlogProof\x12'\n" +
+	"\x0fsigstore_bundle\x18\x05 \x01(\fR\x0esigstoreBundle\"t\n" +
 	"\aPayload\x12\x1f\n" +
 	"\vtarget_path\x18\x01 \x01(\tR\n" +
 	"targetPath\x12\x16\n" +

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	cbundle "github.com/shiplog/shiplog/client/bundle"
+	"github.com/shiplog/shiplog/client/sigstore"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/evidence/proof"
@@ -170,10 +171,15 @@ func withProof(ctx context.Context, rem *dirRemote, role string, version int64, 
 		name = update.RoleFileName(role, version)
 	}
 	p, err := rem.Metadata(ctx, name+".tlog-proof", proof.MaxSize)
-	if err != nil {
+	if err == nil {
+		return &pb.Metadata{Role: role, Version: uint64(version), Content: content, TlogProof: p}, nil
+	}
+	// A role logged in a Rekor log carries its Sigstore bundle instead.
+	sb, serr := rem.Metadata(ctx, name+update.SigstoreSuffix, sigstore.MaxBundleSize)
+	if serr != nil {
 		return nil, fmt.Errorf("%s is not logged (run shiplog publish first): %w", name, err)
 	}
-	return &pb.Metadata{Role: role, Version: uint64(version), Content: content, TlogProof: p}, nil
+	return &pb.Metadata{Role: role, Version: uint64(version), Content: content, SigstoreBundle: sb}, nil
 }
 
 // copyTarget streams a target file into w, checking it as it goes.
@@ -222,7 +228,7 @@ func (r *dirRemote) Metadata(ctx context.Context, name string, max int64) ([]byt
 // roleOf returns the targets role of a "<v>.<role>.json" name.
 func roleOf(name string) (string, bool) {
 	base, ok := strings.CutSuffix(name, ".json")
-	if !ok {
+	if !ok || strings.HasSuffix(name, update.SigstoreSuffix) {
 		return "", false
 	}
 	_, role, ok := strings.Cut(base, ".")

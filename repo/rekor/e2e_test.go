@@ -1,6 +1,7 @@
 package rekor_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/shiplog/shiplog/client/sigstore"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/repo"
+	rbundle "github.com/shiplog/shiplog/repo/bundle"
 	"github.com/shiplog/shiplog/repo/keys"
 	"github.com/shiplog/shiplog/repo/rekor"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -121,6 +123,53 @@ func newDevice(t *testing.T, v *vendor) *deviceUnderTest {
 	return &deviceUnderTest{Device: d, Dir: dir}
 }
 
+// installUpdateBundle builds an update bundle of targets with repo/bundle
+// and installs it on a new device with no network; a copy whose targets
+// Sigstore bundle has one byte flipped is refused.
+func installUpdateBundle(t *testing.T, v *vendor, targets []string) {
+	t.Helper()
+	ctx := context.Background()
+	var buf bytes.Buffer
+	h, err := rbundle.Build(ctx, rbundle.Options{Dir: v.dir, Targets: targets, Policy: v.policy}, &buf)
+	if err != nil {
+		t.Fatalf("bundle build: %v", err)
+	}
+	n := 0
+	for _, m := range append(h.Roots, h.Targets...) {
+		if len(m.SigstoreBundle) > 0 && len(m.TlogProof) == 0 {
+			n++
+		}
+	}
+	if n != len(h.Roots)+len(h.Targets) {
+		t.Fatalf("%d of %d header items carry a Sigstore bundle", n, len(h.Roots)+len(h.Targets))
+	}
+	path := filepath.Join(t.TempDir(), "update.bundle")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A spoiled copy: one byte of the targets role's Sigstore bundle
+	// flipped inside the header (the header is deterministic protobuf, so
+	// the same bytes appear verbatim in the file).
+	sb := h.Targets[0].SigstoreBundle
+	i := bytes.Index(buf.Bytes(), sb)
+	if i < 0 {
+		t.Fatal("Sigstore bundle not found in the update bundle")
+	}
+	spoiled := bytes.Clone(buf.Bytes())
+	spoiled[i+len(sb)/2] ^= 0x01
+	bad := filepath.Join(t.TempDir(), "spoiled.bundle")
+	os.WriteFile(bad, spoiled, 0o644)
+
+	d := newDevice(t, v)
+	if res, err := d.InstallBundle(ctx, bad); err == nil {
+		t.Fatalf("spoiled update bundle installed: %+v", res)
+	}
+	res, err := d.InstallBundle(ctx, path)
+	if err != nil || !res.Installed {
+		t.Fatalf("install update bundle: %+v %v", res, err)
+	}
+}
+
 func (v *vendor) publish(t *testing.T, c *rekor.Client) *repo.PublishResult {
 	t.Helper()
 	res, err := repo.PublishRekor(context.Background(), v.dir, c, repo.RekorOptions{
@@ -221,6 +270,11 @@ func TestPublishToRekorServer(t *testing.T) {
 	if len(res.Logged) != 2 || res.Exposed == nil || res.Exposed.Unchanged {
 		t.Fatalf("second publish %+v", res)
 	}
+	// Offline: an update bundle built from the repository carries the
+	// Sigstore bundles; a fresh device installs it, and refuses it when
+	// a Sigstore bundle inside is spoiled.
+	installUpdateBundle(t, v, []string{"fw/image.bin", "apps/a.bin"})
+
 	// The device moves to it: its newer Rekor v1 checkpoint is proven
 	// consistent with the one it holds by the log's own consistency proof
 	// (Rekor v1 has no witnesses to vouch for it).
