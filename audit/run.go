@@ -43,11 +43,14 @@ type Options struct {
 	VendorHashes string
 	VendorRepos  []string
 	VendorDir    string
-	Serve        string
-	Workers      int
-	Stdout       io.Writer // JSON lines
-	Progress     io.Writer // nil for no progress bar
-	Logger       *slog.Logger
+	// VendorGrace is how long vendor mode waits for a release's metadata to
+	// appear in the vendor's files before it reports it; 0 means 10 s.
+	VendorGrace time.Duration
+	Serve       string
+	Workers     int
+	Stdout      io.Writer // JSON lines
+	Progress    io.Writer // nil for no progress bar
+	Logger      *slog.Logger
 	// Listening, when set, is called with the dashboard's address once it
 	// listens.
 	Listening func(addr string)
@@ -136,23 +139,40 @@ func exitCode(res Result) int {
 	return ExitCritical
 }
 
+// vendorGrace is how long vendor mode waits for a release's metadata to
+// appear in the vendor's files before it reports the release.
+const vendorGrace = 10 * time.Second
+
 func (o Options) vendor() (*Expected, error) {
+	var load func() (*Expected, error)
 	switch {
 	case o.VendorDir != "" && o.VendorHashes != "":
 		return nil, errors.New("give --vendor-dir or --vendor-hashes, not both")
 	case o.VendorDir != "":
-		return ExpectedFromRepoDir(o.VendorDir)
+		load = func() (*Expected, error) { return ExpectedFromRepoDir(o.VendorDir) }
 	case o.VendorHashes != "":
 		if len(o.VendorRepos) == 0 {
 			return nil, errors.New("--vendor-hashes needs at least one --vendor-repo")
 		}
-		b, err := readCapped(o.VendorHashes, maxExpectedFile)
-		if err != nil {
-			return nil, err
+		load = func() (*Expected, error) {
+			b, err := readCapped(o.VendorHashes, maxExpectedFile)
+			if err != nil {
+				return nil, err
+			}
+			return ParseExpectedHashes(b, o.VendorRepos...)
 		}
-		return ParseExpectedHashes(b, o.VendorRepos...)
+	default:
+		return nil, nil
 	}
-	return nil, nil
+	e, err := load()
+	if err != nil {
+		return nil, err
+	}
+	grace := o.VendorGrace
+	if grace <= 0 {
+		grace = vendorGrace
+	}
+	return e.WithReload(load, grace), nil
 }
 
 // saveEvidence writes the fork evidence of new findings to

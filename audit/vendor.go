@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/replay"
@@ -25,17 +27,63 @@ const (
 )
 
 // Expected is the set of releases a vendor actually made: the SHA-256 of
-// every metadata file it signed, for its repositories. It is immutable once
-// built and safe for concurrent use.
+// every metadata file it signed, for its repositories. It is safe for
+// concurrent use. With WithReload, a release not in the set makes it re-read
+// its source before the release is reported, since the vendor keeps releasing
+// while the auditor runs.
 type Expected struct {
 	// Repos are the vendor's repository ids; releases of other
 	// repositories are not checked.
-	Repos  map[string]bool
+	Repos map[string]bool
+
+	mu     sync.Mutex // guards hashes
 	hashes map[[sha256.Size]byte]bool
+	reload func() (*Expected, error)
+	grace  time.Duration
+}
+
+// WithReload makes e re-read its source with load when a release is not in
+// it, retrying for up to grace: the vendor writes a release's metadata file
+// only after the ledger returned its proof, so an auditor can see the entry a
+// moment before the file exists. A release still unknown after grace is
+// reported. It returns e.
+func (e *Expected) WithReload(load func() (*Expected, error), grace time.Duration) *Expected {
+	e.reload, e.grace = load, grace
+	return e
+}
+
+// has reports whether sum is in the set, re-reading the source as
+// WithReload says.
+func (e *Expected) has(sum [sha256.Size]byte) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hashes[sum] {
+		return true
+	}
+	if e.reload == nil {
+		return false
+	}
+	deadline := time.Now().Add(e.grace)
+	for {
+		if fresh, err := e.reload(); err == nil {
+			e.hashes = fresh.hashes
+			if e.hashes[sum] {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // Len returns the number of expected metadata hashes.
-func (e *Expected) Len() int { return len(e.hashes) }
+func (e *Expected) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.hashes)
+}
 
 // ParseExpectedHashes parses a file of expected hashes: one lowercase hex
 // SHA-256 per line; '#' starts a comment; blank lines are ignored.
@@ -125,7 +173,7 @@ func (e *Expected) check(r *replay.Release) (alert.Finding, bool) {
 		return alert.Finding{}, false
 	}
 	raw, err := hex.DecodeString(r.SHA256)
-	if err == nil && len(raw) == sha256.Size && e.hashes[[sha256.Size]byte(raw)] {
+	if err == nil && len(raw) == sha256.Size && e.has([sha256.Size]byte(raw)) {
 		return alert.Finding{}, false
 	}
 	return alert.Finding{Severity: alert.Critical, Kind: alert.KindUnexpected, Index: alert.At(r.Index),

@@ -87,6 +87,7 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 	f.StringArrayVar(&o.Witnesses, "witness", nil, "witness monitoring URL prefix to gossip with (repeatable)")
 	f.StringArrayVar(&o.Peers, "peer", nil, "another auditor's URL to gossip with (repeatable)")
 	f.StringVar(&o.VendorDir, "vendor-dir", "", "vendor mode: the vendor's repository directory (shiplog-repo.json, metadata/)")
+	f.DurationVar(&o.VendorGrace, "vendor-grace", 0, "vendor mode: how long to wait for a release to appear in the vendor's files before reporting it (default 10s)")
 	f.StringVar(&o.VendorHashes, "vendor-hashes", "", "vendor mode: file of expected metadata SHA-256s, one per line")
 	f.StringArrayVar(&o.VendorRepos, "vendor-repo", nil, "vendor mode with --vendor-hashes: the vendor's repository id (repeatable)")
 	f.StringVar(&o.Serve, "serve", "", "serve the dashboard on ADDR (e.g. 127.0.0.1:8080)")

@@ -238,7 +238,7 @@ func (s *sandbox) startAuditor(ctx context.Context) error {
 		return err
 	}
 	args := []string{"audit", "--ledger", s.ledgerURL, "--policy", "policy.txt", "--state", "auditor",
-		"--serve", addr, "--interval", "1s", "--vendor-dir", "repo", "--progress", "off"}
+		"--serve", addr, "--interval", "1s", "--vendor-dir", "repo", "--vendor-grace", "2s", "--progress", "off"}
 	for _, u := range s.witnessURLs {
 		args = append(args, "--witness", u)
 	}
