@@ -37,14 +37,29 @@ func need(t *testing.T, tool string, alt ...string) string {
 	return ""
 }
 
-var shiplogBin string
+var (
+	binDir     string
+	shiplogBin string
+)
 
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "shiplog-deploy-test-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+// buildShiplog builds the shiplog command once for the package's tests.
 func buildShiplog(t *testing.T) string {
 	t.Helper()
 	if shiplogBin != "" {
 		return shiplogBin
 	}
-	bin := filepath.Join(t.TempDir(), "shiplog")
+	bin := filepath.Join(binDir, "shiplog")
 	cmd := exec.Command("go", "build", "-o", bin, "../cmd/shiplog")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
