@@ -5,33 +5,29 @@
 #   deploy/trillian/up.sh STATE_DIR
 #
 # Installs PostgreSQL (Debian) and builds the Trillian binaries through the Go
-# module proxy if they are missing; creates the cluster, the database, the
-# schema (once) and a LOG tree (once). Writes STATE_DIR/env (shell-sourceable:
-# TRILLIAN_ADDR, TRILLIAN_TREE_ID, SHIPLOG_PG_URI, ...) and STATE_DIR/pids.
-# Stop everything with deploy/trillian/down.sh STATE_DIR. Re-running on the
-# same STATE_DIR restarts the same database and tree.
+# module proxy if they are missing; creates the cluster, the databases
+# (trillian, shiplog), the schema (once) and a LOG tree (once). Writes
+# STATE_DIR/env (shell-sourceable: TRILLIAN_ADDR, TRILLIAN_TREE_ID,
+# SHIPLOG_PG_URI, ...) and STATE_DIR/pids. Ports are chosen once and kept in
+# STATE_DIR/ports, so re-running up.sh on the same STATE_DIR starts whatever
+# is not running with the same flags and ports, and leaves the rest alone.
+# deploy/trillian/kill.sh and restart.sh act on one component; down.sh stops
+# everything.
 set -euo pipefail
 
 STATE=${1:?usage: up.sh STATE_DIR}
 mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
-TRILLIAN_VERSION=v1.8.0
-BIN=${TRILLIAN_BIN:-$(go env GOPATH)/bin}
 export GOFLAGS=-buildvcs=false
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-log() { echo "trillian-up: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 
 # 1. PostgreSQL binaries.
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+pg_bin
 if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/pg_ctl" ]; then
 	log "installing PostgreSQL"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-	PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+	pg_bin
 fi
 
 # 2. Trillian binaries (postgresql build tag keeps them small).
@@ -48,19 +44,15 @@ fi
 [ -f "$SCHEMA" ] || { log "schema not found at $SCHEMA"; exit 1; }
 
 # 3. A private cluster owned by postgres (initdb and postgres refuse root).
-PGDATA=$STATE/pgdata
-RUNAS=()
-if [ "$(id -u)" = 0 ]; then RUNAS=(runuser -u postgres --); chown postgres "$STATE"; fi
+[ "$(id -u)" = 0 ] && chown postgres "$STATE"
 if [ ! -f "$PGDATA/PG_VERSION" ]; then
 	mkdir -p "$PGDATA"
 	[ "$(id -u)" = 0 ] && chown postgres "$PGDATA"
 	chmod 700 "$PGDATA"
 	"${RUNAS[@]}" "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust >/dev/null
 fi
-: > "$STATE/pids.new"
-PGPORT=$(free_port)
-"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STATE/postgres.log" -w \
-	-o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDATA -c fsync=on" start >/dev/null
+load_ports
+start_postgres
 PSQL=("$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
 "${PSQL[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname='trillian'" | grep -q 1 ||
 	"${PSQL[@]}" -d postgres -c "CREATE DATABASE trillian"
@@ -71,30 +63,14 @@ if ! "${PSQL[@]}" -d trillian -c "SELECT to_regclass('public.trees')" | grep -q 
 	log "creating the Trillian schema"
 	"${PSQL[@]}" -d trillian -1 -f "$SCHEMA" >/dev/null
 fi
-PGURI="postgresql:///trillian?host=127.0.0.1&port=$PGPORT&user=postgres"
 
 # 4. Log server and signer on their own ports (both default to 8090).
-RPC=$(free_port); HTTP=$(free_port); SRPC=$(free_port); SHTTP=$(free_port)
-"$BIN/trillian_log_server" --storage_system=postgresql --quota_system=postgresql \
-	--postgresql_uri="$PGURI" --rpc_endpoint="127.0.0.1:$RPC" --http_endpoint="127.0.0.1:$HTTP" \
-	>"$STATE/log_server.log" 2>&1 &
-echo "log_server $!" >> "$STATE/pids.new"
-"$BIN/trillian_log_signer" --storage_system=postgresql --quota_system=postgresql \
-	--postgresql_uri="$PGURI" --rpc_endpoint="127.0.0.1:$SRPC" --http_endpoint="127.0.0.1:$SHTTP" \
-	--force_master --batch_size=1000 --sequencer_interval=20ms \
-	>"$STATE/log_signer.log" 2>&1 &
-echo "log_signer $!" >> "$STATE/pids.new"
-mv "$STATE/pids.new" "$STATE/pids"
-
-# Wait for the log server's gRPC port.
-for i in $(seq 1 100); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$RPC") 2>/dev/null; then break; fi
-	sleep 0.1
-done
+start_log_server
+start_log_signer
 
 # 5. One LOG tree, created once.
 if [ ! -s "$STATE/tree_id" ]; then
-	"$BIN/createtree" --admin_server="127.0.0.1:$RPC" --tree_type=LOG --max_root_duration=0s > "$STATE/tree_id.new"
+	"$BIN/createtree" --admin_server="127.0.0.1:$RPC" --tree_type=LOG --max_root_duration=0s > "$STATE/tree_id.new" 2>>"$STATE/createtree.log"
 	mv "$STATE/tree_id.new" "$STATE/tree_id"
 fi
 

@@ -34,7 +34,7 @@ func newStorage(t *testing.T, cache trillian.Cache) (*trillian.Storage, note.Ver
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := trilliantest.Start(t)
+	tl := trilliantest.StartMemory(t)
 	s, err := trillian.New(context.Background(), trillian.Options{Client: tl.Client, TreeID: tl.TreeID, Signer: signer, Cache: cache})
 	if err != nil {
 		t.Fatal(err)

@@ -26,10 +26,10 @@ type Log struct {
 	Addr   string
 }
 
-// Start starts a log server and a sequencer running every 10 ms on memory
+// StartMemory starts a log server and a sequencer running every 10 ms on memory
 // storage, creates and initialises a LOG tree, and stops everything when
 // the test ends.
-func Start(t testing.TB) *Log {
+func StartMemory(t testing.TB) *Log {
 	t.Helper()
 	integration.SequencerInterval = 10 * time.Millisecond
 	ts := memory.NewTreeStorage()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Kills (SIGKILL) one component that deploy/trillian/up.sh STATE_DIR started,
+# by its recorded PID, to test crash recovery:
+#
+#   deploy/trillian/kill.sh STATE_DIR log_server|log_signer|postgres
+#
+# PostgreSQL's postmaster is killed with its backends (its children), as a
+# machine crash would; committed transactions survive (fsync=on).
+set -euo pipefail
+STATE=${1:?usage: kill.sh STATE_DIR COMPONENT}
+COMPONENT=${2:?usage: kill.sh STATE_DIR COMPONENT}
+STATE=$(cd "$STATE" && pwd)
+. "$(dirname "$0")/lib.sh"
+case "$COMPONENT" in
+log_server | log_signer | postgres) ;;
+*) log "unknown component $COMPONENT"; exit 2 ;;
+esac
+pid=$(pid_of "$COMPONENT")
+[ -n "$pid" ] || { log "$COMPONENT is not running"; exit 0; }
+children=()
+if [ "$COMPONENT" = postgres ]; then
+	mapfile -t children < <(pgrep -P "$pid" || true)
+fi
+kill -9 "$pid" "${children[@]}" 2>/dev/null || true
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+log "killed $COMPONENT ($pid)"

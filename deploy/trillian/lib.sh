@@ -1,0 +1,89 @@
+# Shared by up.sh, restart.sh, kill.sh and down.sh: how each component of the
+# local Trillian deployment starts, on ports fixed in STATE/ports the first time.
+# Source it after setting STATE. Every process started is recorded in
+# STATE/pids as "<component> <pid>" (postgres: STATE/pgdata/postmaster.pid).
+
+TRILLIAN_VERSION=v1.8.0
+BIN=${TRILLIAN_BIN:-$(go env GOPATH)/bin}
+PGDATA=$STATE/pgdata
+RUNAS=()
+if [ "$(id -u)" = 0 ]; then RUNAS=(runuser -u postgres --); fi
+
+log() { echo "trillian: $*" >&2; }
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+pg_bin() {
+	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+}
+
+# load_ports reads STATE/ports, choosing free ports the first time.
+load_ports() {
+	if [ ! -s "$STATE/ports" ]; then
+		cat > "$STATE/ports.new" <<PORTS
+PGPORT=$(free_port)
+RPC=$(free_port)
+HTTP=$(free_port)
+SRPC=$(free_port)
+SHTTP=$(free_port)
+PORTS
+		mv "$STATE/ports.new" "$STATE/ports"
+	fi
+	. "$STATE/ports"
+	PGURI="postgresql:///trillian?host=127.0.0.1&port=$PGPORT&user=postgres"
+}
+
+# pid_of COMPONENT prints the recorded pid if that process is alive.
+pid_of() {
+	local pid
+	if [ "$1" = postgres ]; then
+		pid=$(head -1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+	else
+		pid=$(awk -v c="$1" '$1 == c { p = $2 } END { print p }' "$STATE/pids" 2>/dev/null || true)
+	fi
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+}
+
+record_pid() {
+	touch "$STATE/pids"
+	grep -v "^$1 " "$STATE/pids" > "$STATE/pids.new" || true
+	echo "$1 $2" >> "$STATE/pids.new"
+	mv "$STATE/pids.new" "$STATE/pids"
+}
+
+wait_port() {
+	for _ in $(seq 1 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.05
+	done
+	log "nothing listens on 127.0.0.1:$1"
+	return 1
+}
+
+start_postgres() {
+	[ -n "$(pid_of postgres)" ] && return 0
+	# A SIGKILLed postmaster leaves its pid file; pg_ctl handles a stale one.
+	"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STATE/postgres.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDATA -c fsync=on -c max_connections=300" \
+		start >/dev/null
+}
+
+start_log_server() {
+	[ -n "$(pid_of log_server)" ] && return 0
+	"$BIN/trillian_log_server" --storage_system=postgresql --quota_system=postgresql \
+		--postgresql_uri="$PGURI" --rpc_endpoint="127.0.0.1:$RPC" --http_endpoint="127.0.0.1:$HTTP" \
+		>>"$STATE/log_server.log" 2>&1 &
+	record_pid log_server $!
+	wait_port "$RPC"
+}
+
+start_log_signer() {
+	[ -n "$(pid_of log_signer)" ] && return 0
+	"$BIN/trillian_log_signer" --storage_system=postgresql --quota_system=postgresql \
+		--postgresql_uri="$PGURI" --rpc_endpoint="127.0.0.1:$SRPC" --http_endpoint="127.0.0.1:$SHTTP" \
+		--force_master --batch_size=1000 --sequencer_interval=20ms \
+		>>"$STATE/log_signer.log" 2>&1 &
+	record_pid log_signer $!
+}

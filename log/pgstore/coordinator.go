@@ -1,0 +1,136 @@
+package pgstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	ledger "github.com/shiplog/shiplog/log"
+)
+
+// leaderCheckInterval is how often a leader checks that its session (and
+// so its lock) is alive, and how often a follower tries to take over.
+const leaderCheckInterval = 250 * time.Millisecond
+
+// Coordinator lets ledger replicas share one log (log.Coordinator):
+// repository locks are PostgreSQL session advisory locks, released when
+// the holder unlocks or its session ends (a replica that dies releases
+// its locks); the entry being appended for each repository is a row in
+// the appending table; the publisher's leader holds an advisory lock on a
+// dedicated connection.
+type Coordinator struct{ s *Store }
+
+// Coordinator returns the store's coordinator.
+func (s *Store) Coordinator() *Coordinator { return &Coordinator{s} }
+
+var _ ledger.Coordinator = (*Coordinator)(nil)
+
+// LockRepository waits for repo's lock (across replicas) or for ctx to end.
+// It holds one pooled connection until unlock.
+func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), error) {
+	conn, err := c.s.pool.Acquire(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, unavailable("lock the repository", err)
+	}
+	key := c.s.lockKey("repo", repo)
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		destroy(conn.Conn())
+		conn.Release()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, unavailable("lock the repository", err)
+	}
+	return func() {
+		uctx, cancel := c.s.ctx()
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			destroy(conn.Conn()) // ending the session releases the lock
+		}
+		conn.Release()
+	}, nil
+}
+
+// destroy closes a connection so that the pool discards it.
+func destroy(c *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c.Close(ctx)
+}
+
+// Appending returns the entry being appended for repo, or nil.
+func (c *Coordinator) Appending(ctx context.Context, repo string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.s.timeout)
+	defer cancel()
+	var e []byte
+	err := c.s.pool.QueryRow(ctx, c.s.q(`SELECT entry FROM {s}.appending WHERE repo = $1`), repo).Scan(&e)
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unavailable("read the appending entry", err)
+	}
+	return e, nil
+}
+
+// SetAppending durably records entry as being appended for repo; a nil
+// entry clears it.
+func (c *Coordinator) SetAppending(ctx context.Context, repo string, entry []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, c.s.timeout)
+	defer cancel()
+	var err error
+	if entry == nil {
+		_, err = c.s.pool.Exec(ctx, c.s.q(`DELETE FROM {s}.appending WHERE repo = $1`), repo)
+	} else {
+		_, err = c.s.pool.Exec(ctx, c.s.q(`INSERT INTO {s}.appending (repo, entry) VALUES ($1, $2)
+			ON CONFLICT (repo) DO UPDATE SET entry = EXCLUDED.entry, created = now()`), repo, entry)
+	}
+	if err != nil {
+		return unavailable("record the appending entry", err)
+	}
+	return nil
+}
+
+// Lead reports whether this replica leads the publisher, trying to take
+// the lead when no session holds it. A leader re-checks its session every
+// leaderCheckInterval and steps down when it broke (PostgreSQL then
+// released the lock, and another replica may take it).
+func (c *Coordinator) Lead(ctx context.Context) (bool, error) {
+	s := c.s
+	s.leadMu.Lock()
+	defer s.leadMu.Unlock()
+	if time.Since(s.leadChecked) < leaderCheckInterval {
+		return s.leading, nil
+	}
+	s.leadChecked = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if s.leadConn == nil {
+		conn, err := pgx.Connect(ctx, s.uri)
+		if err != nil {
+			s.leading = false
+			return false, unavailable("connect for the leader election", err)
+		}
+		s.leadConn = conn
+	}
+	var ok bool
+	var err error
+	if s.leading { // the lock is held by this session while it lives
+		err = s.leadConn.QueryRow(ctx, `SELECT true`).Scan(&ok)
+	} else {
+		err = s.leadConn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, s.lockKey("leader", "")).Scan(&ok)
+	}
+	if err != nil {
+		destroy(s.leadConn)
+		s.leadConn, s.leading = nil, false
+		return false, unavailable("check the leader election", err)
+	}
+	if ok && !s.leading {
+		s.log.Info("this replica now leads the checkpoint publisher")
+	}
+	s.leading = ok
+	return ok, nil
+}

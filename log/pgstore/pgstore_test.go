@@ -1,0 +1,307 @@
+package pgstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/evidence/entry"
+	ledger "github.com/shiplog/shiplog/log"
+	"github.com/shiplog/shiplog/log/pgstore"
+	"github.com/shiplog/shiplog/log/trillian/trilliantest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	trilliantest.StopShared()
+	os.Exit(code)
+}
+
+// open opens a store on a fresh schema of the shared cluster.
+func open(t *testing.T, schema string) *pgstore.Store {
+	t.Helper()
+	c := trilliantest.Shared(t)
+	if schema == "" {
+		schema = trilliantest.NewSchema()
+	}
+	s, err := pgstore.Open(context.Background(), pgstore.Options{URI: c.PostgresURI, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func rec(t *testing.T, idx uint64, repo, role string, version uint64) ledger.Record {
+	t.Helper()
+	e, err := entry.New(repo, role, version, []byte(fmt.Sprintf("%s %s %d", repo, role, version)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ledger.Record{Index: idx, Entry: e}
+}
+
+// TestIndexOutOfOrder records entries in any order, twice, concurrently,
+// and checks the watermark, the roles (only moving up) and the lookups.
+func TestIndexOutOfOrder(t *testing.T) {
+	x := open(t, "").Index()
+	const n = 200
+	recs := make([]ledger.Record, n)
+	for i := range recs {
+		recs[i] = rec(t, uint64(i), fmt.Sprintf("r%d", i%7), "targets", uint64(i+1))
+	}
+	recs[0] = rec(t, 0, "r0", "root", 1)
+	var wg sync.WaitGroup
+	for i := n - 1; i >= 1; i-- { // all but index 0: the watermark must wait for it
+		wg.Add(1)
+		go func() { defer wg.Done(); x.Record(recs[i]) }()
+	}
+	wg.Wait()
+	if wm, err := x.Watermark(); err != nil || wm != 0 {
+		t.Fatalf("watermark %d (%v) before index 0 is recorded, want 0", wm, err)
+	}
+	if err := x.Record(recs[0], recs[5]); err != nil {
+		t.Fatal(err)
+	}
+	if wm, err := x.Watermark(); err != nil || wm != n {
+		t.Fatalf("watermark %d (%v), want %d", wm, err, n)
+	}
+	// r1's latest targets is the highest version recorded for it.
+	st, ok, err := x.Role("r1", "targets")
+	if err != nil || !ok || st.Version != 198 || st.Index != 197 { // i = 197 is the last i%7 == 1
+		t.Fatalf("role r1/targets = %+v %v %v", st, ok, err)
+	}
+	// An older version recorded later does not move the role back.
+	if err := x.Record(rec(t, n, "r1", "targets", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if st2, _, _ := x.Role("r1", "targets"); st2 != st {
+		t.Fatalf("role moved back to %+v", st2)
+	}
+	if idx, ok, err := x.Registered("r0"); err != nil || !ok || idx != 0 {
+		t.Fatalf("Registered(r0) = %d %v %v", idx, ok, err)
+	}
+	if _, ok, _ := x.Registered("r1"); ok {
+		t.Fatal("r1 registered without a root")
+	}
+	for _, r := range []ledger.Record{recs[3], recs[150]} {
+		if idx, ok, err := x.Leaf(r.Entry.LeafHash()); err != nil || !ok || idx != r.Index {
+			t.Fatalf("Leaf = %d %v %v, want %d", idx, ok, err, r.Index)
+		}
+		if idx, ok, err := x.Metadata(r.Entry.SHA256); err != nil || !ok || idx != r.Index {
+			t.Fatalf("Metadata = %d %v %v, want %d", idx, ok, err, r.Index)
+		}
+	}
+	if _, ok, _ := x.Leaf([32]byte{1}); ok {
+		t.Fatal("unknown leaf found")
+	}
+}
+
+// TestTamperedMetadataRefused: bytes in the database that do not match
+// their hash are never served as logged metadata.
+func TestTamperedMetadataRefused(t *testing.T) {
+	schema := trilliantest.NewSchema()
+	s := open(t, schema)
+	m := s.MetadataStore()
+	data := []byte(`{"signed":{"_type":"targets"}}`)
+	sum, err := m.Put(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Get(sum); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	if _, err := m.Put(data); err != nil {
+		t.Fatalf("second Put: %v", err)
+	}
+	if _, err := m.Get(sha256.Sum256([]byte("other"))); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("absent metadata: %v, want ErrNotFound", err)
+	}
+	if err := trilliantest.Shared(t).SQL(fmt.Sprintf(`UPDATE %s.metadata SET data = 'evil'`, schema)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(sum); err == nil {
+		t.Fatal("tampered metadata served")
+	}
+}
+
+// TestTwoCheckpointsForOneSizeRefused: the shared state never holds two
+// different signed checkpoints, or two cosigned checkpoints of different
+// trees, for one size — even when two replicas race.
+func TestTwoCheckpointsForOneSizeRefused(t *testing.T) {
+	schema := trilliantest.NewSchema()
+	a, b := open(t, schema).CheckpointState(), open(t, schema).CheckpointState()
+	ctx := context.Background()
+	signed := []byte("o\n5\nAAAA\n\n— o sig1\n")
+	if err := a.Save(ctx, ledger.SignedCheckpoint, 5, signed); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(ctx, ledger.SignedCheckpoint, 5, signed); err != nil {
+		t.Fatalf("same checkpoint again: %v", err)
+	}
+	if err := b.Save(ctx, ledger.SignedCheckpoint, 5, []byte("o\n5\nBBBB\n\n— o sig2\n")); !errors.Is(err, pgstore.ErrConflictingCheckpoint) {
+		t.Fatalf("second signed checkpoint of size 5: %v, want ErrConflictingCheckpoint", err)
+	}
+	if err := a.Save(ctx, ledger.CosignedCheckpoint, 5, []byte("o\n5\nAAAA\n\n— o sig1\n— w c1\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(ctx, ledger.CosignedCheckpoint, 5, []byte("o\n5\nAAAA\n\n— o sig1\n— w c2\n")); err != nil {
+		t.Fatalf("same checkpoint with other cosignatures: %v", err)
+	}
+	if err := b.Save(ctx, ledger.CosignedCheckpoint, 5, []byte("o\n5\nBBBB\n\n— o sig2\n— w c2\n")); !errors.Is(err, pgstore.ErrConflictingCheckpoint) {
+		t.Fatalf("cosigned fork of size 5: %v, want ErrConflictingCheckpoint", err)
+	}
+	if err := a.Save(ctx, ledger.SignedCheckpoint, 7, []byte("o\n7\nCCCC\n\n— o sig3\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Load(ctx, ledger.SignedCheckpoint); err != nil || !bytes.Contains(got, []byte("\n7\n")) {
+		t.Fatalf("Load = %q, %v; want the size-7 checkpoint", got, err)
+	}
+	if got, err := open(t, "").CheckpointState().Load(ctx, ledger.CosignedCheckpoint); err != nil || got != nil {
+		t.Fatalf("empty state: %q, %v", got, err)
+	}
+}
+
+// TestRepositoryLockAcrossReplicas: two stores (two replicas) never hold
+// one repository's lock together, and a replica that dies releases it.
+func TestRepositoryLockAcrossReplicas(t *testing.T) {
+	schema := trilliantest.NewSchema()
+	a, b := open(t, schema).Coordinator(), open(t, schema).Coordinator()
+	ctx := context.Background()
+	var inside, overlaps atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		c := a
+		if i%2 == 1 {
+			c = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			unlock, err := c.LockRepository(ctx, "repo")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if inside.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			time.Sleep(2 * time.Millisecond)
+			inside.Add(-1)
+			unlock()
+		}()
+	}
+	wg.Wait()
+	if overlaps.Load() != 0 {
+		t.Fatalf("%d overlapping holders of one repository lock", overlaps.Load())
+	}
+	// Another repository is independent.
+	u1, err := a.LockRepository(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, err := b.LockRepository(ctx, "y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2()
+	u1()
+	// A holder that dies (its session ends) releases the lock. The dying
+	// store is never closed: its pool would wait for the held connection.
+	c := trilliantest.Shared(t)
+	dying, err := pgstore.Open(ctx, pgstore.Options{URI: c.PostgresURI, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dying.Coordinator().LockRepository(ctx, "z"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	if _, err := b.LockRepository(wctx, "z"); err == nil {
+		t.Fatal("lock taken while held")
+	}
+	cancel()
+	if err := c.SQL(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	u3, err := b.LockRepository(wctx, "z")
+	if err != nil {
+		t.Fatalf("lock of a dead holder not released: %v", err)
+	}
+	u3()
+	// The appending entry.
+	if err := a.SetAppending(ctx, "x", []byte("e1")); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := b.Appending(ctx, "x"); err != nil || string(e) != "e1" {
+		t.Fatalf("Appending = %q, %v", e, err)
+	}
+	if err := b.SetAppending(ctx, "x", nil); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := a.Appending(ctx, "x"); err != nil || e != nil {
+		t.Fatalf("cleared Appending = %q, %v", e, err)
+	}
+}
+
+// TestOneLeaderFailsOver: of two replicas one leads; when it dies the
+// other takes over.
+func TestOneLeaderFailsOver(t *testing.T) {
+	schema := trilliantest.NewSchema()
+	sa := open(t, schema)
+	a, b := sa.Coordinator(), open(t, schema).Coordinator()
+	ctx := context.Background()
+	la, err := a.Lead(ctx)
+	if err != nil || !la {
+		t.Fatalf("first replica: lead %v, %v", la, err)
+	}
+	lb, err := b.Lead(ctx)
+	if err != nil || lb {
+		t.Fatalf("second replica leads too (%v)", err)
+	}
+	sa.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if lb, _ = b.Lead(ctx); lb {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failover after the leader died")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTileCache stores and returns full tiles and bundles exactly.
+func TestTileCache(t *testing.T) {
+	c := open(t, "").TileCache()
+	ctx := context.Background()
+	if b, err := c.Tile(ctx, 0, 1); err != nil || b != nil {
+		t.Fatalf("absent tile = %x, %v", b, err)
+	}
+	tile := bytes.Repeat([]byte{7}, 256*32)
+	if err := c.PutTile(ctx, 1, 3, tile); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutTile(ctx, 1, 3, tile); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c.Tile(ctx, 1, 3); err != nil || !bytes.Equal(b, tile) {
+		t.Fatalf("Tile = %d bytes, %v", len(b), err)
+	}
+	if err := c.PutBundle(ctx, 2, []byte{0, 1, 'a'}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c.Bundle(ctx, 2); err != nil || string(b) != "\x00\x01a" {
+		t.Fatalf("Bundle = %q, %v", b, err)
+	}
+}
