@@ -39,7 +39,10 @@ config.json, a witness policy (witnesses.policy) naming only this log with "quor
 the admin token (admin.token) and an empty log. It refuses a DIR that already holds a
 ledger. Add witnesses and a quorum to witnesses.policy before serving in production.`,
 		Example: `  shiplog ledger init /var/lib/shiplog-ledger --origin ledger.example.com/log
-  shiplog ledger init ./ledger --origin example.com/test --http 127.0.0.1:8480 --rate-limit 100`,
+  shiplog ledger init ./ledger --origin example.com/test --http 127.0.0.1:8480 --rate-limit 100
+  shiplog ledger init /etc/shiplog-ledger --origin ledger.example.com/log --storage trillian \
+    --trillian-addr 10.0.0.5:8090 --trillian-tree-id 7481203157266910224 \
+    --postgres-uri 'postgresql:///shiplog?host=10.0.0.6&user=shiplog'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			klog.SetSlogLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -62,6 +65,11 @@ ledger. Add witnesses and a quorum to witnesses.policy before serving in product
 	c.Flags().UintVar(&cfg.BatchMaxSize, "batch-max-size", 0, "entries per sequencing batch (default 256)")
 	c.Flags().DurationVar(&batchAge, "batch-max-age", 0, "longest wait before a batch is sequenced (default 50ms)")
 	c.Flags().DurationVar(&cpInterval, "checkpoint-interval", 0, "shortest interval between checkpoints (default and minimum 100ms)")
+	c.Flags().StringVar(&cfg.Storage, "storage", "posix", `log engine: "posix" (Tessera files in DIR) or "trillian" (a Trillian tree + PostgreSQL)`)
+	c.Flags().StringVar(&cfg.TrillianAddr, "trillian-addr", "", "Trillian log server gRPC address (storage trillian)")
+	c.Flags().Int64Var(&cfg.TrillianTreeID, "trillian-tree-id", 0, "Trillian LOG tree id, from createtree (storage trillian)")
+	c.Flags().StringVar(&cfg.PostgresURI, "postgres-uri", "", "PostgreSQL database for the index, metadata and checkpoints (storage trillian)")
+	c.Flags().StringVar(&cfg.PostgresSchema, "postgres-schema", "", "PostgreSQL schema (storage trillian; default ledger_<tree id>)")
 	c.MarkFlagRequired("origin")
 	return c
 }
@@ -75,9 +83,17 @@ func ledgerServeCmd() *cobra.Command {
 		Long: `Serve the ledger made by "shiplog ledger init". It refuses to start on a missing or
 mismatched state (no config, another log's key or directory, a witness policy without
 this log's key, an index or checkpoint ahead of the log). On SIGINT/SIGTERM it stops
-accepting submissions, finishes those in flight and exits; nothing acknowledged is lost.`,
+accepting submissions, finishes those in flight and exits; nothing acknowledged is lost.
+
+With --storage trillian the log is a Trillian tree and the index, metadata and checkpoint
+state live in PostgreSQL: DIR then holds only the key, config, policy and token, and any
+number of replicas may serve the same tree (one of them, elected in PostgreSQL, gathers
+witness cosignatures; all accept publishes and serve reads).`,
 		Example: `  shiplog ledger serve /var/lib/shiplog-ledger
-  shiplog ledger serve ./ledger --http 127.0.0.1:0 --grpc 127.0.0.1:0 --addr-file ./ledger.addr`,
+  shiplog ledger serve ./ledger --http 127.0.0.1:0 --grpc 127.0.0.1:0 --addr-file ./ledger.addr
+  # one of several replicas of a ledger on Trillian (deploy/trillian/README.md)
+  shiplog ledger serve /etc/shiplog-ledger --storage trillian --trillian-addr 127.0.0.1:8090 \
+    --trillian-tree-id 7481203157266910224 --postgres-uri 'postgresql:///shiplog?host=127.0.0.1&user=shiplog'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			level := slog.LevelInfo
@@ -98,5 +114,10 @@ accepting submissions, finishes those in flight and exits; nothing acknowledged 
 	c.Flags().StringVar(&opts.GRPCAddr, "grpc", "", "gRPC listen address (overrides the config)")
 	c.Flags().StringVar(&opts.AddrFile, "addr-file", "", "write the bound addresses here as JSON once listening")
 	c.Flags().BoolVar(&verbose, "verbose", false, "debug logging")
+	c.Flags().StringVar(&opts.Storage, "storage", "", `log engine, overriding the config: "posix" or "trillian"`)
+	c.Flags().StringVar(&opts.TrillianAddr, "trillian-addr", "", "Trillian log server gRPC address (overrides the config)")
+	c.Flags().Int64Var(&opts.TrillianTreeID, "trillian-tree-id", 0, "Trillian LOG tree id (overrides the config)")
+	c.Flags().StringVar(&opts.PostgresURI, "postgres-uri", "", "PostgreSQL database (overrides the config)")
+	c.Flags().StringVar(&opts.PostgresSchema, "postgres-schema", "", "PostgreSQL schema (overrides the config; default ledger_<tree id>)")
 	return c
 }

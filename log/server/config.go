@@ -70,8 +70,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 type Config struct {
 	// Origin is the log's origin and the name of its key.
 	Origin string `json:"origin"`
-	// Storage is the log engine: "posix" (Tessera on POSIX files).
+	// Storage is the log engine: "posix" (Tessera on POSIX files) or
+	// "trillian" (a Trillian tree; index, metadata and checkpoints in
+	// PostgreSQL, so several replicas can serve one log).
 	Storage string `json:"storage"`
+	// TrillianAddr is the Trillian log server's gRPC address and
+	// TrillianTreeID the LOG tree (storage "trillian").
+	TrillianAddr   string `json:"trillian_addr,omitempty"`
+	TrillianTreeID int64  `json:"trillian_tree_id,omitempty"`
+	// PostgresURI is the PostgreSQL database of the index, metadata and
+	// checkpoint state (storage "trillian"); PostgresSchema its schema
+	// (default "ledger_<tree id>").
+	PostgresURI    string `json:"postgres_uri,omitempty"`
+	PostgresSchema string `json:"postgres_schema,omitempty"`
 	// HTTPAddr and GRPCAddr are the listen addresses (default
 	// 127.0.0.1:8480 and 127.0.0.1:8481; flags override them).
 	HTTPAddr string `json:"http_addr,omitempty"`
@@ -128,8 +139,8 @@ func ParseConfig(b []byte) (*Config, error) {
 	if c.Origin == "" {
 		return nil, fmt.Errorf("%s: origin is required", ConfigFile)
 	}
-	if c.Storage != "posix" {
-		return nil, fmt.Errorf("%s: storage %q is not supported (want \"posix\")", ConfigFile, c.Storage)
+	if c.Storage != "posix" && c.Storage != StorageTrillian {
+		return nil, fmt.Errorf("%s: storage %q is not supported (want \"posix\" or \"trillian\")", ConfigFile, c.Storage)
 	}
 	return &c, nil
 }
@@ -138,8 +149,9 @@ func ParseConfig(b []byte) (*Config, error) {
 type InitOptions struct {
 	// Origin names the log and its key (for example "example.com/ledger").
 	Origin string
-	// Config, if not nil, is written as config.json (its Origin and Storage
-	// are set by Init).
+	// Config, if not nil, is written as config.json (Init sets its Origin;
+	// an empty Storage means "posix"; with "trillian", no log is created:
+	// the tree is made with Trillian's createtree).
 	Config *Config
 }
 
@@ -166,7 +178,13 @@ func Init(ctx context.Context, dir string, opts InitOptions) error {
 	if opts.Config != nil {
 		cfg = *opts.Config
 	}
-	cfg.Origin, cfg.Storage = opts.Origin, "posix"
+	cfg.Origin = opts.Origin
+	if cfg.Storage == "" {
+		cfg.Storage = "posix"
+	}
+	if cfg.Storage != "posix" && cfg.Storage != StorageTrillian {
+		return fmt.Errorf("storage %q is not supported (want \"posix\" or \"trillian\")", cfg.Storage)
+	}
 	cb, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return err
@@ -194,8 +212,10 @@ func Init(ctx context.Context, dir string, opts InitOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := tessera.Create(ctx, filepath.Join(dir, LogDir), signer); err != nil {
-		return err
+	if cfg.Storage == "posix" { // a Trillian tree is made with createtree
+		if err := tessera.Create(ctx, filepath.Join(dir, LogDir), signer); err != nil {
+			return err
+		}
 	}
 	// config.json last: its presence marks a complete ledger directory.
 	return durable.CreateFile(filepath.Join(dir, ConfigFile), append(cb, '\n'), 0o644)

@@ -45,6 +45,14 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives logs (nil: discard).
 	Logger *slog.Logger
+	// Storage, TrillianAddr, TrillianTreeID, PostgresURI and
+	// PostgresSchema, when set, override the config's (shiplog ledger serve
+	// --storage trillian --trillian-addr ... --trillian-tree-id ...).
+	Storage        string
+	TrillianAddr   string
+	TrillianTreeID int64
+	PostgresURI    string
+	PostgresSchema string
 }
 
 // Node is an open ledger with its servers, not yet serving.
@@ -54,7 +62,7 @@ type Node struct {
 	opts     Options
 	ledger   *ledger.Ledger
 	store    ledger.Storage
-	index    *ledger.Index
+	be       *backend
 	token    string
 	reg      *prometheus.Registry
 	limiter  *limiter
@@ -105,16 +113,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	if err != nil || len(token) < 32 {
 		return nil, fmt.Errorf("couldn't read a token of at least 32 characters from %s: %v", TokenFile, err)
 	}
-	store, err := openStorage(ctx, dir, cfg, signer, verifier, logger)
+	opts.override(cfg)
+	be, err := openBackend(ctx, dir, cfg, signer, verifier, logger)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{dir: dir, cfg: cfg, opts: opts, store: store, token: token, log: logger, reg: prometheus.NewRegistry()}
+	n := &Node{dir: dir, cfg: cfg, opts: opts, store: be.store, be: be, token: token, log: logger, reg: prometheus.NewRegistry()}
 	if err := n.openLedger(ctx, pol); err != nil {
-		store.Close(ctx)
-		if n.index != nil {
-			n.index.Close()
-		}
+		be.store.Close(ctx)
+		be.close()
 		return nil, err
 	}
 	return n, nil
@@ -123,13 +130,6 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
-	if n.index, err = ledger.OpenIndex(filepath.Join(n.dir, IndexFile)); err != nil {
-		return err
-	}
-	ms, err := ledger.NewMetadataStore(filepath.Join(n.dir, MetadataDir))
-	if err != nil {
-		return err
-	}
 	var cos ledger.Cosigner
 	for _, w := range pol.Witnesses {
 		if w.URL == "" {
@@ -150,8 +150,9 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 		}
 	}
 	n.ledger, err = ledger.New(ctx, ledger.Config{
-		Storage: n.store, Index: n.index, Metadata: ms, Policy: pol, Origin: n.cfg.Origin,
-		Cosigner: cos, StateDir: n.dir, Now: n.opts.Now, Logger: n.log, Registerer: n.reg,
+		Storage: n.store, Index: n.be.index, Metadata: n.be.meta, Policy: pol, Origin: n.cfg.Origin,
+		Cosigner: cos, StateDir: n.dir, State: n.be.state, Coordinator: n.be.coord,
+		Now: n.opts.Now, Logger: n.log, Registerer: n.reg,
 		CosignTimeout: time.Duration(n.cfg.CosignTimeout),
 	})
 	if err != nil {
@@ -168,17 +169,45 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 	return nil
 }
 
-// openStorage opens the log engine named by the config. Only "posix"
-// (Tessera on local files) exists; another backend (Trillian on
-// PostgreSQL) plugs in here as a log.Storage, without touching the rest.
-func openStorage(ctx context.Context, dir string, cfg *Config, signer note.Signer, verifier note.Verifier, logger *slog.Logger) (ledger.Storage, error) {
+// backend is what the ledger keeps its log and state in.
+type backend struct {
+	store ledger.Storage
+	index ledger.IndexStore
+	meta  ledger.MetadataStorage
+	state ledger.CheckpointState // nil: files in the data directory
+	coord ledger.Coordinator     // nil: a single ledger process
+	close func()                 // releases all but the store
+}
+
+// openBackend opens the log engine named by the config: "posix" (Tessera
+// on local files, with a bbolt index, metadata files and checkpoint files
+// in dir) or "trillian" (a Trillian tree, everything else in PostgreSQL;
+// see trillian.go).
+func openBackend(ctx context.Context, dir string, cfg *Config, signer note.Signer, verifier note.Verifier, logger *slog.Logger) (*backend, error) {
 	switch cfg.Storage {
 	case "posix":
-		return tessera.Open(ctx, tessera.Options{
+		store, err := tessera.Open(ctx, tessera.Options{
 			Dir: filepath.Join(dir, LogDir), Signer: signer, Verifier: verifier, Logger: logger,
 			BatchMaxSize: cfg.BatchMaxSize, BatchMaxAge: time.Duration(cfg.BatchMaxAge),
 			CheckpointInterval: time.Duration(cfg.CheckpointInterval),
 		})
+		if err != nil {
+			return nil, err
+		}
+		index, err := ledger.OpenIndex(filepath.Join(dir, IndexFile))
+		if err != nil {
+			store.Close(ctx)
+			return nil, err
+		}
+		ms, err := ledger.NewMetadataStore(filepath.Join(dir, MetadataDir))
+		if err != nil {
+			store.Close(ctx)
+			index.Close()
+			return nil, err
+		}
+		return &backend{store: store, index: index, meta: ms, close: func() { index.Close() }}, nil
+	case StorageTrillian:
+		return openTrillian(ctx, cfg, signer, logger)
 	default:
 		return nil, fmt.Errorf("storage %q is not supported", cfg.Storage)
 	}
@@ -262,7 +291,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	err = n.store.Close(sctx) // everything acknowledged is integrated and under a checkpoint
 	stopRun()
 	<-runDone
-	n.index.Close()
+	n.be.close()
 	n.markClosed()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
@@ -279,7 +308,7 @@ func (n *Node) Close() {
 	defer cancel()
 	n.ledger.StartClosing()
 	n.store.Close(ctx)
-	n.index.Close()
+	n.be.close()
 }
 
 func (n *Node) markClosed() (was bool) {
