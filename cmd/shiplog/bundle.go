@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/shiplog/shiplog/internal/durable"
 	rbundle "github.com/shiplog/shiplog/repo/bundle"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func init() { addCommand(bundleCmd) }
@@ -82,7 +84,13 @@ func bundleWrite(cmd *cobra.Command, o rbundle.Options, out string) error {
 		return err
 	}
 	defer os.Remove(f.Name())
-	h, err := rbundle.Build(cmd.Context(), o, f)
+	var w io.Writer = f
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		pw := &writeProgress{w: f, out: os.Stderr, label: "writing " + filepath.Base(out)}
+		defer pw.done()
+		w = pw
+	}
+	h, err := rbundle.Build(cmd.Context(), o, w)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -214,4 +222,43 @@ func bundleParseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("--time: %w", err)
 	}
 	return t, nil
+}
+
+// writeProgress shows, on a terminal, how much of a large file has been
+// written and how fast, redrawn at most ten times a second.
+type writeProgress struct {
+	w, out io.Writer
+	label  string
+	n      int64
+	start  time.Time
+	last   time.Time
+}
+
+func (p *writeProgress) Write(b []byte) (int, error) {
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
+		p.last = now
+		p.draw()
+	}
+	return n, err
+}
+
+func (p *writeProgress) draw() {
+	secs := time.Since(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(p.n) / (1 << 20) / secs
+	}
+	fmt.Fprintf(p.out, "\r%s: %.1f MiB (%.0f MiB/s)   ", p.label, float64(p.n)/(1<<20), rate)
+}
+
+func (p *writeProgress) done() {
+	if p.n >= 1<<20 {
+		p.draw()
+		fmt.Fprintln(p.out)
+	}
 }
