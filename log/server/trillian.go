@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/trillian"
 	ledger "github.com/shiplog/shiplog/log"
@@ -12,6 +13,7 @@ import (
 	tstore "github.com/shiplog/shiplog/log/trillian"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
+	gbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -54,7 +56,10 @@ func openTrillian(ctx context.Context, cfg *Config, signer note.Signer, logger *
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(cfg.TrillianAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Reconnect within a second of Trillian's return (gRPC's default
+	// backoff grows to two minutes).
+	backoff := grpc.ConnectParams{Backoff: gbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}
+	conn, err := grpc.NewClient(cfg.TrillianAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithConnectParams(backoff))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("trillian_addr: %w", err)

@@ -87,12 +87,17 @@ func SkipUnlessAvailable(t testing.TB) {
 func Start(t testing.TB) *Cluster {
 	t.Helper()
 	SkipUnlessAvailable(t)
-	dir := t.TempDir()
+	// Not t.TempDir: its parent is private to root, and PostgreSQL runs
+	// as the postgres user.
+	dir, err := os.MkdirTemp("", "shiplog-trillian-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := up(RepoRoot(t), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Down() })
+	t.Cleanup(func() { c.Down(); os.RemoveAll(dir) })
 	return c
 }
 
