@@ -12,6 +12,9 @@
 //	-mode memory: runs the real "shiplog ledger serve" binary (-shiplog),
 //	  streams -entries publishes into it and samples the server's resident
 //	  memory and Go heap (from its /metrics) every -sample entries.
+//	-mode trillian: the ledger on Trillian + PostgreSQL with 1, 2 and 3
+//	  replicas next to raw Trillian QueueLeaf and the embedded default, in
+//	  one run (trillian.go, docs/perf/ledger-trillian.md).
 //
 // Everything listens on 127.0.0.1 only and stops by itself.
 package main
@@ -47,7 +50,7 @@ import (
 )
 
 var (
-	mode       = flag.String("mode", "throughput", "throughput, latency or memory")
+	mode       = flag.String("mode", "throughput", "throughput, latency, memory or trillian")
 	publishers = flag.Int("publishers", 64, "concurrent publishers")
 	duration   = flag.Duration("duration", 10*time.Second, "measuring time per side (throughput)")
 	requests   = flag.Int("requests", 400, "publishes to time (latency)")
@@ -70,6 +73,8 @@ func main() {
 		err = latency()
 	case "memory":
 		err = memory()
+	case "trillian":
+		err = trillianBench()
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}

@@ -66,7 +66,7 @@ start_postgres() {
 	[ -n "$(pid_of postgres)" ] && return 0
 	# A SIGKILLed postmaster leaves its pid file; pg_ctl handles a stale one.
 	"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STATE/postgres.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDATA -c fsync=on -c max_connections=300" \
+		-o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDATA -c fsync=on -c max_connections=600" \
 		start >/dev/null
 }
 

@@ -298,7 +298,7 @@ func (s *suite) rotationAndDelegation(t *testing.T) {
 // manyRepositories registers repositories and publishes ten versions of
 // each concurrently through all replicas, past one full tile.
 func (s *suite) manyRepositories(t *testing.T) {
-	const repos, versions = 24, 10
+	const repos, versions = 40, 8
 	seen := make(chan uint64, repos*(versions+1))
 	var wg sync.WaitGroup
 	for i := 0; i < repos; i++ {

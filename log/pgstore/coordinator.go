@@ -26,9 +26,9 @@ func (s *Store) Coordinator() *Coordinator { return &Coordinator{s} }
 var _ ledger.Coordinator = (*Coordinator)(nil)
 
 // LockRepository waits for repo's lock (across replicas) or for ctx to end.
-// It holds one pooled connection until unlock.
+// It holds one connection of the lock pool until unlock.
 func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), error) {
-	conn, err := c.s.pool.Acquire(ctx)
+	conn, err := c.s.locks.Acquire(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -47,6 +47,8 @@ import (
 const (
 	DefaultSchema   = "shiplog"
 	DefaultMaxConns = 32
+	// DefaultMaxLockConns bounds the connections holding repository locks.
+	DefaultMaxLockConns = 64
 	DefaultTimeout  = 10 * time.Second
 )
 
@@ -57,9 +59,14 @@ type Options struct {
 	// Schema names the PostgreSQL schema of this ledger: lowercase letters,
 	// digits and underscores, at most 63 (default "shiplog").
 	Schema string
-	// MaxConns bounds the connection pool (default 32). Each repository
-	// being appended to holds one connection for its lock.
+	// MaxConns bounds the connection pool for queries (default 32).
 	MaxConns int32
+	// MaxLockConns bounds a second pool, of connections that hold
+	// repository locks: each repository being appended to holds one for as
+	// long as its submission takes (default 64). Kept apart so that lock
+	// holders never starve the queries they wait for. PostgreSQL's
+	// max_connections must allow MaxConns + MaxLockConns + 1 per replica.
+	MaxLockConns int32
 	// Timeout bounds each database operation (default 10 s).
 	Timeout time.Duration
 	// Logger receives warnings; nil discards.
@@ -69,6 +76,7 @@ type Options struct {
 // Store is a connection pool to the ledger's schema.
 type Store struct {
 	pool    *pgxpool.Pool
+	locks   *pgxpool.Pool
 	uri     string
 	schema  string
 	timeout time.Duration
@@ -112,8 +120,18 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("couldn't connect to postgres: %w", err)
 	}
+	lcfg := cfg.Copy()
+	lcfg.MaxConns = opts.MaxLockConns
+	if lcfg.MaxConns == 0 {
+		lcfg.MaxConns = DefaultMaxLockConns
+	}
+	if s.locks, err = pgxpool.NewWithConfig(ctx, lcfg); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("couldn't connect to postgres: %w", err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.pool.Close()
+		s.locks.Close()
 		return nil, err
 	}
 	return s, nil
@@ -185,6 +203,7 @@ func (s *Store) Close() {
 	}
 	s.leadMu.Unlock()
 	s.pool.Close()
+	s.locks.Close()
 }
 
 // Ping checks that the database answers.

@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/trillian"
@@ -93,6 +94,10 @@ type Storage struct {
 
 	mu     sync.Mutex // guards signed
 	signed signedRoot
+	// seen is the largest tree size read from Trillian: a leaf queued now
+	// is sequenced at this index or later.
+	seen   atomic.Uint64
+	seenAt atomic.Int64 // unix nanos of the last root read
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -161,6 +166,9 @@ func (s *Storage) root(ctx context.Context) (*types.LogRootV1, error) {
 	if len(r.RootHash) != sha256.Size {
 		return nil, fmt.Errorf("trillian returned a root hash of %d bytes", len(r.RootHash))
 	}
+	for old := s.seen.Load(); r.TreeSize > old && !s.seen.CompareAndSwap(old, r.TreeSize); old = s.seen.Load() {
+	}
+	s.seenAt.Store(time.Now().UnixNano())
 	return &r, nil
 }
 
@@ -181,11 +189,14 @@ func (s *Storage) Append(ctx context.Context, e []byte) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	leafHash := rfc6962.DefaultHasher.HashLeaf(e)
-	r, err := s.root(ctx)
-	if err != nil {
-		return 0, err
+	if time.Since(time.Unix(0, s.seenAt.Load())) > time.Second {
+		// Other replicas may have grown the tree a lot since: start the
+		// follower near the end rather than rescanning.
+		if _, err := s.root(ctx); err != nil {
+			return 0, err
+		}
 	}
-	w := s.seq.wait([sha256.Size]byte(leafHash), r.TreeSize)
+	w := s.seq.wait([sha256.Size]byte(leafHash), s.seen.Load())
 	defer s.seq.cancel(w)
 	resp, err := s.client.QueueLeaf(ctx, &trillian.QueueLeafRequest{LogId: s.tree, Leaf: &trillian.LogLeaf{LeafValue: e}})
 	if err != nil {
