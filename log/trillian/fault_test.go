@@ -34,6 +34,7 @@ import (
 // replica is a `shiplog ledger serve --storage trillian` process.
 type replica struct {
 	bin, dir, http, grpc string
+	flags                []string
 	cmd                  *exec.Cmd
 	logf                 *os.File
 }
@@ -45,7 +46,7 @@ func (r *replica) start(t *testing.T) {
 	if http == "" {
 		http, grpc = "127.0.0.1:0", "127.0.0.1:0"
 	}
-	r.cmd = exec.Command(r.bin, "ledger", "serve", r.dir, "--http", http, "--grpc", grpc, "--addr-file", addrFile)
+	r.cmd = exec.Command(r.bin, append([]string{"ledger", "serve", r.dir, "--http", http, "--grpc", grpc, "--addr-file", addrFile}, r.flags...)...)
 	r.cmd.Stdout, r.cmd.Stderr = r.logf, r.logf
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -149,11 +150,12 @@ func TestFaultsLoseNothingAcknowledged(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/shiplog/shiplog/cmd/shiplog").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	dir := t.TempDir()
-	cfg := server.Config{Storage: server.StorageTrillian, TrillianAddr: c.TrillianAddr, TrillianTreeID: c.TreeID,
-		PostgresURI: c.PostgresURI, RateLimit: -1, WitnessTimeout: server.Duration(2 * time.Second), CosignTimeout: server.Duration(3 * time.Second)}
-	if err := server.Init(context.Background(), dir, server.InitOptions{Origin: "faults.test/log", Config: &cfg}); err != nil {
-		t.Fatal(err)
+	dir := filepath.Join(t.TempDir(), "ledger")
+	trillianFlags := []string{"--storage", "trillian", "--trillian-addr", c.TrillianAddr,
+		"--trillian-tree-id", fmt.Sprint(c.TreeID), "--postgres-uri", c.PostgresURI}
+	init := append([]string{"ledger", "init", dir, "--origin", "faults.test/log", "--rate-limit", "-1"}, trillianFlags...)
+	if out, err := exec.Command(bin, init...).CombinedOutput(); err != nil {
+		t.Fatalf("shiplog ledger init: %v\n%s", err, out)
 	}
 	vkeyB, _ := os.ReadFile(filepath.Join(dir, server.VKeyFile))
 	vkey := strings.TrimSpace(string(vkeyB))
@@ -174,6 +176,9 @@ func TestFaultsLoseNothingAcknowledged(t *testing.T) {
 	var rs []*replica
 	for i := 0; i < 3; i++ {
 		r := &replica{bin: bin, dir: dir, logf: logf}
+		if i == 2 { // the same settings given on the command line
+			r.flags = trillianFlags
+		}
 		r.start(t)
 		rs = append(rs, r)
 	}
