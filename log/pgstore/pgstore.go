@@ -49,7 +49,7 @@ const (
 	DefaultMaxConns = 32
 	// DefaultMaxLockConns bounds the connections holding repository locks.
 	DefaultMaxLockConns = 64
-	DefaultTimeout  = 10 * time.Second
+	DefaultTimeout      = 10 * time.Second
 )
 
 // Options configures Open.
