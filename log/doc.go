@@ -12,10 +12,12 @@
 //     history and a reference time in, an accepted version or a classified
 //     error out.
 //   - Storage is the boundary to the log engine (log/tessera implements it
-//     on Tessera's POSIX driver; a Trillian backend can follow without
-//     touching the rest).
+//     on Tessera's POSIX driver, log/trillian on a Trillian tree).
 //   - Index (bbolt) and MetadataStore (content-addressed files) keep what
 //     the checks need; both can be rebuilt from, or are written before, the log.
+//     IndexStore, MetadataStorage and CheckpointState let log/pgstore keep
+//     them in PostgreSQL instead, and a Coordinator lets several replicas
+//     share one log (backends.go, replicas.go).
 //   - Ledger ties them together: one submission per repository at a time,
 //     durable metadata before the append, the index after it, and a
 //     publisher that cosigns checkpoints and wakes the callers waiting for

@@ -17,8 +17,11 @@ var ErrNotFound = errors.New("not found")
 //   - Append returns only once the entry is durable and integrated into the
 //     tree: after a crash of the process or the machine, the log still
 //     contains it at the returned index, and IntegratedSize exceeds it. On
-//     error the entry must not appear in the log. Appends by concurrent
-//     callers may be integrated in any order.
+//     error the entry must not appear in the log — except in a Storage whose
+//     Append of an entry already in the log returns that entry's index (as
+//     log/trillian's does): there an entry may appear after an error, and
+//     the ledger, given a Coordinator, appends it again to learn its index.
+//     Appends by concurrent callers may be integrated in any order.
 //   - Checkpoint returns a checkpoint note signed by the log key. Across
 //     calls and restarts, its size never decreases and checkpoints of one size
 //     have one root hash. It may lag IntegratedSize.
