@@ -488,6 +488,23 @@ func (s *suite) checkTiles(t *testing.T, base string, size uint64, leaves [][]by
 			}
 		}
 	}
+	// Level 1: the root hashes of the full level-0 tiles.
+	if full := size / 256; full > 0 {
+		var want []byte
+		rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+		for n := uint64(0); n < full; n++ {
+			cr := rf.NewEmptyRange(0)
+			for _, l := range leaves[n*256 : (n+1)*256] {
+				cr.Append(l, nil)
+			}
+			root, _ := cr.GetRootHash(nil)
+			want = append(want, root...)
+		}
+		r := do(t, "GET", base+"/tile/1/"+tileIndex(0, full), nil)
+		if r.code != 200 || !bytes.Equal(r.body, want) {
+			t.Fatalf("%s: hash tile 1/0 width %d: %d; not the roots of the level-0 tiles", base, full, r.code)
+		}
+	}
 }
 
 func (s *suite) checkMetadata(t *testing.T, base string, size uint64, entries [][]byte) {
