@@ -33,7 +33,7 @@ func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, unavailable("lock the repository", err)
+		return nil, c.s.unavailable("lock the repository", err)
 	}
 	key := c.s.lockKey("repo", repo)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
@@ -42,7 +42,7 @@ func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, unavailable("lock the repository", err)
+		return nil, c.s.unavailable("lock the repository", err)
 	}
 	return func() {
 		uctx, cancel := c.s.ctx()
@@ -71,7 +71,7 @@ func (c *Coordinator) Appending(ctx context.Context, repo string) ([]byte, error
 		return nil, nil
 	}
 	if err != nil {
-		return nil, unavailable("read the appending entry", err)
+		return nil, c.s.unavailable("read the appending entry", err)
 	}
 	return e, nil
 }
@@ -89,7 +89,7 @@ func (c *Coordinator) SetAppending(ctx context.Context, repo string, entry []byt
 			ON CONFLICT (repo) DO UPDATE SET entry = EXCLUDED.entry, created = now()`), repo, entry)
 	}
 	if err != nil {
-		return unavailable("record the appending entry", err)
+		return c.s.unavailable("record the appending entry", err)
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func (c *Coordinator) Lead(ctx context.Context) (bool, error) {
 		conn, err := pgx.Connect(ctx, s.uri)
 		if err != nil {
 			s.leading = false
-			return false, unavailable("connect for the leader election", err)
+			return false, c.s.unavailable("connect for the leader election", err)
 		}
 		s.leadConn = conn
 	}
@@ -126,7 +126,7 @@ func (c *Coordinator) Lead(ctx context.Context) (bool, error) {
 	if err != nil {
 		destroy(s.leadConn)
 		s.leadConn, s.leading = nil, false
-		return false, unavailable("check the leader election", err)
+		return false, c.s.unavailable("check the leader election", err)
 	}
 	if ok && !s.leading {
 		s.log.Info("this replica now leads the checkpoint publisher")

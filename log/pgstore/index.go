@@ -26,7 +26,7 @@ func (x *Index) Watermark() (uint64, error) {
 	defer cancel()
 	var n int64
 	if err := x.s.pool.QueryRow(ctx, x.s.q(`SELECT n FROM {s}.watermark WHERE id = 1`)).Scan(&n); err != nil {
-		return 0, unavailable("read the index watermark", err)
+		return 0, x.s.unavailable("read the index watermark", err)
 	}
 	return uint64(n), nil
 }
@@ -119,7 +119,7 @@ func (s *Store) commitRecords(recs []ledger.Record) error {
 		return s.advanceLocked(ctx, tx, wm)
 	})
 	if err != nil {
-		return unavailable("record entries in the index", err)
+		return s.unavailable("record entries in the index", err)
 	}
 	return nil
 }
@@ -173,7 +173,7 @@ func (x *Index) Role(repo, role string) (ledger.RoleState, bool, error) {
 		return ledger.RoleState{}, false, nil
 	}
 	if err != nil {
-		return ledger.RoleState{}, false, unavailable("read the index", err)
+		return ledger.RoleState{}, false, x.s.unavailable("read the index", err)
 	}
 	if len(sum) != sha256.Size || version < 0 || idx < 0 {
 		return ledger.RoleState{}, false, errCorrupt
@@ -201,7 +201,7 @@ func (s *Store) lookup(sql string, arg any) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, unavailable("read the index", err)
+		return 0, false, s.unavailable("read the index", err)
 	}
 	if idx < 0 {
 		return 0, false, errCorrupt

@@ -30,7 +30,7 @@ func (m *MetadataStore) Put(data []byte) ([sha256.Size]byte, error) {
 	ctx, cancel := m.s.ctx()
 	defer cancel()
 	if _, err := m.s.pool.Exec(ctx, m.s.q(`INSERT INTO {s}.metadata VALUES ($1, $2) ON CONFLICT DO NOTHING`), sum[:], data); err != nil {
-		return sum, unavailable("store metadata", err)
+		return sum, m.s.unavailable("store metadata", err)
 	}
 	return sum, nil
 }
@@ -46,7 +46,7 @@ func (m *MetadataStore) Get(sum [sha256.Size]byte) ([]byte, error) {
 		return nil, fmt.Errorf("metadata %x: %w", sum[:], ledger.ErrNotFound)
 	}
 	if err != nil {
-		return nil, unavailable("read metadata", err)
+		return nil, m.s.unavailable("read metadata", err)
 	}
 	if len(b) > ledger.MaxMetadataSize || sha256.Sum256(b) != sum {
 		return nil, fmt.Errorf("metadata %x: stored bytes do not match their hash", sum[:])

@@ -36,6 +36,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,6 +83,8 @@ type Store struct {
 	timeout time.Duration
 	log     *slog.Logger
 	rec     recorder
+
+	lastLog atomic.Int64 // unix nanos of the last logged database error
 
 	leadMu      sync.Mutex // guards the leader fields
 	leadConn    *pgx.Conn
@@ -164,7 +167,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	defer cancel()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey("migrate", "")); err != nil {
-			return unavailable("lock the schema", err)
+			return fmt.Errorf("couldn't lock the postgres schema: %w", err)
 		}
 		if _, err := tx.Exec(ctx, s.q(schemaSQL)); err != nil {
 			return fmt.Errorf("couldn't create the postgres schema %s: %w", s.schema, err)
@@ -187,9 +190,14 @@ func (s *Store) lockKey(kind, name string) int64 {
 	return int64(binary.BigEndian.Uint64(h[:8]))
 }
 
-// unavailable wraps a database error as retryable.
-func unavailable(action string, err error) error {
-	return fmt.Errorf("couldn't %s: %v: %w", action, err, ledger.ErrUnavailable)
+// unavailable logs a database error (at most once a second) and returns
+// a retryable error for clients that does not describe the database.
+func (s *Store) unavailable(action string, err error) error {
+	now := time.Now().UnixNano()
+	if last := s.lastLog.Load(); now-last > int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
+		s.log.Warn("postgres unavailable", "action", action, "err", err)
+	}
+	return fmt.Errorf("couldn't %s: database unavailable: %w", action, ledger.ErrUnavailable)
 }
 
 // Close releases the leadership and the pool.
@@ -209,7 +217,7 @@ func (s *Store) Close() {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return unavailable("reach postgres", err)
+		return s.unavailable("reach postgres", err)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func (c *CheckpointState) Load(ctx context.Context, kind ledger.CheckpointKind) 
 		return nil, nil
 	}
 	if err != nil {
-		return nil, unavailable("read the checkpoint state", err)
+		return nil, c.s.unavailable("read the checkpoint state", err)
 	}
 	return note, nil
 }
@@ -47,14 +47,14 @@ func (c *CheckpointState) Save(ctx context.Context, kind ledger.CheckpointKind, 
 	defer cancel()
 	tag, err := c.s.pool.Exec(ctx, c.s.q(`INSERT INTO {s}.checkpoints (kind, size, note) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`), string(kind), int64(size), note)
 	if err != nil {
-		return unavailable("save the checkpoint state", err)
+		return c.s.unavailable("save the checkpoint state", err)
 	}
 	if tag.RowsAffected() == 1 {
 		return nil
 	}
 	var old []byte
 	if err := c.s.pool.QueryRow(ctx, c.s.q(`SELECT note FROM {s}.checkpoints WHERE kind = $1 AND size = $2`), string(kind), int64(size)).Scan(&old); err != nil {
-		return unavailable("read the checkpoint state", err)
+		return c.s.unavailable("read the checkpoint state", err)
 	}
 	same := bytes.Equal(old, note)
 	if kind == ledger.CosignedCheckpoint {

@@ -52,7 +52,7 @@ func (t *TileCache) get(ctx context.Context, sql string, args ...any) ([]byte, e
 		return nil, nil
 	}
 	if err != nil {
-		return nil, unavailable("read the tile cache", err)
+		return nil, t.s.unavailable("read the tile cache", err)
 	}
 	return b, nil
 }
@@ -61,7 +61,7 @@ func (t *TileCache) put(ctx context.Context, sql string, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, t.s.timeout)
 	defer cancel()
 	if _, err := t.s.pool.Exec(ctx, t.s.q(sql), args...); err != nil {
-		return unavailable("write the tile cache", err)
+		return t.s.unavailable("write the tile cache", err)
 	}
 	return nil
 }

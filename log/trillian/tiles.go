@@ -35,7 +35,7 @@ func (s *Storage) leaves(ctx context.Context, start, count uint64) ([]leaf, erro
 		return nil, nil
 	}
 	if err != nil {
-		return nil, unavailable("read leaves", err)
+		return nil, s.unavailable("read leaves", err)
 	}
 	ls := resp.GetLeaves()
 	if uint64(len(ls)) > count {

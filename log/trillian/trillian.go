@@ -98,6 +98,8 @@ type Storage struct {
 	// is sequenced at this index or later.
 	seen   atomic.Uint64
 	seenAt atomic.Int64 // unix nanos of the last root read
+	// lastLog is when an error talking to Trillian was last logged.
+	lastLog atomic.Int64
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -143,12 +145,17 @@ func New(ctx context.Context, opts Options) (*Storage, error) {
 	return s, nil
 }
 
-// unavailable wraps an error from Trillian as retryable.
-func unavailable(action string, err error) error {
+// unavailable logs an error from Trillian (at most once a second) and
+// returns a retryable error for clients that does not describe Trillian.
+func (s *Storage) unavailable(action string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("couldn't %s: %w", action, err)
 	}
-	return fmt.Errorf("couldn't %s: %v: %w", action, err, ledger.ErrUnavailable)
+	now := time.Now().UnixNano()
+	if last := s.lastLog.Load(); now-last > int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
+		s.log.Warn("trillian unavailable", "action", action, "err", err)
+	}
+	return fmt.Errorf("couldn't %s: log engine unavailable: %w", action, ledger.ErrUnavailable)
 }
 
 // root returns Trillian's latest log root.
@@ -157,7 +164,7 @@ func (s *Storage) root(ctx context.Context) (*types.LogRootV1, error) {
 	defer cancel()
 	resp, err := s.client.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: s.tree})
 	if err != nil {
-		return nil, unavailable("read the log root", err)
+		return nil, s.unavailable("read the log root", err)
 	}
 	var r types.LogRootV1
 	if resp.GetSignedLogRoot() == nil || r.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()) != nil {
@@ -200,7 +207,7 @@ func (s *Storage) Append(ctx context.Context, e []byte) (uint64, error) {
 	defer s.seq.cancel(w)
 	resp, err := s.client.QueueLeaf(ctx, &trillian.QueueLeafRequest{LogId: s.tree, Leaf: &trillian.LogLeaf{LeafValue: e}})
 	if err != nil {
-		return 0, unavailable("queue the entry", err)
+		return 0, s.unavailable("queue the entry", err)
 	}
 	if c := codes.Code(resp.GetQueuedLeaf().GetStatus().GetCode()); c == codes.AlreadyExists {
 		// A resubmission: the leaf may have been sequenced long ago.
@@ -235,7 +242,7 @@ func (s *Storage) indexByHash(ctx context.Context, h []byte) (uint64, bool, erro
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, unavailable("look up the entry", err)
+		return 0, false, s.unavailable("look up the entry", err)
 	}
 	if len(resp.GetProof()) == 0 {
 		return 0, false, nil
@@ -292,7 +299,7 @@ func (s *Storage) InclusionProof(ctx context.Context, index, size uint64) ([][]b
 	defer cancel()
 	resp, err := s.client.GetInclusionProof(ctx, &trillian.GetInclusionProofRequest{LogId: s.tree, LeafIndex: int64(index), TreeSize: int64(size)})
 	if err != nil {
-		return nil, unavailable("get an inclusion proof", err)
+		return nil, s.unavailable("get an inclusion proof", err)
 	}
 	p := resp.GetProof()
 	if p == nil || p.GetLeafIndex() != int64(index) {
@@ -313,7 +320,7 @@ func (s *Storage) ConsistencyProof(ctx context.Context, oldSize, newSize uint64)
 	defer cancel()
 	resp, err := s.client.GetConsistencyProof(ctx, &trillian.GetConsistencyProofRequest{LogId: s.tree, FirstTreeSize: int64(oldSize), SecondTreeSize: int64(newSize)})
 	if err != nil {
-		return nil, unavailable("get a consistency proof", err)
+		return nil, s.unavailable("get a consistency proof", err)
 	}
 	if resp.GetProof() == nil {
 		return nil, fmt.Errorf("trillian has no consistency proof to size %d yet: %w", newSize, ledger.ErrUnavailable)
