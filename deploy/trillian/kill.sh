@@ -2,7 +2,7 @@
 # Kills (SIGKILL) one component that deploy/trillian/up.sh STATE_DIR started,
 # by its recorded PID, to test crash recovery:
 #
-#   deploy/trillian/kill.sh STATE_DIR log_server|log_signer|postgres
+#   deploy/trillian/kill.sh STATE_DIR log_server|log_signer|postgres|ledger_<i>
 #
 # PostgreSQL's postmaster is killed with its backends (its children), as a
 # machine crash would; committed transactions survive (fsync=on).
@@ -12,7 +12,7 @@ COMPONENT=${2:?usage: kill.sh STATE_DIR COMPONENT}
 STATE=$(cd "$STATE" && pwd)
 . "$(dirname "$0")/lib.sh"
 case "$COMPONENT" in
-log_server | log_signer | postgres) ;;
+log_server | log_signer | postgres | ledger_[0-9]*) ;;
 *) log "unknown component $COMPONENT"; exit 2 ;;
 esac
 pid=$(pid_of "$COMPONENT")

@@ -87,3 +87,24 @@ start_log_signer() {
 		>>"$STATE/log_signer.log" 2>&1 &
 	record_pid log_signer $!
 }
+
+# Ledger replicas: `shiplog ledger serve STATE/ledger` processes named
+# ledger_<i>, each on ports kept in STATE/ports.
+SHIPLOG=${SHIPLOG:-$STATE/bin/shiplog}
+
+ledger_ports() {
+	if ! grep -q "^LEDGER_HTTP_$1=" "$STATE/ports"; then
+		{ echo "LEDGER_HTTP_$1=$(free_port)"; echo "LEDGER_GRPC_$1=$(free_port)"; } >> "$STATE/ports"
+	fi
+	. "$STATE/ports"
+	eval "LHTTP=\$LEDGER_HTTP_$1 LGRPC=\$LEDGER_GRPC_$1"
+}
+
+start_ledger() {
+	ledger_ports "$1"
+	[ -n "$(pid_of "ledger_$1")" ] && return 0
+	"$SHIPLOG" ledger serve "$STATE/ledger" --http "127.0.0.1:$LHTTP" --grpc "127.0.0.1:$LGRPC" \
+		>>"$STATE/ledger_$1.log" 2>&1 &
+	record_pid "ledger_$1" $!
+	wait_port "$LHTTP"
+}

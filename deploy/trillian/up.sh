@@ -2,7 +2,7 @@
 # Starts Google Trillian v1.8.0 (log server + signer) on a private PostgreSQL
 # cluster, all on 127.0.0.1 free ports, for the ledger's Trillian backend.
 #
-#   deploy/trillian/up.sh STATE_DIR
+#   deploy/trillian/up.sh STATE_DIR [LEDGER_REPLICAS]
 #
 # Installs PostgreSQL (Debian) and builds the Trillian binaries through the Go
 # module proxy if they are missing; creates the cluster, the databases
@@ -11,11 +11,17 @@
 # SHIPLOG_PG_URI, ...) and STATE_DIR/pids. Ports are chosen once and kept in
 # STATE_DIR/ports, so re-running up.sh on the same STATE_DIR starts whatever
 # is not running with the same flags and ports, and leaves the rest alone.
+# With LEDGER_REPLICAS > 0 it also builds shiplog from this repository into
+# STATE_DIR/bin, creates a ledger on the tree in STATE_DIR/ledger once
+# (shiplog ledger init --storage trillian; witness policy "quorum none": add
+# witnesses before real use) and starts that many `shiplog ledger serve`
+# replicas (ledger_0, ledger_1, ...), listed in the env file as LEDGER_URLS.
 # deploy/trillian/kill.sh and restart.sh act on one component; down.sh stops
 # everything.
 set -euo pipefail
 
-STATE=${1:?usage: up.sh STATE_DIR}
+STATE=${1:?usage: up.sh STATE_DIR [LEDGER_REPLICAS]}
+REPLICAS=${2:-0}
 mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 export GOFLAGS=-buildvcs=false
@@ -74,12 +80,32 @@ if [ ! -s "$STATE/tree_id" ]; then
 	mv "$STATE/tree_id.new" "$STATE/tree_id"
 fi
 
+SHIPLOG_PG_URI="postgresql:///shiplog?host=127.0.0.1&port=$PGPORT&user=postgres"
+
+# 6. Ledger replicas on the tree, if asked for.
+LEDGER_URLS=""
+if [ "$REPLICAS" -gt 0 ]; then
+	ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+	mkdir -p "$STATE/bin"
+	(cd "$ROOT" && go build -o "$STATE/bin/shiplog" ./cmd/shiplog)
+	if [ ! -f "$STATE/ledger/config.json" ]; then
+		"$SHIPLOG" ledger init "$STATE/ledger" --origin "${LEDGER_ORIGIN:-local.shiplog.test/log}" --storage trillian \
+			--trillian-addr "127.0.0.1:$RPC" --trillian-tree-id "$(cat "$STATE/tree_id")" --postgres-uri "$SHIPLOG_PG_URI" >/dev/null
+	fi
+	for i in $(seq 0 $((REPLICAS - 1))); do
+		start_ledger "$i"
+		LEDGER_URLS="$LEDGER_URLS http://127.0.0.1:$LHTTP"
+	done
+fi
+
 cat > "$STATE/env" <<ENV
 TRILLIAN_ADDR=127.0.0.1:$RPC
 TRILLIAN_TREE_ID=$(cat "$STATE/tree_id")
 TRILLIAN_SIGNER_ADDR=127.0.0.1:$SRPC
-SHIPLOG_PG_URI='postgresql:///shiplog?host=127.0.0.1&port=$PGPORT&user=postgres'
+SHIPLOG_PG_URI='$SHIPLOG_PG_URI'
 PGPORT=$PGPORT
 PGBIN=$PGBIN
+LEDGER_DIR=$STATE/ledger
+LEDGER_URLS='${LEDGER_URLS# }'
 ENV
 log "up: $(tr '\n' ' ' < "$STATE/env")"

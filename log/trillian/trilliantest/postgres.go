@@ -84,7 +84,12 @@ func SkipUnlessAvailable(t testing.TB) {
 
 // Start starts a private cluster in a new temporary directory with up.sh
 // and stops it with down.sh when the test ends.
-func Start(t testing.TB) *Cluster {
+func Start(t testing.TB) *Cluster { return StartWithLedgers(t, 0) }
+
+// StartWithLedgers is Start with `up.sh DIR replicas`: it also starts that
+// many `shiplog ledger serve` replicas on the tree (Env["LEDGER_URLS"],
+// Env["LEDGER_DIR"]).
+func StartWithLedgers(t testing.TB, replicas int) *Cluster {
 	t.Helper()
 	SkipUnlessAvailable(t)
 	// Not t.TempDir: its parent is private to root, and PostgreSQL runs
@@ -93,7 +98,7 @@ func Start(t testing.TB) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := up(RepoRoot(t), dir)
+	c, err := up(RepoRoot(t), dir, strconv.Itoa(replicas))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +135,9 @@ func StopShared() {
 	}
 }
 
-func up(root, dir string) (*Cluster, error) {
+func up(root, dir string, args ...string) (*Cluster, error) {
 	c := &Cluster{Dir: dir, repo: root}
-	if err := c.run("up.sh"); err != nil {
+	if err := c.run("up.sh", args...); err != nil {
 		return nil, err
 	}
 	return c, c.load()
@@ -187,8 +192,8 @@ func (c *Cluster) Down() {
 	c.run("down.sh")
 }
 
-// Kill sends SIGKILL to component ("log_server", "log_signer" or
-// "postgres"), as deploy/trillian/restart.sh does.
+// Kill sends SIGKILL to component ("log_server", "log_signer", "postgres"
+// or "ledger_<i>"), with deploy/trillian/kill.sh.
 func (c *Cluster) Kill(component string) error { return c.run("kill.sh", component) }
 
 // Restart starts component again with the same flags and ports.
