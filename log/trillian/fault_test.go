@@ -86,8 +86,6 @@ type faultClient struct {
 	mu       sync.Mutex
 	acks     []ack
 	codes    map[int]int // status codes of failed attempts (0: no answer)
-	noRetry  atomic.Int32
-	lastAck  atomic.Int64 // unix nanos of the last acknowledgement
 	acked    atomic.Int64
 }
 
@@ -116,14 +114,12 @@ func (c *faultClient) publish(ctx context.Context, i int, repo string, data []by
 			c.acks = append(c.acks, ack{repo, rc.Index, rc.Entry})
 			c.mu.Unlock()
 			c.acked.Add(1)
-			c.lastAck.Store(time.Now().UnixNano())
 			return
 		}
 		c.mu.Lock()
 		c.codes[code]++
 		c.mu.Unlock()
 		if code != 0 && code != 503 {
-			c.noRetry.Add(1)
 			c.t.Errorf("publish %s through %s: %d %s (want 200, or 503 while a component is down)", repo, rp.http, code, body)
 			return
 		}
