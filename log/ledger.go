@@ -307,8 +307,10 @@ func (l *Ledger) recordAppended(ctx context.Context, idx uint64, e entry.Entry) 
 	if err := l.index.Record(Record{Index: idx, Entry: e}); err != nil {
 		if l.coord == nil {
 			l.fail(fmt.Errorf("entry %d is logged but not indexed: %w", idx, err))
+		} else {
+			l.log.Warn("entry is logged but not indexed; the next submission for its repository indexes it", "index", idx, "err", err)
 		}
-		return fmt.Errorf("%w: couldn't index entry %d: %v", ErrUnavailable, idx, err)
+		return fmt.Errorf("%w: couldn't index entry %d", ErrUnavailable, idx)
 	}
 	if l.coord != nil {
 		if err := l.coord.SetAppending(ctx, e.Repo, nil); err != nil {
