@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shiplog/shiplog/internal/capped"
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/replay"
@@ -152,19 +152,7 @@ func ExpectedFromRepoDir(dir string) (*Expected, error) {
 }
 
 func readCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
-		return nil, err
-	}
-	if int64(buf.Len()) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	return buf.Bytes(), nil
+	return capped.ReadFile(path, max)
 }
 
 // check reports a release of the vendor's repositories that it did not make.

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shiplog/shiplog/internal/capped"
+
 	"github.com/shiplog/shiplog/internal/durable"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -347,23 +349,7 @@ func validRoleName(name string) bool {
 
 // readLimited reads a whole file of at most max bytes.
 func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	b := make([]byte, fi.Size())
-	if _, err := f.ReadAt(b, 0); err != nil && fi.Size() > 0 {
-		return nil, err
-	}
-	return b, nil
+	return capped.ReadFile(path, max)
 }
 
 // expiry returns the expiry time of a new version of role made now.

@@ -4,9 +4,10 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/shiplog/shiplog/internal/capped"
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/client/sigstore"
@@ -152,22 +153,5 @@ func (v *Vendor) check(body []byte) (f alert.Finding, mine, expected bool) {
 }
 
 func readCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	b := make([]byte, fi.Size())
-	_, err = f.ReadAt(b, 0)
-	if fi.Size() == 0 {
-		err = nil
-	}
-	return b, err
+	return capped.ReadFile(path, max)
 }

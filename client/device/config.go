@@ -23,9 +23,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
+
+	"github.com/shiplog/shiplog/internal/capped"
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/install"
@@ -126,19 +126,7 @@ func (c *Config) installer(dir string, fault install.Fault) install.Installer {
 }
 
 func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	return b, nil
+	return capped.ReadFile(path, max)
 }
 
 func loadConfig(dir string) (*Config, *policy.Policy, error) {

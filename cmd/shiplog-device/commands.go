@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/shiplog/shiplog/internal/capped"
+
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
 	"github.com/shiplog/shiplog/client/install"
@@ -21,19 +23,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func readFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	return b, nil
+	return capped.ReadFile(path, max)
 }
 
 func cmdInit(g globals, args []string) error {

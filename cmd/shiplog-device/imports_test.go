@@ -25,7 +25,7 @@ var forbidden = []string{
 
 // allowedPrefixes are what client/... packages may import directly, besides
 // the standard library (DESIGN.md: the device links evidence/, proto/bundle,
-// internal/durable and client/ only, plus go-tuf, merkle, x/ and protobuf).
+// internal/durable, internal/capped and client/ only, plus go-tuf, merkle, x/ and protobuf).
 var allowedPrefixes = []string{
 	"golang.org/x/",
 	"github.com/theupdateframework/go-tuf/v2/",
@@ -36,6 +36,7 @@ var allowedPrefixes = []string{
 	"github.com/shiplog/shiplog/evidence",
 	"github.com/shiplog/shiplog/proto/bundle",
 	"github.com/shiplog/shiplog/internal/durable",
+	"github.com/shiplog/shiplog/internal/capped",
 	"github.com/shiplog/shiplog/client/",
 }
 

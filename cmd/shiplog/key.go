@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/shiplog/shiplog/internal/capped"
 
 	"github.com/shiplog/shiplog/evidence/notekey"
 	"github.com/shiplog/shiplog/internal/durable"
@@ -115,23 +116,7 @@ func readKeyFile(path string) (string, error) {
 
 // readFileLimited reads a whole file, refusing one larger than max bytes.
 func readFileLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	b := make([]byte, fi.Size())
-	if _, err := f.ReadAt(b, 0); err != nil && fi.Size() > 0 {
-		return nil, err
-	}
-	return b, nil
+	return capped.ReadFile(path, max)
 }
 
 // writeSecretFile creates path with mode 0600 durably; it never overwrites.

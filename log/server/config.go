@@ -28,6 +28,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shiplog/shiplog/internal/capped"
+
 	"github.com/shiplog/shiplog/evidence/notekey"
 	"github.com/shiplog/shiplog/internal/durable"
 	"github.com/shiplog/shiplog/log/tessera"
@@ -223,23 +225,7 @@ func Init(ctx context.Context, dir string, opts InitOptions) error {
 
 // readLimited reads a whole file of at most max bytes.
 func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	b := make([]byte, fi.Size())
-	if _, err := f.ReadAt(b, 0); err != nil && fi.Size() > 0 {
-		return nil, err
-	}
-	return b, nil
+	return capped.ReadFile(path, max)
 }
 
 // readLine reads a one-line file (a key or token) of at most 4 KiB.

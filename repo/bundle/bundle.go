@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shiplog/shiplog/internal/capped"
+
 	cbundle "github.com/shiplog/shiplog/client/bundle"
 	"github.com/shiplog/shiplog/client/sigstore"
 	"github.com/shiplog/shiplog/client/update"
@@ -244,17 +246,5 @@ func (r *dirRemote) Target(ctx context.Context, ref update.TargetRef) (io.ReadCl
 }
 
 func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: %w", path, update.ErrTooLarge)
-	}
-	return b, nil
+	return capped.ReadFile(path, max)
 }

@@ -38,6 +38,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/shiplog/shiplog/internal/capped"
+
 	"filippo.io/age"
 	"filippo.io/age/armor"
 	"github.com/shiplog/shiplog/internal/durable"
@@ -297,19 +299,7 @@ func ParsePublic(b []byte) (*metadata.Key, string, error) {
 
 // ReadFile reads a whole file of at most max bytes.
 func ReadFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	return b, nil
+	return capped.ReadFile(path, max)
 }
 
 // Load reads and parses a private key file.
