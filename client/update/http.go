@@ -2,11 +2,13 @@ package update
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,15 +17,25 @@ import (
 // directory DIR served at URL, URL/metadata and URL/targets).
 //
 // Every metadata request is bounded by MetadataTimeout (default 30 s) and
-// its max size; target downloads are bounded by the caller's context and the
-// target length only, so that large payloads are not cut off. A nil Client
+// its max size; target downloads are bounded by the caller's context, the
+// target length and StallTimeout (no byte for that long fails the download),
+// so that large payloads are not cut off but a stalled server is. A nil Client
 // means NewHTTPClient(). It is safe for concurrent use.
 type HTTPRemote struct {
 	MetadataURL     string
 	TargetsURL      string
 	Client          *http.Client
 	MetadataTimeout time.Duration
+	// StallTimeout bounds how long a target download may go without
+	// receiving a byte before it fails with ErrStalled (TUF's slow
+	// retrieval attack); 0 means 30 s. A payload's total size is bounded by
+	// its signed length, so a server cannot keep a device busy forever.
+	StallTimeout time.Duration
 }
+
+// ErrStalled means a download received nothing for longer than the stall
+// timeout.
+var ErrStalled = errors.New("download stalled")
 
 // NewHTTPClient returns the HTTP client HTTPRemote uses by default: no
 // overall timeout (payloads can be large), but bounded dialing, TLS
@@ -71,9 +83,58 @@ func (r *HTTPRemote) Metadata(ctx context.Context, name string, max int64) ([]by
 	return b, nil
 }
 
-// Target implements Remote.
+// Target implements Remote. The body fails with ErrStalled when no byte
+// arrives for StallTimeout.
 func (r *HTTPRemote) Target(ctx context.Context, ref TargetRef) (io.ReadCloser, error) {
-	return r.get(ctx, join(r.TargetsURL, ref.Name))
+	stall := r.StallTimeout
+	if stall <= 0 {
+		stall = 30 * time.Second
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	g := &stallGuard{stall: stall, cancel: cancel}
+	g.timer = time.AfterFunc(stall, g.fire)
+	body, err := r.get(ctx, join(r.TargetsURL, ref.Name))
+	if err != nil {
+		g.timer.Stop()
+		cancel()
+		if g.stalled.Load() {
+			return nil, ErrStalled
+		}
+		return nil, err
+	}
+	g.rc = body
+	return g, nil
+}
+
+// stallGuard cancels a download whose body yields nothing for too long.
+type stallGuard struct {
+	rc      io.ReadCloser
+	stall   time.Duration
+	timer   *time.Timer
+	cancel  context.CancelFunc
+	stalled atomic.Bool
+}
+
+func (g *stallGuard) fire() {
+	g.stalled.Store(true)
+	g.cancel()
+}
+
+func (g *stallGuard) Read(p []byte) (int, error) {
+	n, err := g.rc.Read(p)
+	if n > 0 && !g.stalled.Load() {
+		g.timer.Reset(g.stall)
+	}
+	if err != nil && err != io.EOF && g.stalled.Load() {
+		return n, fmt.Errorf("%w: nothing received for %v", ErrStalled, g.stall)
+	}
+	return n, err
+}
+
+func (g *stallGuard) Close() error {
+	g.timer.Stop()
+	g.cancel()
+	return g.rc.Close()
 }
 
 func (r *HTTPRemote) get(ctx context.Context, url string) (io.ReadCloser, error) {
