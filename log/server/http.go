@@ -86,9 +86,18 @@ func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ledger.ErrBadRequest}, args...)...)
 }
 
+// getReady answers 200 only when the ledger accepts submissions and its
+// log engine answers (for Trillian: the log server and its database).
 func (n *Node) getReady(w http.ResponseWriter, r *http.Request) {
 	if err := n.ledger.Ready(); err != nil {
 		n.fail(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := n.store.IntegratedSize(ctx); err != nil {
+		n.log.Warn("readiness: log engine not answering", "err", err)
+		text(w, http.StatusServiceUnavailable, "log engine unavailable")
 		return
 	}
 	text(w, http.StatusOK, "ready")
