@@ -350,27 +350,7 @@ func (r *Repo) alreadyCommitted(role string, version int64, body []byte) (bool, 
 // then drops the role from staging: a crash at any point leaves no exposed
 // file without its proof, and a rerun resumes.
 func (r *Repo) commit(role string, version int64, body, pr []byte) error {
-	if err := durable.WriteFile(r.proofPath(version, role), pr, 0o644); err != nil {
-		return err
-	}
-	if err := durable.WriteFile(r.metaPath(version, role), body, 0o644); err != nil {
-		return err
-	}
-	if role == "root" {
-		if err := durable.WriteFile(filepath.Join(r.Dir, MetadataDir, "root.json"), body, 0o644); err != nil {
-			return err
-		}
-		r.roots = append(r.roots, body)
-		r.root = r.staged.Root
-	} else {
-		m, err := new(metadata.Metadata[metadata.TargetsType]).FromBytes(body)
-		if err != nil {
-			return err
-		}
-		r.roles[role] = &committed{Version: version, Bytes: body, Meta: m}
-	}
-	r.dropStaged(role)
-	return nil
+	return r.commitEvidence(r.proofPath(version, role), pr, role, version, body)
 }
 
 // dropStaged removes a committed role from the in-memory staging; the

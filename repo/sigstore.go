@@ -219,9 +219,10 @@ func (r *Repo) sigstorePath(version int64, role string) string {
 	return r.metaPath(version, role) + SigstoreSuffix
 }
 
-// commitEvidence is commit with evidence other than a tlog-proof: it
-// writes the evidence file, then the metadata file (and root.json), then
-// drops the role from staging.
+// commitEvidence writes the verified evidence (a tlog-proof or a Sigstore
+// bundle) at path, then the metadata file (and root.json), then drops the
+// role from staging: a crash at any point leaves no exposed file without its
+// evidence, and a rerun resumes.
 func (r *Repo) commitEvidence(path string, ev []byte, role string, version int64, body []byte) error {
 	if err := durable.WriteFile(path, ev, 0o644); err != nil {
 		return err
