@@ -76,6 +76,13 @@ func checkClient(now time.Time, s clientState) error {
 		}
 		for _, name := range delegatedNames(d.m.Signed.Delegations) {
 			if seen[name] {
+				// A diamond: the role must also meet this delegator's
+				// keys and threshold, as the device checks it (§5.6.3).
+				if m := tm.Targets[name]; m != nil {
+					if err := d.m.VerifyDelegate(name, m); err != nil {
+						return fmt.Errorf("%s is delegated by %s too, but not signed by the keys %s gives it: %w", name, d.name, d.name, err)
+					}
+				}
 				continue
 			}
 			if len(seen) >= MaxRoles {

@@ -516,3 +516,33 @@ func TestAttackReplayedOlderCheckpoint(t *testing.T) {
 		t.Fatalf("online: %+v", res)
 	}
 }
+
+// diamond makes targets delegate a/* to role a and b/* to role b, both of
+// which delegate to one role "release" signed only by the key a gives it;
+// b gives release a key that never signed it. Release lists a/app.bin
+// (legitimate through a) and b/evil.bin (reachable only through b).
+func diamond(e *env) {
+	e.repo.Delegate("targets", "a", []string{"a/*"}, false)
+	e.repo.Delegate("targets", "b", []string{"b/*"}, false)
+	e.repo.Delegate("a", "release", []string{"a/*"}, false)
+	e.repo.DelegateAlso("b", "release", []string{"b/*"})
+	e.repo.AddTarget("release", "a/app.bin", []byte("app"), nil)
+	e.repo.AddTarget("release", "b/evil.bin", []byte("evil"), nil)
+	e.repo.Publish()
+}
+
+// TestDiamondDelegationSecondDelegatorKeysChecked: a role reached through
+// two delegators must satisfy the keys of each. Resolving a/app.bin first
+// trusts release through a; b/evil.bin, reached through b whose key never
+// signed release, must not be installed on a's word.
+func TestDiamondDelegationSecondDelegatorKeysChecked(t *testing.T) {
+	e := start(t, 2)
+	diamond(e)
+	err := e.attack()
+	if !strings.Contains(err.Error(), `role "release" reached through "b"`) {
+		t.Errorf("got %v, want the second delegator named", err)
+	}
+	if e.installed("b/evil.bin") != "" {
+		t.Error("target signed with a key b never authorised was installed")
+	}
+}

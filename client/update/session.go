@@ -190,8 +190,18 @@ func (s *Session) loadSnapshot(ctx context.Context) error {
 // commits to exact bytes; TUF signatures alone do not), and the bytes must
 // be proven in the log before the state machine sees them. Bytes the device
 // already trusts, pinned unchanged by the snapshot, are reused as they are.
+//
+// A role already loaded in this session through another delegator (a
+// diamond: two roles delegate the same role, possibly with different keys)
+// is not taken on that delegator's word: its signatures are checked again
+// against the threshold of keys that delegator gives it (§5.6.3), so a
+// search that reaches it now through a delegator whose keys never signed it
+// fails instead of trusting it.
 func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metadata.Metadata[metadata.TargetsType], error) {
 	if md := s.tm.Targets[role]; md != nil {
+		if err := s.verifyDelegate(role, delegator, md); err != nil {
+			return nil, err
+		}
 		return md, nil
 	}
 	meta := s.tm.Snapshot.Signed.Meta[role+".json"]
@@ -242,6 +252,24 @@ func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metada
 		return nil, err
 	}
 	return md, nil
+}
+
+// verifyDelegate checks an already trusted role against the keys and
+// threshold delegator gives it now (go-tuf's VerifyDelegate counts distinct
+// keys).
+func (s *Session) verifyDelegate(role, delegator string, md *metadata.Metadata[metadata.TargetsType]) error {
+	var err error
+	if delegator == metadata.ROOT {
+		err = s.tm.Root.VerifyDelegate(role, md)
+	} else if d := s.tm.Targets[delegator]; d != nil {
+		err = d.VerifyDelegate(role, md)
+	} else {
+		err = fmt.Errorf("delegator %q is not trusted", delegator)
+	}
+	if err != nil {
+		return fmt.Errorf("role %q reached through %q is not signed by the keys %q gives it: %w", role, delegator, delegator, err)
+	}
+	return nil
 }
 
 // metaPins reports whether a snapshot entry pins exactly b: same length and

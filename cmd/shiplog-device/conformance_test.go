@@ -187,3 +187,32 @@ func TestConformanceExpiryAndRollback(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestConformanceDiamondDelegationSecondDelegatorKeysChecked is the
+// diamond: release is delegated by a (with the key that signs it) and by b
+// (with a key that never signed it). Downloading a target through a, then
+// one through b, in one invocation must fail for the second and store
+// nothing for it; asking for the second alone fails too.
+func TestConformanceDiamondDelegationSecondDelegatorKeysChecked(t *testing.T) {
+	c := newConformance(t)
+	c.repo.Delegate("targets", "a", []string{"a/*"}, false)
+	c.repo.Delegate("targets", "b", []string{"b/*"}, false)
+	c.repo.Delegate("a", "release", []string{"a/*"}, false)
+	c.repo.DelegateAlso("b", "release", []string{"b/*"})
+	c.repo.AddTarget("release", "a/app.bin", []byte("app"), nil)
+	c.repo.AddTarget("release", "b/evil.bin", []byte("evil"), nil)
+	c.repo.Publish()
+	c.init()
+	if code := c.download("a/app.bin"); code != 0 {
+		t.Fatalf("target through the delegator that signed release: exit %d", code)
+	}
+	if code := c.download("a/app.bin", "b/evil.bin"); code != 1 {
+		t.Errorf("diamond, second delegator's keys never signed release: exit %d", code)
+	}
+	if code := c.download("b/evil.bin"); code != 1 {
+		t.Errorf("through b alone: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(c.targets, url.PathEscape("b/evil.bin"))); err == nil {
+		t.Error("target signed with a key b never authorised was stored")
+	}
+}
