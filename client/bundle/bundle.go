@@ -19,7 +19,6 @@
 package bundle
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,15 +27,18 @@ import (
 
 	pb "github.com/shiplog/shiplog/proto/bundle"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Magic is the first line of a bundle file.
 const Magic = "shiplog-bundle/v1\n"
 
-// Limits of the container.
+// Limits of the container. MaxHeaderSize bounds what Open holds in memory
+// (the decoded header aliases the header's bytes, about that much plus a few
+// hundred bytes per item): 16 MiB carries a root chain of 32 rotations of
+// 512 KB roots, or a 5 MB targets role with its snapshot and proofs, the
+// largest metadata files client/update's default Limits accept.
 const (
-	MaxHeaderSize = 64 << 20
+	MaxHeaderSize = 16 << 20
 	MaxRoots      = 1024
 	MaxRoles      = 1024
 	MaxPayloads   = 4096
@@ -74,7 +76,11 @@ func EncodeHeader(h *pb.Header) ([]byte, error) {
 // Open parses the container of a bundle of size bytes read from r. It
 // refuses a bad magic, a header above MaxHeaderSize, a non-canonical or
 // unknown-field header, inconsistent lists, and a file whose size is not
-// exactly the header plus the payloads.
+// exactly the header plus the payloads. Items are counted while the header
+// is read, so a header of millions of tiny items is refused after reading
+// MaxRoots, MaxRoles or MaxPayloads of them (the bundle header memory
+// exhaustion attack): Open holds at most about the header's size in
+// memory, never more, whatever the input.
 func Open(r io.ReaderAt, size int64) (*Bundle, error) {
 	pre := make([]byte, len(Magic)+4)
 	if _, err := r.ReadAt(pre, 0); err != nil {
@@ -87,20 +93,9 @@ func Open(r io.ReaderAt, size int64) (*Bundle, error) {
 	if n > MaxHeaderSize || n > size-int64(len(pre)) {
 		return nil, fmt.Errorf("%w: header length %d out of range", errMalformed, n)
 	}
-	body := make([]byte, n)
-	if _, err := r.ReadAt(body, int64(len(pre))); err != nil {
-		return nil, fmt.Errorf("%w: truncated header", errMalformed)
-	}
-	h := &pb.Header{}
-	if err := proto.Unmarshal(body, h); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", errMalformed, err)
-	}
-	if hasUnknown(h.ProtoReflect()) {
-		return nil, fmt.Errorf("%w: header has unknown fields", errMalformed)
-	}
-	again, err := proto.MarshalOptions{Deterministic: true}.Marshal(h)
-	if err != nil || !bytes.Equal(again, body) {
-		return nil, fmt.Errorf("%w: header is not canonically encoded", errMalformed)
+	h, err := readHeader(r, int64(len(pre)), n)
+	if err != nil {
+		return nil, err
 	}
 	b := &Bundle{Header: h, r: r, size: size, offset: map[string]int64{}, index: map[string]*pb.Payload{}}
 	if err := b.check(int64(len(pre)) + n); err != nil {
@@ -145,35 +140,6 @@ func (b *Bundle) check(off int64) error {
 		return fmt.Errorf("%w: file is %d bytes, header and payloads make %d (truncated or trailing data)", errMalformed, b.size, off)
 	}
 	return nil
-}
-
-// hasUnknown reports unknown fields anywhere in m.
-func hasUnknown(m protoreflect.Message) bool {
-	if len(m.GetUnknown()) > 0 {
-		return true
-	}
-	found := false
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
-			return true
-		}
-		if fd.IsList() {
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				if hasUnknown(l.Get(i).Message()) {
-					found = true
-					return false
-				}
-			}
-			return true
-		}
-		if hasUnknown(v.Message()) {
-			found = true
-			return false
-		}
-		return true
-	})
-	return found
 }
 
 // Payload returns a reader of the payload of target path, or an error if

@@ -1,17 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shiplog/shiplog/client/bundle"
 	"github.com/shiplog/shiplog/client/fixture"
+	pb "github.com/shiplog/shiplog/proto/bundle"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // BenchmarkInstall installs one payload of SHIPLOG_BENCH_MIB MiB (default
@@ -115,4 +121,76 @@ func payloadFile(b *testing.B, mib int) string {
 		b.Fatal(err)
 	}
 	return p
+}
+
+// BenchmarkHostileBundleHeader runs the real binary's verify-bundle on
+// hostile bundle headers of every size from 1 KiB to bundle.MaxHeaderSize
+// (doubling), of two shapes: millions of empty messages (the bundle header
+// memory exhaustion attack) and a few items of maximal contents, and
+// reports the largest peak RSS seen (docs/PERFORMANCE.md); BENCH_VERBOSE=1
+// prints every size. Each run must be refused.
+func BenchmarkHostileBundleHeader(b *testing.B) {
+	timeBin, err := exec.LookPath("/usr/bin/time")
+	if err != nil {
+		b.Skip("needs GNU time (Debian package time) to measure the device's peak RSS")
+	}
+	r := fixture.New(b)
+	r.AddTarget("targets", "a.bin", []byte("payload"), nil)
+	r.Publish()
+	tmp := b.TempDir()
+	rootFile := filepath.Join(tmp, "root.json")
+	os.WriteFile(rootFile, r.RootBytes(1), 0o644)
+	polFile := filepath.Join(tmp, "policy")
+	os.WriteFile(polFile, r.PolicyText(2), 0o644)
+	state := filepath.Join(tmp, "state")
+	mustRun(b, exec.Command(binary, "--state", state, "init", "--root", rootFile, "--repo-url", "http://127.0.0.1:1", "--repo-id", r.ID, "--policy", polFile, "--approval", "auto"))
+	shapes := map[string]func(n int) []byte{
+		"empty-messages": func(n int) []byte { return bytes.Repeat([]byte{0x12, 0x00}, n/2) },
+		"large-contents": func(n int) []byte {
+			var body []byte
+			for len(body) < n-8 {
+				m, _ := proto.Marshal(&pb.Metadata{Role: "root", Version: 1, Content: make([]byte, min(n-len(body)-16, 1<<20))})
+				body = protowire.AppendBytes(protowire.AppendTag(body, 2, protowire.BytesType), m)
+			}
+			return body
+		},
+	}
+	peak := map[string]int64{}
+	for i := 0; i < b.N; i++ {
+		for shape, gen := range shapes {
+			for n := 1 << 10; n <= bundle.MaxHeaderSize; n *= 2 {
+				body := gen(n)
+				file := filepath.Join(tmp, "hostile.bundle")
+				f := append(binary32([]byte(bundle.Magic), len(body)), body...)
+				if err := os.WriteFile(file, f, 0o644); err != nil {
+					b.Fatal(err)
+				}
+				// /usr/bin/time reports the device's own peak: the rusage
+				// of a child this process starts would include this
+				// process's peak from before the exec.
+				cmd := exec.Command(timeBin, "-f", "%M", binary, "--state", state, "verify-bundle", file)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Run(); err == nil {
+					b.Fatalf("%s header of %d bytes accepted:\n%s", shape, n, stderr.Bytes())
+				}
+				lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+				rss, err := strconv.ParseInt(lines[len(lines)-1], 10, 64) // KiB
+				if err != nil {
+					b.Fatalf("/usr/bin/time: %q", stderr.String())
+				}
+				peak[shape] = max(peak[shape], rss)
+				if os.Getenv("BENCH_VERBOSE") != "" {
+					fmt.Fprintf(os.Stderr, "%s %9d bytes: peak RSS %.1f MiB\n", shape, n, float64(rss)/1024)
+				}
+			}
+		}
+	}
+	for shape, rss := range peak {
+		b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB-"+shape)
+	}
+}
+
+func binary32(b []byte, n int) []byte {
+	return append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
