@@ -18,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiplog/shiplog/internal/durable"
+	"github.com/shiplog/shiplog/repo"
+	"github.com/shiplog/shiplog/repo/keys"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -123,18 +127,19 @@ func freePort(t *testing.T) string {
 }
 
 // TestNginx checks the configuration with nginx -t, then serves a repository
-// directory with it and checks what is public and how it is cached.
+// directory with it and checks what is public and how it is cached. The
+// repository's target is stored by the repository code itself under a
+// vendor's umask of 077, and nginx's workers run as an unprivileged user
+// (nobody), as in production: a target written 0600 would be answered 403.
 func TestNginx(t *testing.T) {
 	nginx := need(t, "nginx", "/usr/sbin/nginx")
 	dir := t.TempDir()
-	repo := filepath.Join(dir, "repo")
-	for name, content := range map[string]string{
-		"metadata/timestamp.json": "{}", "metadata/3.targets.json": "{}", "targets/ab.app.bin": "x",
-		"staging.json": "secret", "shiplog-repo.json": "{}",
-	} {
-		p := filepath.Join(repo, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(content), 0o644)
+	repoDir := filepath.Join(dir, "repo")
+	stored := makeRepo(t, repoDir)
+	for name, content := range map[string]string{"metadata/timestamp.json": "{}", "metadata/3.targets.json": "{}"} {
+		if err := durable.WriteFile(filepath.Join(repoDir, name), []byte(content), durable.Public); err != nil {
+			t.Fatal(err)
+		}
 	}
 	addr := freePort(t)
 	conf, err := os.ReadFile("nginx/shiplog.conf")
@@ -142,11 +147,17 @@ func TestNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.NewReplacer("/var/cache/nginx/shiplog", filepath.Join(dir, "cache"),
-		"/srv/tuf/repo", repo, "listen 80;", "listen "+addr+";").Replace(string(conf))
+		"/srv/tuf/repo", repoDir, "listen 80;", "listen "+addr+";").Replace(string(conf))
 	os.WriteFile(filepath.Join(dir, "shiplog.conf"), []byte(text), 0o644)
 	user := ""
 	if os.Geteuid() == 0 {
-		user = "user root;\n" // workers must read the test's 0700 temporary directory
+		// Workers run as nobody; they must traverse the test's directories.
+		user = "user nobody nogroup;\n"
+		for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	main := user + "events {}\nhttp {\n  access_log off;\n  include " + filepath.Join(dir, "shiplog.conf") + ";\n  include " +
 		mustAbs(t, "nginx/upstreams.conf") + ";\n}\n"
@@ -191,7 +202,7 @@ func TestNginx(t *testing.T) {
 	}{
 		{"/metadata/timestamp.json", 200, "no-cache"},
 		{"/metadata/3.targets.json", 200, "public, max-age=31536000, immutable"},
-		{"/targets/ab.app.bin", 200, "public, max-age=31536000, immutable"},
+		{"/targets/" + stored, 200, "public, max-age=31536000, immutable"},
 		{"/staging.json", 404, ""},
 		{"/shiplog-repo.json", 404, ""},
 	} {
@@ -200,6 +211,36 @@ func TestNginx(t *testing.T) {
 			t.Errorf("GET %s = %d %q, want %d %q", tc.path, code, cache, tc.code, tc.cache)
 		}
 	}
+}
+
+// makeRepo creates a repository in dir and stages one target with the
+// repository code, under a umask of 077; it returns the target's stored name.
+func makeRepo(t *testing.T, dir string) string {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	o := repo.InitOptions{Repository: "example.com/fw", Keys: map[string][]*metadata.Key{}}
+	for _, role := range repo.TopLevelRoles {
+		k, err := keys.GenerateDefault(keys.Ed25519)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Keys[role] = []*metadata.Key{k.Public}
+	}
+	if err := repo.Init(dir, o); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "app.bin")
+	os.WriteFile(src, []byte("app"), 0o600)
+	r, err := repo.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res, err := r.Add(repo.AddOptions{Targets: []repo.TargetInput{{Path: "app.bin", File: src}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0].Stored
 }
 
 func mustAbs(t *testing.T, p string) string {

@@ -133,7 +133,7 @@ func prepareDir(dir string) error {
 		}
 	}
 	for _, d := range []string{dir, filepath.Join(dir, MetadataDir), filepath.Join(dir, TargetsDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := durable.MkdirAll(d, 0o755); err != nil { // public: served as is
 			return err
 		}
 	}

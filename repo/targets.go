@@ -267,14 +267,14 @@ func (s *storer) store(t TargetInput, progress io.Writer) (*metadata.TargetFiles
 		return nil, "", fmt.Errorf("%s is not a regular file", t.File)
 	}
 	dir := filepath.Join(r.Dir, TargetsDir, filepath.FromSlash(path.Dir(t.Path)))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := durable.MkdirAll(dir, 0o755); err != nil { // public: served as is
 		return nil, "", err
 	}
-	tmp, err := os.CreateTemp(dir, ".add-*")
+	tmp, err := durable.CreateTemp(dir, ".add-*", durable.Public) // served to anyone
 	if err != nil {
 		return nil, "", err
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.Discard()
 	h := sha256.New()
 	var in io.Reader = src
 	if progress != nil && fi.Size() >= progressThreshold {
@@ -283,12 +283,6 @@ func (s *storer) store(t TargetInput, progress io.Writer) (*metadata.TargetFiles
 		in = io.TeeReader(src, bar)
 	}
 	n, err := io.Copy(io.MultiWriter(tmp, h), in)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return nil, "", fmt.Errorf("couldn't copy %s: %w", t.File, err)
 	}
@@ -298,7 +292,7 @@ func (s *storer) store(t TargetInput, progress io.Writer) (*metadata.TargetFiles
 	if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
 		s.created = append(s.created, dst)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := tmp.Rename(dst); err != nil { // fsync, then rename
 		return nil, "", err
 	}
 	s.dirs[dir] = true

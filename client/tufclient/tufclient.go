@@ -93,23 +93,15 @@ func (c *Client) fetch(ctx context.Context, s *update.Session, t *metadata.Targe
 			return nil // cached and valid
 		}
 	}
-	tmp, err := os.CreateTemp(c.TargetDir, ".download-*")
+	tmp, err := durable.CreateTemp(c.TargetDir, ".download-*", durable.Public)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.Discard()
 	if err := s.Download(ctx, t, tmp); err != nil {
-		tmp.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := tmp.Rename(final); err != nil {
 		return err
 	}
 	return durable.SyncDir(c.TargetDir)

@@ -146,17 +146,33 @@ func (r *HTTPRemote) get(ctx context.Context, url string) (io.ReadCloser, error)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case resp.StatusCode == http.StatusOK:
+	if resp.StatusCode == http.StatusOK {
 		return resp.Body, nil
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusForbidden:
-		// Static hosts (S3, GCS) answer 403 for a missing object.
-		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: %w (HTTP %d)", url, ErrNotFound, resp.StatusCode)
-	default:
-		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
 	}
+	resp.Body.Close()
+	return nil, &StatusError{URL: url, Code: resp.StatusCode}
+}
+
+// StatusError is an HTTP answer other than 200 OK. It names the status the
+// server gave, so that a file the web server may not read (403) is not
+// reported as a file that does not exist. It matches ErrNotFound for 404
+// and 403, since static hosts (S3, GCS) answer 403 for a missing object.
+type StatusError struct {
+	URL  string
+	Code int
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("GET %s: %d %s", e.URL, e.Code, http.StatusText(e.Code))
+	if e.Code == http.StatusForbidden {
+		msg += " (the server refuses to serve it: a missing object on some static hosts, otherwise a file the web server may not read: check its permissions)"
+	}
+	return msg
+}
+
+// Is reports whether the status means the file is not there.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrNotFound && (e.Code == http.StatusNotFound || e.Code == http.StatusForbidden)
 }
 
 func join(base, name string) string {

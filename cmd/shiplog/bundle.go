@@ -79,11 +79,11 @@ holds them by hash when it installs the bundle.`,
 
 // bundleWrite builds into a temporary file and renames it into place.
 func bundleWrite(cmd *cobra.Command, o rbundle.Options, out string) error {
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	f, err := durable.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*", durable.Public) // served to devices
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	defer f.Discard()
 	var w io.Writer = f
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		pw := &writeProgress{w: f, out: os.Stderr, label: "writing " + filepath.Base(out)}
@@ -91,16 +91,10 @@ func bundleWrite(cmd *cobra.Command, o rbundle.Options, out string) error {
 		w = pw
 	}
 	h, err := rbundle.Build(cmd.Context(), o, w)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return fmt.Errorf("couldn't build the bundle: %w", err)
 	}
-	if err := os.Rename(f.Name(), out); err != nil {
+	if err := f.Rename(out); err != nil {
 		return err
 	}
 	if err := durable.SyncDir(filepath.Dir(out)); err != nil {
