@@ -1,7 +1,10 @@
 package repo
 
 import (
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 )
@@ -10,9 +13,13 @@ import (
 // should: only metadata/ and targets/ are public (staging.json and
 // shiplog-repo.json are not), unversioned metadata (timestamp.json,
 // root.json) must be revalidated, and everything else is immutable. It serves
-// GET and HEAD only and never lists directories. Safe for concurrent use.
+// GET and HEAD only, never lists directories, and serves regular files only:
+// every component of the path must be a real directory or, last, a regular
+// file, never a symbolic link, device, pipe or socket (a link planted in
+// targets/ must not serve a key from elsewhere), and the file is opened
+// through an os.Root of dir, so nothing outside dir is ever read even if the
+// tree changes during the check. Safe for concurrent use.
 func Handler(dir string) http.Handler {
-	files := http.FileServer(http.Dir(dir))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -23,12 +30,52 @@ func Handler(dir string) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		f, fi, err := openRegular(dir, strings.TrimPrefix(p, "/"))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
 		switch p {
 		case "/metadata/timestamp.json", "/metadata/root.json":
 			w.Header().Set("Cache-Control", "no-cache")
 		default:
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		}
-		files.ServeHTTP(w, r)
+		http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
 	})
+}
+
+var errNotRegular = errors.New("not a regular file")
+
+// openRegular opens the slash-separated, cleaned relative path name inside
+// dir if every directory on the way is a directory and the file is a
+// regular file, none of them a symbolic link.
+func openRegular(dir, name string) (*os.File, fs.FileInfo, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer root.Close()
+	parts := strings.Split(name, "/")
+	for i := range parts {
+		fi, err := root.Lstat(strings.Join(parts[:i+1], "/"))
+		if err != nil {
+			return nil, nil, err
+		}
+		last := i == len(parts)-1
+		if (!last && !fi.IsDir()) || (last && !fi.Mode().IsRegular()) {
+			return nil, nil, errNotRegular
+		}
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, errNotRegular
+	}
+	return f, fi, nil
 }

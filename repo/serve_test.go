@@ -40,3 +40,43 @@ func TestHandlerServesOnlyTheRepository(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackServeSymlinkLeak: links planted in metadata/ or targets/ (to a
+// key elsewhere in the repository, to a file outside it, through a linked
+// directory) are not served.
+func TestAttackServeSymlinkLeak(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"metadata", "targets", "keys"} {
+		must(os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	must(os.WriteFile(filepath.Join(dir, "keys", "targets.key"), []byte("private key"), 0o600))
+	must(os.WriteFile(filepath.Join(outside, "secret"), []byte("outside"), 0o600))
+	must(os.WriteFile(filepath.Join(dir, "targets", "ok.bin"), []byte("ok"), 0o644))
+	must(os.Symlink("../keys/targets.key", filepath.Join(dir, "metadata", "1.targets.json")))
+	must(os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "targets", "out.bin")))
+	must(os.Symlink("../keys", filepath.Join(dir, "targets", "keys")))
+	must(os.Symlink(outside, filepath.Join(dir, "targets", "outdir")))
+	must(os.Symlink("ok.bin", filepath.Join(dir, "targets", "alias.bin")))
+	h := Handler(dir)
+	for _, p := range []string{
+		"/metadata/1.targets.json", "/targets/out.bin", "/targets/keys/targets.key",
+		"/targets/outdir/secret", "/targets/alias.bin",
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s = %d %q, want 404", p, rec.Code, rec.Body.String())
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/targets/ok.bin", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != "ok" {
+		t.Errorf("GET /targets/ok.bin = %d %q", rec.Code, rec.Body.String())
+	}
+}
