@@ -78,7 +78,7 @@ func TestRealLedgerAndWitness(t *testing.T) {
 		if err == nil && json.Unmarshal(b, &addrs) == nil {
 			break
 		}
-		if i > 500 {
+		if i > 6000 { // 60 s: a loaded machine
 			t.Fatal("ledger did not start")
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -166,7 +166,7 @@ func freeAddr(t *testing.T) string {
 func waitHTTP(t *testing.T, u string) {
 	t.Helper()
 	hc := &http.Client{Timeout: time.Second}
-	for i := 0; i < 500; i++ {
+	for i := 0; i < 6000; i++ { // 60 s: a loaded machine
 		if resp, err := hc.Get(u); err == nil {
 			resp.Body.Close()
 			return

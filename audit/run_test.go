@@ -144,7 +144,7 @@ func TestRunServesDashboardWhileFollowing(t *testing.T) {
 	hc := &http.Client{Timeout: 5 * time.Second}
 	waitFor := func(want []byte) {
 		t.Helper()
-		for i := 0; i < 400; i++ {
+		for i := 0; i < 2400; i++ { // 60 s: a loaded machine
 			resp, err := hc.Get(base + "/checkpoint")
 			if err == nil {
 				b, _ := io.ReadAll(resp.Body)

@@ -182,7 +182,7 @@ func TestNginx(t *testing.T) {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
 		req.Host = "updates.example.com"
 		var resp *http.Response
-		for i := 0; i < 50; i++ {
+		for i := 0; i < 600; i++ { // 60 s: a loaded machine
 			if resp, err = client.Do(req); err == nil {
 				break
 			}

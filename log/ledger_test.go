@@ -90,7 +90,7 @@ func TestPolicyChangeRecosignsTheSameSize(t *testing.T) {
 	}
 	l.Stop()
 	l = ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 2})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p, err := l.WaitProof(ctx, 0)
 	if err != nil {

@@ -42,7 +42,7 @@ func realLedger(t *testing.T) ledgerEndpoint {
 		if err == nil && json.Unmarshal(b, &addrs) == nil {
 			break
 		}
-		if i > 500 {
+		if i > 6000 { // 60 s: a loaded machine
 			t.Fatal("ledger did not start")
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -118,7 +118,7 @@ func startWitnessProcess(t testing.TB, dir string) *witnessProcess {
 	select {
 	case a := <-addr:
 		p.url = "http://" + a
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatalf("witness serve did not start:\n%s", p.log())
 	}
 	return p
@@ -178,7 +178,7 @@ func TestAttackCrashRollback(t *testing.T) {
 		}
 		// Let at least a few cosignatures through (the machine may be
 		// slow), then SIGKILL at a random moment mid-stream.
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			allMu.Lock()
 			n := len(all)
 			allMu.Unlock()

@@ -422,7 +422,7 @@ func TestLogListReload(t *testing.T) {
 	if err := witness.AddLog(dir, "not a key", "", 0); err == nil {
 		t.Error("AddLog accepted a malformed key")
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		r := httpDo(t, http.MethodPost, url+"/add-checkpoint", request(l, 0, 2))
 		if r.code == http.StatusOK {

@@ -88,7 +88,7 @@ func count(t *testing.T, ctx context.Context, sel string) int {
 
 func navigate(t *testing.T, ctx context.Context, url, waitFor string) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := chromedp.Do(tctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(waitFor))); err != nil {
 		t.Fatalf("load %s: %v", url, err)

@@ -104,7 +104,7 @@ func (p *process) kill() {
 
 func waitHTTP(t *testing.T, u string) {
 	t.Helper()
-	for i := 0; i < 1000; i++ {
+	for i := 0; i < 6000; i++ { // 60 s: a loaded machine
 		resp, err := httpClient.Get(u)
 		if err == nil {
 			resp.Body.Close()

@@ -51,7 +51,7 @@ func (r *replica) start(t *testing.T) {
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var addrs map[string]string
 		if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &addrs) == nil {
@@ -253,7 +253,7 @@ func TestFaultsLoseNothingAcknowledged(t *testing.T) {
 	resumed := func(what string) {
 		t.Helper()
 		before := fc.acked.Load()
-		deadline := time.Now().Add(45 * time.Second)
+		deadline := time.Now().Add(3 * time.Minute) // generous: a loaded machine
 		for fc.acked.Load() < before+int64(2*repos) {
 			if time.Now().After(deadline) {
 				t.Fatalf("publishing did not resume after %s came back (%d acks since)", what, fc.acked.Load()-before)
@@ -278,7 +278,31 @@ func TestFaultsLoseNothingAcknowledged(t *testing.T) {
 		} else if err := c.Kill(component); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Second)
+		// Keep the component down until clients have seen the outage
+		// (no fixed window: on a loaded machine requests may take longer
+		// than any window to fail): a 503 from the ledger while Trillian or
+		// PostgreSQL is down, an unanswered request while a replica is
+		// down. The signer's outage only delays integration; it is held
+		// for a while and nothing is asserted about it.
+		outage := func() bool {
+			now := codesBefore()
+			switch component {
+			case "log_server", "postgres":
+				return now[503] > before[503]
+			case "replica":
+				return now[0] > before[0]
+			}
+			return true
+		}
+		held := time.Now().Add(2 * time.Second)
+		deadline := time.Now().Add(2 * time.Minute)
+		for !outage() || time.Now().Before(held) {
+			if time.Now().After(deadline) {
+				t.Errorf("no failed attempt while %s was down (codes before %v, now %v)", component, before, codesBefore())
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		if component == "replica" {
 			rs[0].start(t) // same ports
 		} else if err := c.Restart(component); err != nil {
@@ -287,11 +311,6 @@ func TestFaultsLoseNothingAcknowledged(t *testing.T) {
 		resumed(component)
 		after := codesBefore()
 		t.Logf("%s down: %d answers 503, %d unanswered", component, after[503]-before[503], after[0]-before[0])
-		if component == "log_server" || component == "postgres" {
-			if after[503] == before[503] {
-				t.Errorf("no 503 while %s was down", component)
-			}
-		}
 	}
 	time.Sleep(500 * time.Millisecond)
 	stop()
@@ -355,7 +374,7 @@ func tail(b []byte, n int) []byte {
 
 func waitCheckpoint(t *testing.T, hc *http.Client, addr string, pol *policy.Policy, size uint64) *evidence.Checkpoint {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		if resp, err := hc.Get("http://" + addr + "/checkpoint"); err == nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

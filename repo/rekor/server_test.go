@@ -102,7 +102,7 @@ func startRekor(t *testing.T) *rekorServer {
 				break
 			}
 		}
-		if i == 300 {
+		if i == 1200 {
 			t.Fatalf("rekor-server did not become ready: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -130,7 +130,7 @@ func freeAddr(t testing.TB) string {
 
 func waitFor(t testing.TB, network, addr string) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 2400; i++ { // 60 s: a loaded machine
 		if c, err := net.Dial(network, addr); err == nil {
 			c.Close()
 			return
