@@ -10,6 +10,13 @@
 //
 //	{"release_notes": "Fixes CVE-2026-1234", "security": true}
 //
+// "security": true marks a target as a security fix: mode security installs
+// updates made only of such targets, and a device may give them a shorter
+// publicity window (docs/spec/publicity.md). A target's declared
+// capabilities (client/capability) are compared with what the device runs:
+// an update in which any target gains one needs explicit consent in every
+// mode (Decide never returns Install for it).
+//
 // It is pure: no I/O; the prompt is the caller's.
 package approval
 
@@ -52,9 +59,15 @@ const (
 	Show    Action = "notify"  // show the summary only
 	Prompt  Action = "ask"     // download, show, ask; install on yes
 	Install Action = "install" // install without asking
+	// Hold is the device's, not Decide's: the release is not yet public
+	// for long enough (docs/spec/publicity.md); a later check decides again.
+	Hold Action = "hold"
 )
 
 // Decide returns the action for an update summarized by s under mode m.
+// An update that escalates (a target gains a capability) is never
+// installed without asking, whatever the mode: like a browser extension
+// update that asks for new permissions.
 func Decide(m Mode, s *Summary) Action {
 	switch m {
 	case Notify:
@@ -62,9 +75,12 @@ func Decide(m Mode, s *Summary) Action {
 	case Ask:
 		return Prompt
 	case Auto:
+		if s.Escalates() {
+			return Prompt
+		}
 		return Install
 	case Security:
-		if s.SecurityOnly() {
+		if s.SecurityOnly() && !s.Escalates() {
 			return Install
 		}
 		return Prompt
@@ -103,6 +119,28 @@ type Change struct {
 	NewSHA256    string `json:"new_sha256,omitempty"`
 	Security     bool   `json:"security,omitempty"`
 	ReleaseNotes string `json:"release_notes,omitempty"`
+	// Capabilities are what the new version declares; Gained and Lost
+	// compare them with the version the device runs (an added target gains
+	// all it declares).
+	Capabilities []string `json:"capabilities,omitempty"`
+	Gained       []string `json:"capabilities_gained,omitempty"`
+	Lost         []string `json:"capabilities_lost,omitempty"`
+	// Denied are the gained capabilities the device policy forbids: the
+	// update is refused.
+	Denied []string `json:"capabilities_denied,omitempty"`
+}
+
+// Publicity is since when an update is proven public in the log and when
+// the device's publicity window lets it install (docs/spec/publicity.md).
+type Publicity struct {
+	// Public is false while no quorum of witness cosignatures proves it.
+	Public bool      `json:"public"`
+	Since  time.Time `json:"public_since,omitzero"`
+	// Window is the window that applies to this update (the security
+	// window for a security-only update); EligibleAt is Since + Window.
+	Window     string    `json:"window"`
+	EligibleAt time.Time `json:"eligible_at,omitzero"`
+	Eligible   bool      `json:"eligible"`
 }
 
 // Witness is one cosignature on the checkpoint that proves a role.
@@ -131,6 +169,19 @@ type Summary struct {
 	Evidence    []Evidence `json:"evidence"`
 	// DownloadSize is the bytes to fetch (added and changed targets).
 	DownloadSize int64 `json:"download_size"`
+	// Publicity is set when the device could compute it (a policy with a
+	// witness quorum and evidence for the update).
+	Publicity *Publicity `json:"publicity,omitempty"`
+}
+
+// Escalates reports whether any target gains a capability.
+func (s *Summary) Escalates() bool {
+	for _, c := range s.Changes {
+		if len(c.Gained) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Empty reports whether nothing changes.
@@ -179,6 +230,15 @@ func (s *Summary) Text() string {
 		default:
 			fmt.Fprintf(&b, "  ~ %s (%s -> %s)%s\n", clean(c.Path), size(c.OldLength), size(c.NewLength), mark)
 		}
+		if len(c.Gained) > 0 {
+			fmt.Fprintf(&b, "      GAINS capabilities: %s (needs your consent)\n", clean(strings.Join(c.Gained, ", ")))
+		}
+		if len(c.Denied) > 0 {
+			fmt.Fprintf(&b, "      DENIED by this device's policy: %s\n", clean(strings.Join(c.Denied, ", ")))
+		}
+		if len(c.Lost) > 0 {
+			fmt.Fprintf(&b, "      drops capabilities: %s\n", clean(strings.Join(c.Lost, ", ")))
+		}
 		if c.ReleaseNotes != "" {
 			for _, l := range strings.Split(clean(c.ReleaseNotes), "\n") {
 				fmt.Fprintf(&b, "      %s\n", l)
@@ -186,6 +246,16 @@ func (s *Summary) Text() string {
 		}
 	}
 	fmt.Fprintf(&b, "  to download: %s\n", size(s.DownloadSize))
+	if p := s.Publicity; p != nil && !s.Empty() {
+		switch {
+		case !p.Public:
+			fmt.Fprintf(&b, "  not yet proven public (no witness quorum with timestamps up to now); window %s\n", p.Window)
+		case p.Eligible:
+			fmt.Fprintf(&b, "  public since %s; window %s met\n", p.Since.UTC().Format(time.RFC3339), p.Window)
+		default:
+			fmt.Fprintf(&b, "  public since %s; window %s: eligible at %s\n", p.Since.UTC().Format(time.RFC3339), p.Window, p.EligibleAt.UTC().Format(time.RFC3339))
+		}
+	}
 	if len(s.Evidence) > 0 {
 		b.WriteString("Transparency log evidence:\n")
 	}

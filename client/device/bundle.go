@@ -61,6 +61,9 @@ func (d *Device) InstallBundle(ctx context.Context, path string) (*Result, error
 	if err != nil {
 		return nil, d.failed(err)
 	}
+	if held, err := d.release(p); held != nil || err != nil {
+		return held, err
+	}
 	action := approval.Decide(d.cfg.Approval, p.summary)
 	if action == approval.Show {
 		action = approval.Prompt // the user asked for this bundle; still confirm
@@ -106,7 +109,11 @@ func (d *Device) planBundle(ctx context.Context, b *bundle.Bundle, s *state.Stat
 		}
 		targets[t.Path] = t
 	}
-	return v, newPlan(d.cfg.Repository, v.Session, s, targets), nil
+	p, err := newPlan(d.cfg.Repository, v.Session, s, targets)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, p, d.assess(p)
 }
 
 // PreparedBundle is a bundle verified against the device's trusted state
@@ -146,9 +153,19 @@ func (d *Device) PrepareBundle(ctx context.Context, path string) (*PreparedBundl
 // Summary describes what applying the bundle changes.
 func (pb *PreparedBundle) Summary() *approval.Summary { return pb.p.summary }
 
-// Apply installs the prepared bundle (the caller has approved it). It fails
-// with state.ErrConflict if the trusted state changed since PrepareBundle.
+// Apply installs the prepared bundle (the caller has approved it, gained
+// capabilities included). It fails with state.ErrConflict if the trusted
+// state changed since PrepareBundle, with ErrDenied if a target gains a
+// capability the device denies, and with ErrHeld while the release is
+// inside the device's publicity window.
 func (pb *PreparedBundle) Apply(ctx context.Context) (*Result, error) {
+	held, err := pb.d.release(pb.p)
+	if err != nil {
+		return nil, err
+	}
+	if held != nil {
+		return nil, fmt.Errorf("%w: %s", ErrHeld, held.Message)
+	}
 	fetch := func(ctx context.Context, t *metadata.TargetFiles, w io.Writer) error {
 		if pb.v.Omitted[t.Path] {
 			return fmt.Errorf("%w: %s, and the device does not hold it", bundle.ErrOmitted, clean(t.Path))

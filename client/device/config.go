@@ -54,6 +54,27 @@ type Config struct {
 	Targets []string `json:"targets,omitempty"`
 	// Installer chooses how versions are installed.
 	Installer InstallerConfig `json:"installer"`
+
+	// Profile is the preset the policy settings below started from (empty:
+	// none); Sources says where each setting came from (ApplyProfile).
+	Profile string            `json:"profile,omitempty"`
+	Sources map[string]string `json:"sources,omitempty"`
+	// MinPublicAge is the publicity window: an update installs only once
+	// its release has been public in the log that long, by the witnesses'
+	// cosignature timestamps (docs/spec/publicity.md). Zero: no window.
+	MinPublicAge Duration `json:"min_public_age,omitempty"`
+	// MinPublicAgeSecurity is the window for updates made only of targets
+	// marked as security fixes; MinPublicAgeFloor is the owner's floor:
+	// neither window may be below it.
+	MinPublicAgeSecurity Duration `json:"min_public_age_security,omitempty"`
+	MinPublicAgeFloor    Duration `json:"min_public_age_floor,omitempty"`
+	// ClockSkew is how far ahead of the device's clock a witness timestamp
+	// may be and still count; nil means publicity.DefaultSkew.
+	ClockSkew *Duration `json:"clock_skew,omitempty"`
+	// DenyCapabilities refuses outright any update in which a target gains
+	// one of these capabilities ("storage" and "vendor" match every
+	// capability of that kind); see docs/spec/capabilities.md.
+	DenyCapabilities []string `json:"deny_capabilities,omitempty"`
 }
 
 // InstallerConfig selects an installer: "dir" (default; versions as
@@ -81,6 +102,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := approval.ParseMode(string(c.Approval)); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.validatePolicy(); err != nil {
+		return err
 	}
 	switch c.Installer.Kind {
 	case "", "dir":
@@ -150,6 +174,9 @@ func loadConfig(dir string) (*Config, *policy.Policy, error) {
 	p, err := policy.Parse(pb)
 	if err != nil {
 		return nil, nil, fmt.Errorf("device policy: %w", err)
+	}
+	if err := checkWindowPolicy(&c, p); err != nil {
+		return nil, nil, err
 	}
 	return &c, p, nil
 }

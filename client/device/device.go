@@ -66,8 +66,12 @@ func Init(dir string, cfg Config, root, policyText []byte) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if _, err := policy.Parse(policyText); err != nil {
+	pol, err := policy.Parse(policyText)
+	if err != nil {
 		return fmt.Errorf("policy: %w", err)
+	}
+	if err := checkWindowPolicy(&cfg, pol); err != nil {
+		return err
 	}
 	if _, err := trustedmetadata.New(root); err != nil {
 		return fmt.Errorf("trusted root: %w", err)
@@ -177,7 +181,13 @@ func (d *Device) Check(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, d.failed(err)
 	}
-	return &Result{Summary: p.summary, Action: approval.Show, Message: p.message()}, nil
+	res := &Result{Summary: p.summary, Action: approval.Show, Message: p.message()}
+	if held, err := d.release(p); err != nil {
+		res.Message = err.Error()
+	} else if held != nil {
+		res.Message = held.Message
+	}
+	return res, nil
 }
 
 // Update runs an online update under the approval mode: refresh and verify
@@ -204,6 +214,9 @@ func (d *Device) Update(ctx context.Context) (*Result, error) {
 	action := approval.Decide(d.cfg.Approval, p.summary)
 	if action == approval.Show && !p.summary.Empty() {
 		return &Result{Summary: p.summary, Action: action, Message: p.message()}, nil
+	}
+	if held, err := d.release(p); held != nil || err != nil {
+		return held, err
 	}
 	return d.apply(ctx, s, sess, p, action, sess.Download)
 }
@@ -273,7 +286,11 @@ func (d *Device) planOnline(ctx context.Context, sess *update.Session, s *state.
 			targets[p] = t
 		}
 	}
-	return newPlan(d.cfg.Repository, sess, s, targets), nil
+	p, err := newPlan(d.cfg.Repository, sess, s, targets)
+	if err != nil {
+		return nil, err
+	}
+	return p, d.assess(p)
 }
 
 func sortedPaths[V any](m map[string]V) []string {

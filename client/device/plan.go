@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/shiplog/shiplog/client/approval"
+	"github.com/shiplog/shiplog/client/capability"
 	"github.com/shiplog/shiplog/client/install"
 	"github.com/shiplog/shiplog/client/state"
 	"github.com/shiplog/shiplog/client/update"
@@ -23,6 +24,9 @@ type plan struct {
 	targets  map[string]*metadata.TargetFiles
 	manifest *state.Manifest
 	summary  *approval.Summary
+	// evidence is the log evidence of the metadata the update newly
+	// trusts: what proves since when the release is public.
+	evidence []update.RoleEvidence
 }
 
 func (p *plan) message() string {
@@ -32,8 +36,9 @@ func (p *plan) message() string {
 	return fmt.Sprintf("update available: %d change(s), targets version %d", len(p.summary.Changes), p.summary.ToVersion)
 }
 
-// newPlan builds the manifest and the summary of installing targets.
-func newPlan(repo string, sess *update.Session, s *state.State, targets map[string]*metadata.TargetFiles) *plan {
+// newPlan builds the manifest and the summary of installing targets. It
+// fails if a target's declared capabilities do not parse.
+func newPlan(repo string, sess *update.Session, s *state.State, targets map[string]*metadata.TargetFiles) (*plan, error) {
 	tv := sess.Metadata().Targets[metadata.TARGETS].Signed.Version
 	m := &state.Manifest{TargetsVersion: tv, Files: map[string]state.File{}}
 	h := sha256.New()
@@ -58,20 +63,35 @@ func newPlan(repo string, sess *update.Session, s *state.State, targets map[stri
 	}
 	for path, f := range m.Files {
 		o, had := old[path]
-		if had && o.SHA256 == f.SHA256 && o.Length == f.Length {
+		caps, err := capability.FromCustom(f.Custom)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: capabilities: %w", clean(path), err)
+		}
+		var prev capability.Set
+		if had {
+			// What the device runs was accepted before; an unreadable old
+			// declaration counts as none, so everything new is a gain.
+			prev, _ = capability.FromCustom(o.Custom)
+		}
+		gained, lost := capability.Diff(prev, caps)
+		if had && o.SHA256 == f.SHA256 && o.Length == f.Length && len(gained) == 0 && len(lost) == 0 {
 			continue
 		}
 		c := approval.ParseCustom(f.Custom)
-		ch := approval.Change{Path: path, Kind: "added", NewLength: f.Length, NewSHA256: f.SHA256, Security: c.Security, ReleaseNotes: c.ReleaseNotes}
+		ch := approval.Change{Path: path, Kind: "added", NewLength: f.Length, NewSHA256: f.SHA256, Security: c.Security, ReleaseNotes: c.ReleaseNotes,
+			Capabilities: caps, Gained: gained, Lost: lost}
 		if had {
 			ch.Kind, ch.OldLength, ch.OldSHA256 = "changed", o.Length, o.SHA256
 		}
 		sum.Changes = append(sum.Changes, ch)
-		sum.DownloadSize += f.Length
+		if !had || o.SHA256 != f.SHA256 || o.Length != f.Length {
+			sum.DownloadSize += f.Length
+		}
 	}
 	for path, o := range old {
 		if _, ok := m.Files[path]; !ok {
-			sum.Changes = append(sum.Changes, approval.Change{Path: path, Kind: "removed", OldLength: o.Length, OldSHA256: o.SHA256})
+			prev, _ := capability.FromCustom(o.Custom)
+			sum.Changes = append(sum.Changes, approval.Change{Path: path, Kind: "removed", OldLength: o.Length, OldSHA256: o.SHA256, Lost: prev})
 		}
 	}
 	for _, e := range sess.Evidence() {
@@ -82,7 +102,7 @@ func newPlan(repo string, sess *update.Session, s *state.State, targets map[stri
 		sum.Evidence = append(sum.Evidence, ev)
 	}
 	sum.Sort()
-	return &plan{targets: targets, manifest: m, summary: sum}
+	return &plan{targets: targets, manifest: m, summary: sum, evidence: sess.Evidence()}, nil
 }
 
 // fetchFunc streams a verified target into w.
@@ -126,6 +146,9 @@ func (d *Device) apply(ctx context.Context, s *state.State, sess *update.Session
 		if err != nil || !ok {
 			stage.Abort()
 			res.Message = "not installed: the update was not approved"
+			if p.summary.Escalates() {
+				res.Message = "not installed: the update gains capabilities and needs your consent (answer the prompt, or run again with --yes)"
+			}
 			return res, err
 		}
 	}
@@ -147,6 +170,7 @@ func (d *Device) apply(ctx context.Context, s *state.State, sess *update.Session
 		d.log.Warn("couldn't remove the old version", "err", err)
 	}
 	d.fault("settled")
+	d.clearPending()
 	res.Installed, res.Version = true, p.manifest.ID
 	res.Message = "installed " + p.manifest.ID
 	return res, nil

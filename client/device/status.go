@@ -10,13 +10,20 @@ import (
 
 // Status describes a device's trusted state.
 type Status struct {
-	Repository    string          `json:"repository"`
-	RepositoryURL string          `json:"repository_url,omitempty"`
-	Approval      string          `json:"approval"`
-	Installed     *state.Manifest `json:"installed,omitempty"`
-	Active        string          `json:"active"`
-	Roles         []RoleStatus    `json:"roles"`
-	Checkpoints   []LogStatus     `json:"checkpoints"`
+	Repository    string `json:"repository"`
+	RepositoryURL string `json:"repository_url,omitempty"`
+	Approval      string `json:"approval"`
+	// Profile is the preset the policy started from; Policy every
+	// effective setting with where it came from.
+	Profile string          `json:"profile,omitempty"`
+	Policy  []PolicySetting `json:"policy"`
+	// Pending is the release the last check or update held back, if any
+	// (informational, not trusted state).
+	Pending     *Pending        `json:"pending,omitempty"`
+	Installed   *state.Manifest `json:"installed,omitempty"`
+	Active      string          `json:"active"`
+	Roles       []RoleStatus    `json:"roles"`
+	Checkpoints []LogStatus     `json:"checkpoints"`
 }
 
 // RoleStatus is one trusted role.
@@ -42,7 +49,8 @@ func (d *Device) Status() (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{Repository: d.cfg.Repository, RepositoryURL: d.cfg.RepositoryURL, Approval: string(d.cfg.Approval), Installed: s.Installed, Active: active}
+	st := &Status{Repository: d.cfg.Repository, RepositoryURL: d.cfg.RepositoryURL, Approval: string(d.cfg.Approval), Installed: s.Installed, Active: active,
+		Profile: d.cfg.Profile, Policy: d.cfg.EffectivePolicy(), Pending: d.loadPending()}
 	if r, err := metadata.Root().FromBytes(s.Root); err == nil {
 		st.Roles = append(st.Roles, RoleStatus{"root", r.Signed.Version, r.Signed.Expires})
 	}

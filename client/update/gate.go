@@ -90,6 +90,9 @@ type RoleEvidence struct {
 	Source string
 	// Checkpoint is the signed checkpoint note the proof carries.
 	Checkpoint []byte
+	// Cosigned is that checkpoint as verified under the policy: the
+	// evidence of when the entry became public (evidence/publicity).
+	Cosigned *evidence.Checkpoint
 }
 
 // Cosigner is one witness cosignature on a checkpoint.
@@ -197,7 +200,7 @@ func (v *logView) try(ctx context.Context, e entry.Entry, data, tlogProof []byte
 	ev := &RoleEvidence{
 		Role: e.Repo, Version: int64(e.Version), SHA256: e.SHA256, Length: int64(e.Length),
 		Origin: inc.Checkpoint.Origin, Index: inc.Index, TreeSize: inc.Checkpoint.Size,
-		Source: source, Checkpoint: inc.Checkpoint.Note,
+		Source: source, Checkpoint: inc.Checkpoint.Note, Cosigned: inc.Checkpoint,
 	}
 	ev.Role = e.Role
 	for _, w := range inc.Checkpoint.Cosigners {

@@ -36,7 +36,7 @@ func (v *logView) trySigstore(ctx context.Context, remote Remote, name, role str
 	}
 	re := &RoleEvidence{
 		Role: role, Version: version, SHA256: sha256.Sum256(data), Length: int64(len(data)),
-		Origin: c.Origin, Index: ev.Index, TreeSize: c.Size, Source: "sigstore", Checkpoint: c.Note,
+		Origin: c.Origin, Index: ev.Index, TreeSize: c.Size, Source: "sigstore", Checkpoint: c.Note, Cosigned: c,
 	}
 	for _, w := range c.Cosigners {
 		for _, cs := range c.Cosignatures {

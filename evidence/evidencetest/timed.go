@@ -2,6 +2,7 @@ package evidencetest
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/checkpoint"
+	"github.com/shiplog/shiplog/evidence/proof"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -63,4 +65,16 @@ func (l *Log) CheckpointAtTimes(size uint64, times map[int]time.Time) []byte {
 		msg = checkpoint.AddSignatures(msg, sig)
 	}
 	return msg
+}
+
+// ProofAtTimes is ProofAt with the checkpoint cosigned by the witnesses in
+// times at those times.
+func (l *Log) ProofAtTimes(index, size uint64, times map[int]time.Time) []byte {
+	hs, err := l.tree.InclusionProof(index, size)
+	must(err)
+	p := proof.Proof{Index: index, Checkpoint: l.CheckpointAtTimes(size, times)}
+	for _, h := range hs {
+		p.Hashes = append(p.Hashes, [sha256.Size]byte(h))
+	}
+	return p.Format()
 }
