@@ -379,3 +379,24 @@ func TestStatusShowsSafeOrder(t *testing.T) {
 		t.Fatalf("unexposed: %v next: %v", s.Unexposed, s.Next)
 	}
 }
+
+// TestPublishNothingLoggedIsAnError: a staged release that lacks its
+// signatures is reported as pending and publish fails (the command exits
+// non-zero), so `shiplog publish && announce` does not announce a release
+// that nobody can install.
+func TestPublishNothingLoggedIsAnError(t *testing.T) {
+	f := newFixture(t)
+	f.add(map[string]string{"fw.bin": "v2"})
+	res := f.publish(true)
+	err := res.NothingLogged()
+	if !errors.Is(err, ErrNothingLogged) || !strings.Contains(err.Error(), "targets v2 (needs") {
+		t.Fatalf("publish = %+v, NothingLogged() = %v", res, err)
+	}
+	f.sign(f.keys["targets"], "targets")
+	if res := f.publish(true); res.NothingLogged() != nil {
+		t.Errorf("signed: %v", res.NothingLogged())
+	}
+	if res := f.publish(true); res.NothingLogged() != nil { // nothing staged: not an error
+		t.Errorf("nothing staged: %v", res.NothingLogged())
+	}
+}

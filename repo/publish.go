@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/shiplog/shiplog/evidence"
@@ -67,6 +68,21 @@ type PublishResult struct {
 	Exposed *Exposure `json:"exposed,omitempty"`
 	// NotExposed says why nothing was exposed.
 	NotExposed string `json:"not_exposed,omitempty"`
+}
+
+// ErrNothingLogged means publish logged nothing although roles are staged:
+// they lack signatures (or are otherwise not ready). Commands exit non-zero
+// on it, so a script does not carry on as if the release were out.
+var ErrNothingLogged = errors.New("nothing logged")
+
+// NothingLogged returns an error wrapping ErrNothingLogged, naming what is
+// pending, when nothing was logged and staged roles are pending; nil
+// otherwise (something was logged, or nothing was staged).
+func (res *PublishResult) NothingLogged() error {
+	if len(res.Logged) > 0 || len(res.Pending) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d staged role(s) pending: %s: sign them with `shiplog repo sign` and publish again", ErrNothingLogged, len(res.Pending), strings.Join(res.Pending, "; "))
 }
 
 // Publish logs every staged root and targets role version whose signatures

@@ -32,6 +32,7 @@ devices install only releases proven to be in the log.`,
 	for _, c := range commands {
 		root.AddCommand(c())
 	}
+	requireSubcommands(root)
 	return root
 }
 

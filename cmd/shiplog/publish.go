@@ -79,7 +79,7 @@ a hashedrekord entry, and the returned Sigstore bundle is verified under --polic
 				return err
 			}
 			if asJSON {
-				return nil
+				return res.NothingLogged()
 			}
 			w := cmd.OutOrStdout()
 			for _, l := range res.Logged {
@@ -99,7 +99,7 @@ a hashedrekord entry, and the returned Sigstore bundle is verified under --polic
 			default:
 				fmt.Fprintf(w, "exposed: snapshot v%d, timestamp v%d (expires %s)\n", res.Exposed.Snapshot, res.Exposed.Timestamp, res.Exposed.Expires.Format(time.RFC3339))
 			}
-			return nil
+			return res.NothingLogged() // exit non-zero: the release is not out
 		},
 	}
 	c.Flags().StringVar(&o.Ledger, "ledger", "", "ledger base URL (default: the config's)")
