@@ -26,8 +26,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/replay"
 	"github.com/shiplog/shiplog/audit/store"
@@ -72,6 +74,13 @@ type Config struct {
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Registerer receives the auditor's metrics (docs/auditor.md); nil
+	// registers none. One Auditor per registry.
+	Registerer prometheus.Registerer
+	// UnreachableAfter is how long the ledger may fail to answer before the
+	// auditor reports a ledger-unreachable finding (warning; critical after
+	// twelve times as long); zero means 5 minutes.
+	UnreachableAfter time.Duration
 }
 
 // Auditor follows one ledger. Its methods must not be called concurrently.
@@ -81,6 +90,10 @@ type Auditor struct {
 	checker *replay.Checker
 	log     *slog.Logger
 	loaded  bool
+	m       *metrics
+	round   roundState
+	rounds  atomic.Int64
+	started time.Time
 }
 
 // New returns an Auditor for cfg.
@@ -103,11 +116,22 @@ func New(cfg Config) (*Auditor, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.UnreachableAfter <= 0 {
+		cfg.UnreachableAfter = defaultUnreachableAfter
+	}
 	lc, err := newLedgerClient(cfg.Ledger, cfg.Client)
 	if err != nil {
 		return nil, err
 	}
-	return &Auditor{cfg: cfg, ledger: lc, log: cfg.Logger}, nil
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auditor{cfg: cfg, ledger: lc, log: cfg.Logger, m: m, started: cfg.Now().UTC()}
+	if err := a.loadMetrics(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // Result summarises one Step.
@@ -170,8 +194,12 @@ func (a *Auditor) Run(ctx context.Context, interval time.Duration) error {
 // checks it against every checkpoint seen before, catches up on the new
 // entries, then gossips with the witnesses and peers. Findings are stored
 // and sent to the Sink; an error means the round could not finish (network,
-// state file), not that the ledger misbehaved.
+// state file), not that the ledger misbehaved. A ledger that keeps failing
+// rounds for Config.UnreachableAfter is a ledger-unreachable finding (the
+// round still returns its error). How the round went is stored
+// (store.RoundRecord) and exported as metrics.
 func (a *Auditor) Step(ctx context.Context) (Result, error) {
+	a.round = roundState{}
 	var res Result
 	err := a.follow(ctx, &res)
 	if err == nil {
@@ -179,6 +207,9 @@ func (a *Auditor) Step(ctx context.Context) (Result, error) {
 	}
 	if h, ok, herr := a.cfg.State.Head(); herr == nil && ok {
 		res.Audited = h.Size
+	}
+	if rerr := a.endRound(ctx, &res, err); rerr != nil && err == nil {
+		err = rerr
 	}
 	return res, err
 }
@@ -213,6 +244,9 @@ func (a *Auditor) stamp(f alert.Finding) alert.Finding {
 // send delivers committed findings to the sink.
 func (a *Auditor) send(ctx context.Context, res *Result, added []store.FindingRecord) {
 	res.Findings = append(res.Findings, added...)
+	for _, f := range added {
+		a.m.findings.WithLabelValues(string(f.Kind), f.Severity.String()).Inc()
+	}
 	if a.cfg.Sink == nil {
 		return
 	}

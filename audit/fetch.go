@@ -196,3 +196,17 @@ func (c *ledgerClient) Metadata(ctx context.Context, sum [sha256.Size]byte) ([]b
 	}
 	return b, err
 }
+
+// metadataFor fetches the metadata file with the given SHA-256 from the
+// ledger, for the dashboard's entry pages, and checks that its bytes hash
+// to it. It returns nil, nil when the ledger does not serve it.
+func (a *Auditor) metadataFor(ctx context.Context, sum [sha256.Size]byte) ([]byte, error) {
+	b, err := a.ledger.Metadata(ctx, sum)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	if sha256.Sum256(b) != sum {
+		return nil, errors.New("the ledger served metadata that does not hash to the entry's sha256")
+	}
+	return b, nil
+}

@@ -35,6 +35,7 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 	}
 	cp, err := evidence.VerifyCheckpoint(raw, a.cfg.Policy)
 	if err != nil {
+		a.round.problem = "the ledger's checkpoint does not verify under the policy"
 		sev := alert.Critical
 		if errors.Is(err, evidence.ErrQuorum) {
 			sev = alert.Warning // the log signed it; witnesses may lag
@@ -64,11 +65,13 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 			return err
 		}
 		if fork != nil {
+			a.round.problem = "the ledger's checkpoint is inconsistent with one verified before (fork)"
 			return a.report(ctx, res, a.forkFindingFor(cp.Origin, fork, "ledger"))
 		}
 		if prev.Size > cp.Size {
 			// The ledger went back to an older, consistent checkpoint: a
 			// freeze, or a stale cache in front of it. Keep the newer one.
+			a.round.problem = fmt.Sprintf("the ledger serves a checkpoint of size %d after one of size %d", cp.Size, prev.Size)
 			return a.report(ctx, res, alert.Finding{Severity: alert.Warning, Kind: alert.KindStaleView, Log: cp.Origin,
 				Message:  fmt.Sprintf("the ledger serves a checkpoint of size %d after one of size %d", cp.Size, prev.Size),
 				Evidence: map[string]string{"checkpoint": string(cp.Note), "latest_verified": string(prev.Note)}})
@@ -79,7 +82,13 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 			return err
 		}
 	}
-	return a.catchUp(ctx, res, head, ok, cp.Signed, cosignedBy(cp))
+	a.round.size = cp.Size
+	a.answered()
+	if err := a.catchUp(ctx, res, head, ok, cp.Signed, cosignedBy(cp)); err != nil {
+		return err
+	}
+	a.round.current = true
+	return nil
 }
 
 // openHead re-opens the head's checkpoint note (verified when stored).
@@ -319,6 +328,8 @@ func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, targ
 		}
 		return err
 	}
+	a.answered()
+	a.setSizeMetrics(target.Size, end)
 	a.send(ctx, res, added)
 	return nil
 }

@@ -32,15 +32,24 @@ func (a *Auditor) gossip(ctx context.Context, res *Result) error {
 	if err != nil || !ok {
 		return err
 	}
-	var sources []string
+	type source struct {
+		name, url string
+		witness   bool
+	}
+	var sources []source
 	for _, w := range a.cfg.Witnesses {
-		sources = append(sources, WitnessCheckpointURL(w, head.Origin))
+		sources = append(sources, source{w, WitnessCheckpointURL(w, head.Origin), true})
 	}
 	for _, p := range a.cfg.Peers {
-		sources = append(sources, strings.TrimSuffix(p, "/")+"/checkpoint")
+		sources = append(sources, source{p, strings.TrimSuffix(p, "/") + "/checkpoint", false})
 	}
 	for _, src := range sources {
-		if f := a.gossipOne(ctx, head, src); f != nil {
+		rec := store.GossipRecord{Source: src.name, Witness: src.witness}
+		f := a.gossipOne(ctx, head, src.url, &rec)
+		if err := a.recordGossip(rec, head); err != nil {
+			return err
+		}
+		if f != nil {
 			if err := a.report(ctx, res, *f); err != nil {
 				return err
 			}
@@ -49,22 +58,80 @@ func (a *Auditor) gossip(ctx context.Context, res *Result) error {
 	return nil
 }
 
+// recordGossip stores what a source showed (keeping the last good size and
+// time when this read failed) and updates the witness metrics.
+func (a *Auditor) recordGossip(rec store.GossipRecord, head store.Head) error {
+	rec.Tried = a.cfg.Now().UTC()
+	err := a.cfg.State.Update(func(tx *store.Tx) error {
+		if rec.Seen.IsZero() {
+			prev, err := tx.Gossip()
+			if err != nil {
+				return err
+			}
+			for _, p := range prev {
+				if p.Source == rec.Source {
+					rec.Size, rec.Seen = p.Size, p.Seen
+				}
+			}
+		}
+		return tx.PutGossip(rec)
+	})
+	if err != nil {
+		return err
+	}
+	if rec.Witness {
+		size := a.round.size
+		if size == 0 {
+			if prev, err := a.openHead(head); err == nil {
+				size = prev.Size
+			}
+		}
+		a.setWitnessMetrics(rec, size)
+	}
+	return nil
+}
+
+// setWitnessMetrics exports one witness's record against the ledger's
+// checkpoint size.
+func (a *Auditor) setWitnessMetrics(rec store.GossipRecord, ledgerSize uint64) {
+	a.m.witnessUp.WithLabelValues(rec.Source).Set(b2f(rec.Error == ""))
+	if rec.Seen.IsZero() {
+		return
+	}
+	a.m.witnessSize.WithLabelValues(rec.Source).Set(float64(rec.Size))
+	a.m.witnessSeen.WithLabelValues(rec.Source).Set(unix(rec.Seen))
+	a.m.witnessLag.WithLabelValues(rec.Source).Set(float64(ledgerSize) - float64(rec.Size))
+}
+
+func (a *Auditor) isWitness(source string) bool {
+	for _, w := range a.cfg.Witnesses {
+		if w == source {
+			return true
+		}
+	}
+	return false
+}
+
 // gossipOne checks one source's checkpoint and returns a finding, if any.
-func (a *Auditor) gossipOne(ctx context.Context, head store.Head, src string) *alert.Finding {
+// It fills in rec with what the source showed.
+func (a *Auditor) gossipOne(ctx context.Context, head store.Head, src string, rec *store.GossipRecord) *alert.Finding {
 	ev := map[string]string{"source": src}
 	raw, err := get(ctx, a.cfg.Client, src, checkpoint.MaxNoteSize)
 	if err != nil {
 		a.log.Warn("gossip source unavailable", "source", src, "err", err)
+		rec.Error = err.Error()
 		return &alert.Finding{Severity: alert.Info, Kind: alert.KindGossipUnavailable, Log: head.Origin,
 			Message: "could not read a checkpoint from a gossip source", Evidence: ev}
 	}
 	v, _ := evidence.LogVerifier(a.cfg.Policy, head.Origin)
 	cp, err := checkpoint.Open(raw, head.Origin, v, a.cfg.Policy.WitnessVerifiers()...)
 	if err != nil {
+		rec.Error = "the checkpoint served has no valid log signature"
 		ev["checkpoint"] = string(raw)
 		return &alert.Finding{Severity: alert.Warning, Kind: alert.KindBadCheckpoint, Log: head.Origin,
 			Message: "a gossip source served a checkpoint without a valid log signature: " + err.Error(), Evidence: ev}
 	}
+	rec.Size, rec.Seen = cp.Size, a.cfg.Now().UTC()
 	prev, err := a.openHead(head)
 	if err != nil {
 		return nil

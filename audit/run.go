@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/dashboard"
 	"github.com/shiplog/shiplog/audit/store"
@@ -46,13 +49,17 @@ type Options struct {
 	// VendorGrace is how long vendor mode waits for a release's metadata to
 	// appear in the vendor's files before it reports it; 0 means 10 s.
 	VendorGrace time.Duration
-	Serve       string
-	Workers     int
-	Stdout      io.Writer // JSON lines
-	Progress    io.Writer // nil for no progress bar
-	Logger      *slog.Logger
+	// Serve, when set, is the address of the dashboard, /metrics, /healthz
+	// and /readyz.
+	Serve   string
+	Workers int
+	// UnreachableAfter is Config.UnreachableAfter; zero means 5 minutes.
+	UnreachableAfter time.Duration
+	Stdout           io.Writer // JSON lines
+	Progress         io.Writer // nil for no progress bar
+	Logger           *slog.Logger
 	// Listening, when set, is called with the dashboard's address once it
-	// listens.
+	// listens (the command prints it).
 	Listening func(addr string)
 }
 
@@ -90,9 +97,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if o.Webhook != "" {
 		sinks = append(sinks, &alert.Webhook{URL: o.Webhook, Client: client})
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a, err := New(Config{Ledger: o.Ledger, Policy: p, State: db, Client: client, Logger: o.Logger,
 		Sink: minSeverity{o.MinSeverity, sinks}, Vendor: vendor, Witnesses: o.Witnesses, Peers: o.Peers,
-		Workers: o.Workers, Progress: o.Progress})
+		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter})
 	if err != nil {
 		return ExitError, err
 	}
@@ -105,7 +114,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return exitCode(res), nil
 	}
 	if o.Serve != "" {
-		stop, err := o.serve(ctx, db)
+		stop, err := o.serve(ctx, db, a, reg, vendor)
 		if err != nil {
 			return ExitError, err
 		}
@@ -188,15 +197,24 @@ func (o Options) saveEvidence(res Result) {
 	}
 }
 
-// serve starts the dashboard and returns a function that stops it.
-func (o Options) serve(ctx context.Context, db *store.DB) (func(), error) {
+// serve starts the dashboard, the metrics and the health endpoints and
+// returns a function that stops them.
+func (o Options) serve(ctx context.Context, db *store.DB, a *Auditor, reg *prometheus.Registry, vendor *Expected) (func(), error) {
 	ln, err := net.Listen("tcp", o.Serve)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: http.MaxBytesHandler(dashboard.New(db, o.Logger), 1<<10),
+	dc := dashboard.Config{State: db, Logger: o.Logger, Changed: func() {
+		if err := a.RefreshOpenFindings(); err != nil {
+			o.Logger.Error("couldn't count open findings", "err", err)
+		}
+	}, Metadata: a.metadataFor}
+	if vendor != nil {
+		dc.VendorMode, dc.VendorRepos = true, vendor.RepoList()
+	}
+	srv := &http.Server{Handler: Handler(a, db, reg, dashboard.NewHandler(dc)),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+		MaxHeaderBytes: 16 << 10, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.Logger.Error("dashboard stopped", "err", err)
@@ -211,6 +229,34 @@ func (o Options) serve(ctx context.Context, db *store.DB) (func(), error) {
 		defer cancel()
 		srv.Shutdown(sctx)
 	}, nil
+}
+
+// maxRequestBody caps every request body: the largest is an alert form
+// (a note of at most store.MaxAlertNote bytes, URL-encoded).
+const maxRequestBody = 8 << 10
+
+// Handler serves what `shiplog audit --serve` serves: GET /metrics (reg, in
+// the Prometheus text format), GET /healthz (200 while the process runs),
+// GET /readyz (200 once a round has ended and the state file answers, 503
+// before), and everything else from dash. Request bodies are capped at
+// 8 KiB.
+func Handler(a *Auditor, db *store.DB, reg prometheus.Gatherer, dash http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if _, _, err := db.Head(); err != nil {
+			http.Error(w, "the state file does not answer", http.StatusServiceUnavailable)
+			return
+		}
+		if a.Rounds() == 0 {
+			http.Error(w, "no audit round has ended yet", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/", dash)
+	return http.MaxBytesHandler(mux, maxRequestBody)
 }
 
 // minSeverity passes on findings of at least min.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,16 @@ func (e *Expected) has(sum [sha256.Size]byte) bool {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// RepoList returns the vendor's repository ids, sorted.
+func (e *Expected) RepoList() []string {
+	out := make([]string, 0, len(e.Repos))
+	for r := range e.Repos {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Len returns the number of expected metadata hashes.

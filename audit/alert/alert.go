@@ -93,6 +93,14 @@ const (
 	KindStaleView Kind = "stale-view"
 	// KindGossipUnavailable: a witness or peer could not be queried.
 	KindGossipUnavailable Kind = "gossip-unavailable"
+	// KindLedgerUnreachable: the ledger has not answered the auditor with a
+	// checkpoint that verifies (or with the entries under it) for a while:
+	// warning after Config.UnreachableAfter, critical after twelve times
+	// that. A log that refuses to answer its monitors hides whatever it
+	// does meanwhile. Evidence: the time of the last useful answer and the
+	// threshold crossed (one finding per outage and severity); the message
+	// carries the latest error.
+	KindLedgerUnreachable Kind = "ledger-unreachable"
 )
 
 // Kinds of finding about entries and their metadata.

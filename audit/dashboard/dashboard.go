@@ -1,18 +1,28 @@
 // Package dashboard serves the auditor's web dashboard from its state file:
-// the log's size over time (an SVG plot), the latest verified checkpoint and
-// its cosigners, each repository's release timeline (version, time seen,
-// targets changed), the open alerts and the evidence behind each, and
-// GET /checkpoint, the latest verified checkpoint note, which other
-// auditors gossip with.
+// whether the ledger answers and when the last round succeeded, whether
+// vendor mode is on, the log's size over time (an SVG plot), the latest
+// verified checkpoint and its cosigners, a witness panel (each witness's and
+// peer's last checkpoint size, lag and time), each repository's release
+// timeline, a page per log entry (raw metadata, signing key IDs, inclusion
+// proof, targets changed), search by SHA-256, target path, repository or
+// index, the alerts with their evidence, which operators acknowledge and
+// resolve with a note, and GET /checkpoint, the latest verified checkpoint
+// note, which other auditors gossip with.
 //
 // Pages are rendered on the server with html/template; the stylesheet is
 // embedded, and there is no JavaScript, so the dashboard works offline
-// (pages refresh themselves every 30 seconds with a meta refresh).
-// Every request only reads the state file; the handler is safe for
-// concurrent use.
+// (pages refresh themselves every 30 seconds with a meta refresh, except
+// those with a form). The only writes are alert-state forms: POST only,
+// refused when the browser says the request is cross-origin (Go's
+// http.CrossOriginProtection: Sec-Fetch-Site, then Origin against Host), with
+// bodies capped at 8 KiB and notes at store.MaxAlertNote bytes. A release
+// that vendor mode reports as not made by the vendor is never shown as
+// valid. The handler is safe for concurrent use.
 package dashboard
 
 import (
+	"context"
+	"crypto/sha256"
 	"embed"
 	"fmt"
 	"html/template"
@@ -38,23 +48,55 @@ const (
 	maxReleaseShown = 2000
 )
 
+// Config configures a Handler. State is required.
+type Config struct {
+	State *store.DB
+	// Logger receives errors; nil discards them.
+	Logger *slog.Logger
+	// VendorMode and VendorRepos say whether the auditor checks releases
+	// against what the vendor made, and for which repositories.
+	VendorMode  bool
+	VendorRepos []string
+	// Metadata, when set, fetches the metadata file with a SHA-256 for an
+	// entry page (the auditor fetches it from the ledger and checks its
+	// hash); nil means entry pages show no raw metadata.
+	Metadata func(ctx context.Context, sum [sha256.Size]byte) ([]byte, error)
+	// Changed, when set, is called after an operator changed an alert's
+	// state (the auditor recounts its open-findings metric).
+	Changed func()
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
 // Handler serves the dashboard.
 type Handler struct {
+	cfg  Config
 	db   *store.DB
 	log  *slog.Logger
 	mux  *http.ServeMux
 	tmpl *template.Template
+	csrf *http.CrossOriginProtection
 }
 
-// New returns the dashboard of db. logger may be nil.
+// New returns the dashboard of db, without vendor mode or entry metadata.
+// logger may be nil.
 func New(db *store.DB, logger *slog.Logger) *Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	return NewHandler(Config{State: db, Logger: logger})
+}
+
+// NewHandler returns the dashboard described by cfg.
+func NewHandler(cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{db: db, log: logger, mux: http.NewServeMux()}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg, db: cfg.State, log: cfg.Logger, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
 	h.tmpl = template.Must(template.New("").Funcs(template.FuncMap{
 		"ts":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 		"short": func(s string) string { return s[:min(len(s), 12)] },
+		"ago":   func(t time.Time) string { return ago(cfg.Now(), t) },
 	}).ParseFS(files, "templates/*.html"))
 	assets, err := fs.Sub(files, "assets")
 	if err != nil {
@@ -65,15 +107,22 @@ func New(db *store.DB, logger *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET /repo", h.repo)
 	h.mux.HandleFunc("GET /alerts/{id}", h.alert)
 	h.mux.HandleFunc("GET /alerts/{id}/evidence/{key}", h.evidence)
+	h.mux.Handle("POST /alerts/{id}/state", h.csrf.Handler(http.HandlerFunc(h.setAlertState)))
+	h.mux.HandleFunc("GET /entry/{index}", h.entry)
+	h.mux.HandleFunc("GET /search", h.search)
 	h.mux.HandleFunc("GET /checkpoint", h.checkpoint)
 	return h
 }
 
-// ServeHTTP serves the dashboard. Request bodies are not read; each is
-// capped at 1 KiB anyway.
+// maxBody caps request bodies: the alert form, with a note of at most
+// store.MaxAlertNote bytes URL-encoded, fits.
+const maxBody = 8 << 10
+
+// ServeHTTP serves the dashboard. Request bodies are capped at 8 KiB.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1024)
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'none'")
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -104,18 +153,67 @@ type overviewData struct {
 	Latest    *store.CheckpointRecord
 	Plot      plot
 	Repos     []repoSummary
-	Alerts    []store.FindingRecord
+	Alerts    []alertRow // open and acknowledged, newest first
+	Resolved  []alertRow
 	AlertsAll int
 	Counts    map[string]int
+	Status    status
+	Witnesses []witnessRow
+	Vendor    vendorInfo
+}
+
+// alertRow is a finding with what operators said about it.
+type alertRow struct {
+	store.FindingRecord
+	State store.AlertState
+}
+
+type vendorInfo struct {
+	On    bool
+	Repos []string
+}
+
+// status is the ledger's health as the last rounds saw it.
+type status struct {
+	HaveRound bool
+	store.RoundRecord
+}
+
+// witnessRow is one line of the witness panel.
+type witnessRow struct {
+	store.GossipRecord
+	Lag      int64
+	HaveLag  bool
+	LagAhead bool
 }
 
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	var d overviewData
 	d.Counts = map[string]int{}
+	d.Vendor = vendorInfo{h.cfg.VendorMode, h.cfg.VendorRepos}
 	var points []store.CheckpointRecord
 	err := h.db.View(func(tx *store.Tx) error {
 		var err error
 		if d.Head, d.HaveHead, err = tx.Head(); err != nil {
+			return err
+		}
+		if d.Status.RoundRecord, d.Status.HaveRound, err = tx.Round(); err != nil {
+			return err
+		}
+		gs, err := tx.Gossip()
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			row := witnessRow{GossipRecord: g}
+			if !g.Seen.IsZero() && d.Status.CheckpointSize > 0 {
+				row.HaveLag, row.Lag = true, int64(d.Status.CheckpointSize)-int64(g.Size)
+				row.LagAhead = row.Lag < 0
+			}
+			d.Witnesses = append(d.Witnesses, row)
+		}
+		notMade, err := notMadeByVendor(tx)
+		if err != nil {
 			return err
 		}
 		err = tx.Checkpoints(func(c store.CheckpointRecord) error {
@@ -137,7 +235,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 			rs.Roles = strings.Join(roles, ", ")
 			err := tx.Releases(id, func(rel replay.Release) bool {
 				rs.Releases++
-				if !rel.Valid {
+				if !rel.Valid || notMade[rel.Index] {
 					rs.Invalid++
 				}
 				return true
@@ -148,9 +246,17 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		return tx.Findings(func(f store.FindingRecord) error {
+			st, err := tx.AlertState(f.ID)
+			if err != nil {
+				return err
+			}
+			if st.State == store.AlertResolved {
+				d.Resolved = append(d.Resolved, alertRow{f, st})
+				return nil
+			}
 			d.AlertsAll++
 			d.Counts[f.Severity.String()]++
-			d.Alerts = append(d.Alerts, f)
+			d.Alerts = append(d.Alerts, alertRow{f, st})
 			return nil
 		})
 	})
@@ -158,9 +264,11 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	sort.Slice(d.Alerts, func(i, j int) bool { return d.Alerts[i].ID > d.Alerts[j].ID })
-	if len(d.Alerts) > maxAlertsShown {
-		d.Alerts = d.Alerts[:maxAlertsShown]
+	for _, as := range []*[]alertRow{&d.Alerts, &d.Resolved} {
+		sort.Slice(*as, func(i, j int) bool { return (*as)[i].ID > (*as)[j].ID })
+		if len(*as) > maxAlertsShown {
+			*as = (*as)[:maxAlertsShown]
+		}
 	}
 	if len(points) > 0 {
 		d.Latest = &points[len(points)-1]
@@ -171,8 +279,26 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 
 type repoData struct {
 	ID       string
-	Releases []replay.Release
+	Releases []releaseRow
 	More     int
+}
+
+// releaseRow is a release with the status the dashboard shows: "valid"
+// only when the replay accepted it and vendor mode did not report it.
+type releaseRow struct {
+	replay.Release
+	NotMade bool
+}
+
+// Status is "valid", "invalid", or "not made by the vendor".
+func (r releaseRow) Status() string {
+	switch {
+	case r.NotMade:
+		return "not made by the vendor"
+	case !r.Valid:
+		return "invalid"
+	}
+	return "valid"
 }
 
 func (h *Handler) repo(w http.ResponseWriter, r *http.Request) {
@@ -183,8 +309,12 @@ func (h *Handler) repo(w http.ResponseWriter, r *http.Request) {
 	}
 	d := repoData{ID: id}
 	err := h.db.View(func(tx *store.Tx) error {
+		notMade, err := notMadeByVendor(tx)
+		if err != nil {
+			return err
+		}
 		return tx.Releases(id, func(rel replay.Release) bool {
-			d.Releases = append(d.Releases, rel)
+			d.Releases = append(d.Releases, releaseRow{rel, notMade[rel.Index]})
 			return true
 		})
 	})
@@ -241,10 +371,17 @@ func (h *Handler) alert(w http.ResponseWriter, r *http.Request) {
 		items = append(items, evidenceItem{k, v})
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Key < items[j].Key })
+	var st store.AlertState
+	if err := h.db.View(func(tx *store.Tx) (err error) { st, err = tx.AlertState(f.ID); return err }); err != nil {
+		h.fail(w, err)
+		return
+	}
 	h.render(w, "alert.html", struct {
-		F     store.FindingRecord
-		Items []evidenceItem
-	}{f, items})
+		F       store.FindingRecord
+		Items   []evidenceItem
+		State   store.AlertState
+		MaxNote int
+	}{f, items, st, store.MaxAlertNote})
 }
 
 // evidence serves one evidence item as a plain-text download (the fork

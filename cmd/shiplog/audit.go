@@ -49,6 +49,9 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 			}
 			o.MinSeverity = sev
 			o.Stdout = cmd.OutOrStdout()
+			o.Listening = func(addr string) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "auditor listening on http://%s (dashboard, /metrics, /healthz, /readyz)\n", addr)
+			}
 			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			switch progress {
 			case "on":
@@ -90,7 +93,8 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 	f.DurationVar(&o.VendorGrace, "vendor-grace", 0, "vendor mode: how long to wait for a release to appear in the vendor's files before reporting it (default 10s)")
 	f.StringVar(&o.VendorHashes, "vendor-hashes", "", "vendor mode: file of expected metadata SHA-256s, one per line")
 	f.StringArrayVar(&o.VendorRepos, "vendor-repo", nil, "vendor mode with --vendor-hashes: the vendor's repository id (repeatable)")
-	f.StringVar(&o.Serve, "serve", "", "serve the dashboard on ADDR (e.g. 127.0.0.1:8080)")
+	f.StringVar(&o.Serve, "serve", "", "serve the dashboard, /metrics, /healthz and /readyz on ADDR (e.g. 127.0.0.1:8080)")
+	f.DurationVar(&o.UnreachableAfter, "unreachable-after", 5*time.Minute, "report a ledger that has not answered for this long (warning; critical after 12 times as long)")
 	f.IntVar(&o.Workers, "workers", 8, "concurrent fetches from the ledger")
 	f.StringVar(&progress, "progress", "auto", "catch-up progress bar on stderr: auto (when a terminal), on, off")
 	f.StringVar(&rekorURL, "rekor", "", "follow this Sigstore Rekor log instead of a ledger (vendor mode)")
