@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"github.com/shiplog/shiplog/internal/pidlock"
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/entry"
@@ -18,7 +19,8 @@ import (
 // ledger can replay the rest of the log into it on startup. Recording the
 // same entry twice is harmless. It is safe for concurrent use.
 type Index struct {
-	db *bolt.DB
+	db   *bolt.DB
+	lock *pidlock.Lock
 }
 
 var (
@@ -44,11 +46,17 @@ type Record struct {
 	Entry entry.Entry
 }
 
-// OpenIndex opens or creates the index file at path. It fails after a
-// second if another process holds the file.
+// OpenIndex opens or creates the index file at path. It fails at once with
+// a *pidlock.HeldError ("already running (pid …)") if another process
+// serves it (the lock file is path + ".lock").
 func OpenIndex(path string) (*Index, error) {
+	lock, err := pidlock.Acquire(path + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open index %s: %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
+		lock.Release()
 		return nil, fmt.Errorf("couldn't open index %s: %w", path, err)
 	}
 	db.MaxBatchDelay = 2 * time.Millisecond
@@ -62,13 +70,18 @@ func OpenIndex(path string) (*Index, error) {
 	})
 	if err != nil {
 		db.Close()
+		lock.Release()
 		return nil, fmt.Errorf("couldn't initialise index: %w", err)
 	}
-	return &Index{db: db}, nil
+	return &Index{db: db, lock: lock}, nil
 }
 
-// Close closes the index file.
-func (x *Index) Close() error { return x.db.Close() }
+// Close closes the index file and releases its lock.
+func (x *Index) Close() error {
+	err := x.db.Close()
+	x.lock.Release()
+	return err
+}
 
 // Watermark returns n such that every entry below index n is recorded.
 func (x *Index) Watermark() (uint64, error) {

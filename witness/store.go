@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shiplog/shiplog/internal/pidlock"
 	"log/slog"
 	"slices"
 	"sync"
@@ -36,9 +37,10 @@ const maxBatch = 4096
 // Store is the witness's durable state. It is safe for concurrent use; only
 // one process may open a store file at a time (bbolt holds a file lock).
 type Store struct {
-	db  *bolt.DB
-	log *slog.Logger
-	ops chan *storeOp
+	db   *bolt.DB
+	lock *pidlock.Lock
+	log  *slog.Logger
+	ops  chan *storeOp
 
 	// failed is set when a commit fails: the file's state is then unknown
 	// ("failed but maybe persisted"), so the store refuses every later write
@@ -71,23 +73,30 @@ type storeOp struct {
 	result       chan error
 }
 
-// OpenStore opens or creates the store at path. It fails after a second if
-// another process holds the file.
+// OpenStore opens or creates the store at path. It fails at once with a
+// *pidlock.HeldError ("already running (pid …)") if another process serves
+// it (the lock file is path + ".lock").
 func OpenStore(path string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, InitialMmapSize: 64 << 20})
+	lock, err := pidlock.Acquire(path + ".lock")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open witness state %s: %w", path, err)
 	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, InitialMmapSize: 64 << 20})
+	if err != nil {
+		lock.Release()
+		return nil, fmt.Errorf("couldn't open witness state %s: %w", path, err)
+	}
 	s := &Store{
-		db: db, log: logger, ops: make(chan *storeOp),
+		db: db, lock: lock, log: logger, ops: make(chan *storeOp),
 		cache: map[string]State{}, byHash: map[[sha256.Size]byte]string{},
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
 		db.Close()
+		lock.Release()
 		return nil, err
 	}
 	go s.run()
@@ -309,7 +318,9 @@ func (s *Store) Healthy() bool {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.quit) })
 	<-s.done
-	return s.db.Close()
+	err := s.db.Close()
+	s.lock.Release()
+	return err
 }
 
 // Misbehaviour returns the records kept for origin, or for every log if

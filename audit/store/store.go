@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shiplog/shiplog/internal/pidlock"
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
@@ -70,14 +71,21 @@ type FindingRecord struct {
 
 // DB is an open state file.
 type DB struct {
-	db *bolt.DB
+	db   *bolt.DB
+	lock *pidlock.Lock
 }
 
 // Open opens (creating if needed) the state file at path. Only one process
-// may have it open: a second Open waits up to 5 seconds, then fails.
+// may have it open: a second Open fails at once with a *pidlock.HeldError
+// ("already running (pid …)"; the lock file is path + ".lock").
 func Open(path string) (*DB, error) {
+	lock, err := pidlock.Acquire(path + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open auditor state %s: %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
+		lock.Release()
 		return nil, fmt.Errorf("couldn't open auditor state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -90,13 +98,18 @@ func Open(path string) (*DB, error) {
 	})
 	if err != nil {
 		db.Close()
+		lock.Release()
 		return nil, err
 	}
-	return &DB{db: db}, nil
+	return &DB{db: db, lock: lock}, nil
 }
 
-// Close closes the file.
-func (d *DB) Close() error { return d.db.Close() }
+// Close closes the file and releases its lock.
+func (d *DB) Close() error {
+	err := d.db.Close()
+	d.lock.Release()
+	return err
+}
 
 // Head returns the verified head; ok is false before the first checkpoint.
 func (d *DB) Head() (h Head, ok bool, err error) {
