@@ -23,12 +23,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/shiplog/shiplog/internal/capped"
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/install"
+	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/internal/durable"
 )
@@ -75,7 +78,33 @@ type Config struct {
 	// one of these capabilities ("storage" and "vendor" match every
 	// capability of that kind); see docs/spec/capabilities.md.
 	DenyCapabilities []string `json:"deny_capabilities,omitempty"`
+	// Download bounds target downloads against slow retrieval; zero
+	// fields take update.HTTPRemote's defaults.
+	Download DownloadConfig `json:"download,omitzero"`
 }
+
+// DownloadConfig sets the slow-retrieval guards of target downloads
+// (update.HTTPRemote): a download fails when nothing arrives for
+// StallTimeoutSeconds (default 30), when it averages less than
+// MinRateBytesPerSecond (default 1024) over any RateWindowSeconds (default
+// 60), or when it is not complete DeadlineSlackSeconds (default 600) plus
+// its signed length at MinRateBytesPerSecond after it started. Zero means
+// the default; negative values are refused.
+type DownloadConfig struct {
+	StallTimeoutSeconds   int64 `json:"stall_timeout_seconds,omitempty"`
+	MinRateBytesPerSecond int64 `json:"min_rate_bytes_per_second,omitempty"`
+	RateWindowSeconds     int64 `json:"rate_window_seconds,omitempty"`
+	DeadlineSlackSeconds  int64 `json:"deadline_slack_seconds,omitempty"`
+}
+
+// remote returns the HTTP remote with these guards.
+func (c DownloadConfig) remote(metadataURL, targetsURL string, client *http.Client) *update.HTTPRemote {
+	return &update.HTTPRemote{MetadataURL: metadataURL, TargetsURL: targetsURL, Client: client,
+		StallTimeout: seconds(c.StallTimeoutSeconds), MinRate: c.MinRateBytesPerSecond,
+		RateWindow: seconds(c.RateWindowSeconds), DeadlineSlack: seconds(c.DeadlineSlackSeconds)}
+}
+
+func seconds(n int64) time.Duration { return time.Duration(min(n, 1<<32)) * time.Second }
 
 // InstallerConfig selects an installer: "dir" (default; versions as
 // directories under Path) or "ab" (the target Image written into A/B slots
@@ -105,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validatePolicy(); err != nil {
 		return err
+	}
+	if d := c.Download; d.StallTimeoutSeconds < 0 || d.MinRateBytesPerSecond < 0 || d.RateWindowSeconds < 0 || d.DeadlineSlackSeconds < 0 {
+		return errors.New("config: download limits must not be negative")
 	}
 	switch c.Installer.Kind {
 	case "", "dir":

@@ -97,7 +97,7 @@ func Open(dir string, o Options) (*Device, error) {
 	st := state.Store{Dir: dir}
 	unlock, err := st.Lock()
 	if err != nil {
-		return nil, err
+		return nil, inUseError{err}
 	}
 	d := &Device{dir: dir, store: st, opts: o, unlock: unlock, log: o.Logger}
 	if d.log == nil {
@@ -119,6 +119,16 @@ func Open(dir string, o Options) (*Device, error) {
 	}
 	return d, nil
 }
+
+// ErrInUse matches Open's error when it could not take the state's lock
+// (another process is updating the device); ReadStatus still answers then.
+var ErrInUse = errors.New("device state in use by another process")
+
+type inUseError struct{ err error }
+
+func (e inUseError) Error() string        { return e.err.Error() }
+func (e inUseError) Unwrap() error        { return e.err }
+func (e inUseError) Is(target error) bool { return target == ErrInUse }
 
 // Close releases the state directory.
 func (d *Device) Close() { d.unlock() }
@@ -157,7 +167,7 @@ func (d *Device) client() *update.Client {
 	// Rekor v1 logs named with a URL in the policy give consistency proofs.
 	g.Rekor = &update.RekorConsistency{HTTP: &http.Client{Transport: d.httpClient().Transport, Timeout: 30 * time.Second}}
 	return &update.Client{
-		Remote: &update.HTTPRemote{MetadataURL: d.cfg.metadataURL(), TargetsURL: d.cfg.targetsURL(), Client: d.httpClient()},
+		Remote: d.cfg.Download.remote(d.cfg.metadataURL(), d.cfg.targetsURL(), d.httpClient()),
 		Gate:   g, Time: d.opts.Time, Limits: d.opts.Limits, Logger: d.log,
 	}
 }

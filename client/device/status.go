@@ -80,3 +80,20 @@ func (d *Device) Status() (*Status, error) {
 	}
 	return st, nil
 }
+
+// ReadStatus reports the status of the device state in dir without taking
+// its lock, so that it answers while another process updates the device
+// (which holds the lock for as long as its download runs). It only reads:
+// the state file, which is replaced by rename, is read once and is a
+// consistent snapshot; the active version is read after it, so during the
+// commit of an install the two may differ for a moment (as after a power
+// loss, which the next Open settles). It never settles or changes anything.
+func ReadStatus(dir string) (*Status, error) {
+	cfg, pol, err := loadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{dir: dir, cfg: cfg, policy: pol, store: state.Store{Dir: dir}, unlock: func() {}}
+	d.inst = cfg.installer(dir, nil)
+	return d.Status()
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shiplog/shiplog/client/device"
 	"github.com/shiplog/shiplog/client/fixture"
+	clientstate "github.com/shiplog/shiplog/client/state"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/evidencetest"
 )
@@ -76,5 +77,30 @@ func TestCLIVerifyEvidence(t *testing.T) {
 	same := writeFile(t, tmp, "same.txt", evidence.Fork{Old: a, New: a}.Format())
 	if res := runDevice(t, nil, "verify-evidence", same, "--policy", pol); res.code != 1 {
 		t.Fatalf("non-fork accepted: %+v", res)
+	}
+}
+
+// TestStatusWhileStateLocked: `status` reads the state while another
+// process holds the writer lock (an update downloading from a slow mirror),
+// and a second writer is still kept out.
+func TestStatusWhileStateLocked(t *testing.T) {
+	r := fixture.New(t)
+	r.Publish()
+	tmp := t.TempDir()
+	state := filepath.Join(tmp, "state")
+	if res := runDevice(t, []string{deviceTime}, "--state", state, "init", "--root", writeFile(t, tmp, "root.json", r.RootBytes(1)),
+		"--repo-url", "http://127.0.0.1:1", "--repo-id", r.ID, "--policy", writeFile(t, tmp, "policy", r.PolicyText(2))); res.code != 0 {
+		t.Fatalf("init: %+v", res)
+	}
+	unlock, err := clientstate.Store{Dir: state}.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if res := runDevice(t, nil, "--state", state, "status"); res.code != 0 || !strings.Contains(res.stdout, "repository: "+r.ID) {
+		t.Errorf("status while locked: %+v", res)
+	}
+	if res := runDevice(t, nil, "--state", state, "install-bundle", filepath.Join(tmp, "nope")); res.code != 1 || !strings.Contains(res.stderr, "in use by another process") {
+		t.Errorf("install-bundle while locked: %+v", res)
 	}
 }

@@ -185,18 +185,28 @@ func cmdVerifyBundle(ctx context.Context, g globals, args []string) error {
 	return report(g, res, *asJSON)
 }
 
+// status opens the device as a boot would (settling an interrupted
+// install) when it is free, and otherwise, while another process updates
+// it, reads the state without the lock.
+func status(g globals) (*device.Status, error) {
+	d, err := open(g, false, true)
+	if errors.Is(err, device.ErrInUse) {
+		return device.ReadStatus(g.state)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Status()
+}
+
 func cmdStatus(g globals, args []string) error {
 	fs := newFlags(g, "status", "[--json]", "Show the trusted state: repository, installed version, role versions and expiry,\nand the newest checkpoint held per log.", "  shiplog-device status --json")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	d, err := open(g, false, true)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	st, err := d.Status()
+	st, err := status(g)
 	if err != nil {
 		return err
 	}
