@@ -92,6 +92,11 @@ func TestDuplicateTargetPathRefused(t *testing.T) {
 	}
 	_, err = r.Add(AddOptions{Targets: []TargetInput{{Path: "c.bin", File: src, Custom: []byte(`[1]`)}}})
 	wantErr(t, err, "custom must be a JSON object")
+	// Capabilities devices would refuse are refused here first.
+	_, err = r.Add(AddOptions{Targets: []TargetInput{{Path: "c.bin", File: src, Capabilities: []string{"teleport"}}}})
+	wantErr(t, err, "malformed capability")
+	_, err = r.Add(AddOptions{Targets: []TargetInput{{Path: "c.bin", File: src, Custom: []byte(`{"capabilities":["radio","camera"]}`)}}})
+	wantErr(t, err, "not sorted")
 	unchanged(t, f.dir, before)
 	// With --replace the new file is staged, and the old one stays served.
 	if _, err := r.Add(AddOptions{Targets: []TargetInput{{Path: "fw/a.bin", File: src}}, Replace: true}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/shiplog/shiplog/client/capability"
 	"github.com/shiplog/shiplog/internal/durable"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -31,6 +32,10 @@ type TargetInput struct {
 	// Custom is optional JSON (an object) stored as the target's "custom"
 	// field: release notes, hardware ids, minimum version.
 	Custom json.RawMessage
+	// Capabilities, when not empty, are declared in Custom's
+	// "capabilities" list (docs/spec/capabilities.md), sorted; a list
+	// already in Custom is replaced.
+	Capabilities []string
 }
 
 // AddOptions configures Add.
@@ -74,6 +79,13 @@ func (r *Repo) Add(o AddOptions) ([]AddResult, error) {
 			return nil, fmt.Errorf("target path %s is given twice", t.Path)
 		}
 		seen[t.Path] = true
+		if len(t.Capabilities) > 0 {
+			c, err := WithCapabilities(t.Custom, t.Capabilities)
+			if err != nil {
+				return nil, fmt.Errorf("target %s: %w", t.Path, err)
+			}
+			t.Custom = c
+		}
 		if err := validCustom(t.Custom); err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.Path, err)
 		}
@@ -239,7 +251,31 @@ func validCustom(c json.RawMessage) error {
 	if err := json.Unmarshal(c, &obj); err != nil || obj == nil {
 		return errors.New("custom must be a JSON object, e.g. {\"notes\":\"fixes boot loop\"}")
 	}
+	if _, err := capability.FromCustom(c); err != nil { // devices refuse what does not parse
+		return fmt.Errorf("custom: %w", err)
+	}
 	return nil
+}
+
+// WithCapabilities returns custom (a JSON object, or empty) with its
+// "capabilities" list set to caps, checked and sorted.
+func WithCapabilities(custom json.RawMessage, caps []string) (json.RawMessage, error) {
+	set, err := capability.New(caps...)
+	if err != nil {
+		return nil, err
+	}
+	obj := map[string]json.RawMessage{}
+	if len(custom) > 0 {
+		if err := json.Unmarshal(custom, &obj); err != nil || obj == nil {
+			return nil, errors.New("custom must be a JSON object")
+		}
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, err
+	}
+	obj[capability.Key] = b
+	return json.Marshal(obj)
 }
 
 // storedName is the consistent-snapshot file name of a target (TUF 1.0

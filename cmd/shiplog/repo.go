@@ -231,6 +231,7 @@ unsigned: keyholders sign them with ` + "`shiplog repo sign`" + `, then
 
 func repoAddCmd() *cobra.Command {
 	var path, prefix, custom, customFile string
+	var caps []string
 	var replace, asJSON bool
 	c := &cobra.Command{
 		Use:   "add DIR FILE...",
@@ -238,10 +239,14 @@ func repoAddCmd() *cobra.Command {
 		Long: `Stage target files. Each FILE is published at target path PREFIX/<basename>
 (or --path for a single file) in the role a client would search for it (the
 delegation tree decides). --custom attaches JSON such as release notes, hardware
-ids or a minimum version. A path that already names another file is refused
+ids or a minimum version. --capability declares what the target may do (repeat:
+network, storage:<path>, system, bootloader, radio, camera, location,
+vendor:<name>; docs/spec/capabilities.md): devices ask before installing an
+update that gains one, and auditors report it. A path that already names another file is refused
 unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + "`shiplog publish`" + `.`,
 		Example: `  shiplog repo add repo build/app.bin --path fw/app-2.1.bin --custom '{"min_version":"2.0","hw":["rev-b"]}'
-  shiplog repo add repo --prefix fw/2.1 build/*.bin`,
+  shiplog repo add repo --prefix fw/2.1 build/*.bin
+  shiplog repo add repo build/cam.bin --path apps/cam.bin --capability camera --capability storage:/var/lib/cam`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files := args[1:]
@@ -268,7 +273,7 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 						p = strings.TrimSuffix(prefix, "/") + "/" + p
 					}
 				}
-				in = append(in, repo.TargetInput{Path: p, File: f, Custom: cj})
+				in = append(in, repo.TargetInput{Path: p, File: f, Custom: cj, Capabilities: caps})
 			}
 			var prog io.Writer
 			if !asJSON && term.IsTerminal(int(os.Stderr.Fd())) {
@@ -297,6 +302,7 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 	c.Flags().StringVar(&prefix, "prefix", "", "directory prefix of the target paths")
 	c.Flags().StringVar(&custom, "custom", "", "custom JSON object for the targets")
 	c.Flags().StringVar(&customFile, "custom-file", "", "file holding the custom JSON object")
+	c.Flags().StringArrayVar(&caps, "capability", nil, "a capability the targets declare (repeatable; docs/spec/capabilities.md)")
 	c.Flags().BoolVar(&replace, "replace", false, "allow a path to point to a new file")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
