@@ -17,6 +17,7 @@ import (
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/evidence/publicity"
 	merkleproof "github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	tclient "github.com/transparency-dev/tessera/client"
@@ -84,7 +85,14 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 	}
 	a.round.size = cp.Size
 	a.answered()
-	if err := a.catchUp(ctx, res, head, ok, cp.Signed, cosignedBy(cp)); err != nil {
+	cs := cosignedBy(cp)
+	if cp.Size > 0 {
+		// Every entry caught up now is covered by cp: one public-since time.
+		if pub, err := publicity.Since(cp, a.cfg.Policy, cp.Size-1, a.cfg.Now(), publicity.DefaultSkew); err == nil && pub.Public {
+			cs.publicSince = pub.Since
+		}
+	}
+	if err := a.catchUp(ctx, res, head, ok, cp.Signed, cs); err != nil {
 		return err
 	}
 	a.round.current = true
@@ -192,6 +200,9 @@ func cosignedBy(cp *evidence.Checkpoint) cosigners {
 type cosigners struct {
 	names    []string
 	earliest time.Time
+	// publicSince is since when the entries cp covers are public by the
+	// policy's quorum (evidence/publicity); zero if unknown.
+	publicSince time.Time
 }
 
 func (a *Auditor) recordCheckpoint(cp *evidence.Checkpoint, source string) error {
@@ -222,7 +233,7 @@ func (a *Auditor) catchUp(ctx context.Context, res *Result, head store.Head, hav
 	}
 	prog := newProgress(a.cfg.Progress, size, target.Size, now)
 	defer prog.done()
-	st := stepTimes{loggedBy: loggedBy, loggedAfter: loggedAfter, prevSize: prevSize, verified: now}
+	st := stepTimes{loggedBy: loggedBy, loggedAfter: loggedAfter, prevSize: prevSize, verified: now, publicSince: cs.publicSince}
 	// Fetch one step ahead while the current one is replayed: downloads and
 	// signature checks overlap.
 	ctx, cancel := context.WithCancel(ctx)
@@ -272,6 +283,7 @@ func (a *Auditor) setHeadCheckpoint(h store.Head, cp *checkpoint.Signed, now tim
 // stepTimes are the logging-time bounds of the entries of a step.
 type stepTimes struct {
 	loggedBy, loggedAfter, verified time.Time
+	publicSince                     time.Time
 	prevSize                        uint64 // entries below were covered by the previous checkpoint
 }
 
@@ -373,7 +385,7 @@ func (a *Auditor) replayStep(tx *store.Tx, start uint64, f *fetched, st stepTime
 			h := laneHistory{pre: pre, own: map[string]replay.Release{}}
 			for _, i := range lanes[repo] {
 				idx := start + uint64(i)
-				in := replay.Input{Index: idx, Entry: f.entries[i], Metadata: f.metadata[i], LoggedBy: st.loggedBy}
+				in := replay.Input{Index: idx, Entry: f.entries[i], Metadata: f.metadata[i], LoggedBy: st.loggedBy, PublicSince: st.publicSince}
 				if idx >= st.prevSize && st.prevSize > 0 {
 					in.LoggedAfter = st.loggedAfter
 				}

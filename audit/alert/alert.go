@@ -121,6 +121,13 @@ const (
 	KindExpiredWhenSeen  Kind = "expired-when-logged"
 	KindExpiryTooFar     Kind = "expiry-too-far"
 	KindUnexpected       Kind = "unexpected-release"
+	// KindCapabilityEscalation (info): a valid targets release declares a
+	// capability for a target that the role's previous version did not
+	// (docs/spec/capabilities.md); devices ask before installing it.
+	KindCapabilityEscalation Kind = "capability-escalation"
+	// KindMalformedCapabilities (warning): a valid targets release declares
+	// capabilities that do not parse; devices refuse it.
+	KindMalformedCapabilities Kind = "malformed-capabilities"
 )
 
 // Finding is one thing the auditor found. Evidence holds what a third party

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/client/capability"
 	"github.com/shiplog/shiplog/client/tufcheck"
 	"github.com/shiplog/shiplog/evidence/entry"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -63,6 +64,12 @@ type Release struct {
 	SHA256  string    `json:"sha256"` // lowercase hex
 	Length  uint64    `json:"length"`
 	Seen    time.Time `json:"seen"` // LoggedBy of the entry
+	// PublicSince is since when the entry is public by the witness
+	// quorum's cosignature timestamps on the checkpoint this auditor first
+	// verified covering it (docs/spec/publicity.md); zero when unknown.
+	// A device holding a proof under an earlier checkpoint may see an
+	// earlier time.
+	PublicSince time.Time `json:"public_since,omitzero"`
 	Expires time.Time `json:"expires,omitzero"`
 	// Changed names the targets added (+), removed (-) or modified (~)
 	// against the previous valid version of the role, at most 32, sorted.
@@ -91,6 +98,8 @@ type Input struct {
 	// LoggedBy and LoggedAfter bound when the entry was logged; see the
 	// package documentation. LoggedAfter may be zero.
 	LoggedBy, LoggedAfter time.Time
+	// PublicSince is the entry's public-since time, zero when unknown.
+	PublicSince time.Time
 }
 
 // Output is what replay found about one entry.
@@ -171,7 +180,7 @@ func (c *Checker) Check(h History, in Input) (Output, error) {
 			"log entry is not a canonical shiplog/release/v1 entry", map[string]string{"entry_sha256": hexSum(in.Entry)})}}, nil
 	}
 	rel := &Release{Index: in.Index, Repo: e.Repo, Role: e.Role, Version: e.Version,
-		SHA256: hex.EncodeToString(e.SHA256[:]), Length: e.Length, Seen: in.LoggedBy}
+		SHA256: hex.EncodeToString(e.SHA256[:]), Length: e.Length, Seen: in.LoggedBy, PublicSince: in.PublicSince}
 	out := Output{Release: rel}
 	prior, seen, err := h.Release(e.Repo, e.Role, e.Version)
 	if err != nil {
@@ -313,7 +322,55 @@ func (c *Checker) targets(in Input, rel *Release, r *repo, equivocated bool) []a
 	r.roles[rel.Role] = &role{version: rel.Version, bytes: in.Metadata, targets: t}
 	c.markDirty(rel.Repo)
 	rel.Valid = true
-	return nil
+	return c.escalations(in, rel, prevTargets, t)
+}
+
+// escalations reports, as public findings, every target of a valid
+// targets release that declares a capability the role's previous valid
+// version did not declare for it (a new target gains all it declares), and
+// every capability list that does not parse. At most maxChangedTargets
+// findings per release.
+func (c *Checker) escalations(in Input, rel *Release, prev, next *tufcheck.Targets) []alert.Finding {
+	var out []alert.Finding
+	for _, name := range sortedTargets(next) {
+		if len(out) == maxChangedTargets {
+			break
+		}
+		caps, err := capability.FromCustom(customOf(next.Signed.Targets[name]))
+		if err != nil {
+			out = append(out, c.finding(in, rel, alert.Warning, alert.KindMalformedCapabilities,
+				fmt.Sprintf("target %q declares capabilities that do not parse (devices refuse it): %v", name, err), map[string]string{"target": name}))
+			continue
+		}
+		var was capability.Set
+		if prev != nil {
+			if o := prev.Signed.Targets[name]; o != nil {
+				was, _ = capability.FromCustom(customOf(o))
+			}
+		}
+		if gained, _ := capability.Diff(was, caps); len(gained) > 0 {
+			out = append(out, c.finding(in, rel, alert.Info, alert.KindCapabilityEscalation,
+				fmt.Sprintf("%s v%d: target %q gains %s", rel.Role, rel.Version, name, strings.Join(gained, ", ")),
+				map[string]string{"target": name, "gained": strings.Join(gained, " ")}))
+		}
+	}
+	return out
+}
+
+func customOf(t *metadata.TargetFiles) []byte {
+	if t == nil || t.Custom == nil {
+		return nil
+	}
+	return *t.Custom
+}
+
+func sortedTargets(t *tufcheck.Targets) []string {
+	out := make([]string, 0, len(t.Signed.Targets))
+	for name := range t.Signed.Targets {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // delegated verifies a delegated role against the latest valid version of

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -320,4 +322,38 @@ func TestRefusedReleaseShowsWhatItChanged(t *testing.T) {
 	if got := out.Findings[0].Evidence["targets_changed"]; got != "+backdoor-0.bin" {
 		t.Errorf("finding evidence targets_changed = %q", got)
 	}
+}
+
+func setCaps(r *tuftest.Repo, name string, custom string) {
+	if r.Targets.Signed.Targets[name] == nil {
+		tf, err := metadata.TargetFile().FromBytes(name, []byte(name), "sha256")
+		if err != nil {
+			panic(err)
+		}
+		r.Targets.Signed.Targets[name] = tf
+	}
+	c := json.RawMessage(custom)
+	r.Targets.Signed.Targets[name].Custom = &c
+}
+
+// TestCapabilityEscalationIsPublic: a valid release that widens what a
+// target may do is reported to everyone (info), not only to the devices
+// that prompt; a release that narrows it, or keeps it, is not.
+func TestCapabilityEscalationIsPublic(t *testing.T) {
+	l := newLog(t)
+	r := newRepo("example.com/fw")
+	wantClean(t, l.add(r.ID, "root", 1, r.RootBytes()))
+	wantClean(t, l.add(r.ID, "targets", 1, r.Release(nil)))
+	setCaps(r, "cam.bin", `{"capabilities":["network"]}`)
+	wantKind(t, l.add(r.ID, "targets", 2, r.Release(nil)), alert.KindCapabilityEscalation, alert.Info) // a new target gains what it declares
+	setCaps(r, "cam.bin", `{"capabilities":["camera","network"]}`)
+	out := l.add(r.ID, "targets", 3, r.Release(nil))
+	wantKind(t, out, alert.KindCapabilityEscalation, alert.Info)
+	if f := out.Findings[0]; f.Evidence["gained"] != "camera" || f.Evidence["target"] != "cam.bin" {
+		t.Errorf("finding evidence %v", f.Evidence)
+	}
+	setCaps(r, "cam.bin", `{"capabilities":["camera"]}`)
+	wantClean(t, l.add(r.ID, "targets", 4, r.Release(nil)))
+	setCaps(r, "cam.bin", `{"capabilities":["teleport"]}`)
+	wantKind(t, l.add(r.ID, "targets", 5, r.Release(nil)), alert.KindMalformedCapabilities, alert.Warning)
 }
