@@ -70,7 +70,7 @@ type Release struct {
 	// A device holding a proof under an earlier checkpoint may see an
 	// earlier time.
 	PublicSince time.Time `json:"public_since,omitzero"`
-	Expires time.Time `json:"expires,omitzero"`
+	Expires     time.Time `json:"expires,omitzero"`
 	// Changed names the targets added (+), removed (-) or modified (~)
 	// against the previous valid version of the role, at most 32, sorted.
 	Changed []string `json:"changed,omitempty"`
