@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -71,6 +72,7 @@ func (r *Repo) Add(o AddOptions) ([]AddResult, error) {
 	v := r.working()
 	seen := map[string]bool{}
 	roles := make([]string, len(o.Targets))
+	o.Targets = slices.Clone(o.Targets) // Custom gains the capabilities below
 	for i, t := range o.Targets {
 		if err := ValidTargetPath(t.Path); err != nil {
 			return nil, err
@@ -85,6 +87,7 @@ func (r *Repo) Add(o AddOptions) ([]AddResult, error) {
 				return nil, fmt.Errorf("target %s: %w", t.Path, err)
 			}
 			t.Custom = c
+			o.Targets[i].Custom = c
 		}
 		if err := validCustom(t.Custom); err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.Path, err)
