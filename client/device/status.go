@@ -26,11 +26,14 @@ type Status struct {
 	Checkpoints []LogStatus     `json:"checkpoints"`
 }
 
-// RoleStatus is one trusted role.
+// RoleStatus is one trusted role. Expired is true when Expires is not after
+// the device's reference time (Options.Time, or now): the next update fails
+// until the vendor renews the role or the clock is corrected.
 type RoleStatus struct {
 	Role    string    `json:"role"`
 	Version int64     `json:"version"`
 	Expires time.Time `json:"expires"`
+	Expired bool      `json:"expired,omitempty"`
 }
 
 // LogStatus is the newest checkpoint held for one log.
@@ -52,22 +55,29 @@ func (d *Device) Status() (*Status, error) {
 	st := &Status{Repository: d.cfg.Repository, RepositoryURL: d.cfg.RepositoryURL, Approval: string(d.cfg.Approval), Installed: s.Installed, Active: active,
 		Profile: d.cfg.Profile, Policy: d.cfg.EffectivePolicy(), Pending: d.loadPending()}
 	if r, err := metadata.Root().FromBytes(s.Root); err == nil {
-		st.Roles = append(st.Roles, RoleStatus{"root", r.Signed.Version, r.Signed.Expires})
+		st.Roles = append(st.Roles, RoleStatus{Role: "root", Version: r.Signed.Version, Expires: r.Signed.Expires})
 	}
 	if s.Timestamp != nil {
 		if m, err := metadata.Timestamp().FromBytes(s.Timestamp); err == nil {
-			st.Roles = append(st.Roles, RoleStatus{"timestamp", m.Signed.Version, m.Signed.Expires})
+			st.Roles = append(st.Roles, RoleStatus{Role: "timestamp", Version: m.Signed.Version, Expires: m.Signed.Expires})
 		}
 	}
 	if s.Snapshot != nil {
 		if m, err := metadata.Snapshot().FromBytes(s.Snapshot); err == nil {
-			st.Roles = append(st.Roles, RoleStatus{"snapshot", m.Signed.Version, m.Signed.Expires})
+			st.Roles = append(st.Roles, RoleStatus{Role: "snapshot", Version: m.Signed.Version, Expires: m.Signed.Expires})
 		}
 	}
 	for _, role := range sortedPaths(s.Targets) {
 		if m, err := metadata.Targets().FromBytes(s.Targets[role]); err == nil {
-			st.Roles = append(st.Roles, RoleStatus{role, m.Signed.Version, m.Signed.Expires})
+			st.Roles = append(st.Roles, RoleStatus{Role: role, Version: m.Signed.Version, Expires: m.Signed.Expires})
 		}
+	}
+	now := d.opts.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	for i := range st.Roles {
+		st.Roles[i].Expired = !st.Roles[i].Expires.After(now)
 	}
 	for _, origin := range sortedPaths(s.Checkpoints) {
 		l := d.policy.Log(origin)

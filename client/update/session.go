@@ -142,7 +142,7 @@ func (s *Session) loadTimestamp(ctx context.Context) error {
 		if errors.Is(err, &metadata.ErrEqualVersionNumber{}) {
 			return nil // §5.4.3.2: same version, keep ours
 		}
-		return fmt.Errorf("timestamp.json: %w", err)
+		return fmt.Errorf("timestamp.json: %w", s.explainExpiry(err, data))
 	}
 	s.timestamp = data
 	return s.trusted(metadata.TIMESTAMP, data)
@@ -179,7 +179,7 @@ func (s *Session) loadSnapshot(ctx context.Context) error {
 		return fmt.Errorf("couldn't fetch %s: %w", name, err)
 	}
 	if _, err := s.tm.UpdateSnapshot(data, false); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, s.explainExpiry(err, data))
 	}
 	s.snapshot = data
 	return s.trusted(metadata.SNAPSHOT, data)
@@ -245,7 +245,7 @@ func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metada
 	}
 	md, err := s.tm.UpdateDelegatedTargets(data, role, delegator)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, s.explainExpiry(err, data))
 	}
 	s.roles[role] = data
 	if err := s.trusted(role, data); err != nil {
