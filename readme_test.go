@@ -15,6 +15,13 @@ var shBlock = regexp.MustCompile("(?s)```sh\n(.*?)```")
 // freshly built shiplog and shiplog-device on PATH, in an empty directory.
 // It uses the fixed ports the README names (8480, 8481, 7381-7383, 8000).
 func TestREADMEWalkthrough(t *testing.T) {
+	runWalkthrough(t, walkthroughScript(t), nil)
+}
+
+// walkthroughScript returns the README walkthrough's sh blocks as one bash
+// script.
+func walkthroughScript(t *testing.T) string {
+	t.Helper()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +40,14 @@ func TestREADMEWalkthrough(t *testing.T) {
 	for _, b := range blocks {
 		script.WriteString(b[1])
 	}
+	return script.String()
+}
+
+// runWalkthrough runs script with freshly built shiplog and shiplog-device
+// on PATH, in an empty directory, with env added, and checks its output.
+// It returns the directory it ran in.
+func runWalkthrough(t *testing.T, script string, env []string) string {
+	t.Helper()
 	bin := t.TempDir()
 	for _, cmd := range []string{"shiplog", "shiplog-device"} {
 		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "./cmd/"+cmd).CombinedOutput(); err != nil {
@@ -40,9 +55,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 		}
 	}
 	work := t.TempDir()
-	cmd := exec.Command("bash", "-c", script.String())
+	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Env = append(append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		logs := ""
@@ -57,4 +72,5 @@ func TestREADMEWalkthrough(t *testing.T) {
 			t.Errorf("walkthrough output lacks %q:\n%s", want, out)
 		}
 	}
+	return work
 }

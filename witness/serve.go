@@ -19,11 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/shiplog/shiplog/evidence/notekey"
 	"github.com/shiplog/shiplog/internal/durable"
+	"github.com/shiplog/shiplog/internal/keyref"
 )
 
 // Files of a witness directory.
 const (
-	KeyFile     = "witness.skey" // the witness's Ed25519 signer key, mode 0600
+	KeyFile     = "witness.skey" // the witness's Ed25519 signer key (or a KEYREF line, internal/keyref), mode 0600
 	LogListFile = "logs"         // the log list (ParseLogList), edited by the operator
 	StateFile   = "state.db"     // the durable state (Store)
 )
@@ -32,10 +33,22 @@ const (
 // list, and an empty state store. It refuses a directory that already holds
 // a key. It returns the key's Ed25519 vkey and its cosignature/v1 vkey.
 func Init(dir, name string) (vkey, cosignatureVKey string, err error) {
+	return InitKeyRef(context.Background(), dir, name, "")
+}
+
+// InitKeyRef is Init with the witness key held in a PKCS #11 token or a KMS
+// (internal/keyref), named by ref, instead of a new key file: witness.skey
+// then holds the reference, never a secret. The key must be Ed25519
+// (cosignature/v1 has no ECDSA form). An empty ref is Init.
+func InitKeyRef(ctx context.Context, dir, name, ref string) (vkey, cosignatureVKey string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", err
 	}
 	skey, vkey, cosignatureVKey, err := notekey.GenerateWitness(rand.Reader, name)
+	if ref != "" {
+		skey = strings.TrimSpace(keyref.FormatNoteKeyRef(name, ref))
+		_, vkey, cosignatureVKey, err = keyref.OpenWitnessSigner(ctx, skey)
+	}
 	if err != nil {
 		return "", "", err
 	}
@@ -102,7 +115,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	signer, err := notekey.NewWitnessSigner(strings.TrimSpace(string(skey)))
+	signer, _, _, err := keyref.OpenWitnessSigner(ctx, string(skey))
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ See docs/operator.md ("Ledger") and docs/spec/ledger-api.md.`,
 }
 
 func ledgerInitCmd() *cobra.Command {
-	var origin string
+	var origin, keyRef string
 	var cfg server.Config
 	var batchAge, cpInterval time.Duration
 	c := &cobra.Command{
@@ -37,9 +37,13 @@ func ledgerInitCmd() *cobra.Command {
 		Long: `Create DIR with a new Ed25519 log key named ORIGIN (the checkpoint origin), a strict
 config.json, a witness policy (witnesses.policy) naming only this log with "quorum none",
 the admin token (admin.token) and an empty log. It refuses a DIR that already holds a
-ledger. Add witnesses and a quorum to witnesses.policy before serving in production.`,
+ledger. Add witnesses and a quorum to witnesses.policy before serving in production.
+With --key, the log key is one held in a PKCS #11 token or a KMS (Ed25519, or ECDSA
+P-256): log.skey then holds only the reference (see docs/operator.md, "Key custody").`,
 		Example: `  shiplog ledger init /var/lib/shiplog-ledger --origin ledger.example.com/log
   shiplog ledger init ./ledger --origin example.com/test --http 127.0.0.1:8480 --rate-limit 100
+  shiplog ledger init ./ledger --origin example.com/log \
+    --key 'pkcs11:token=ledger;object=log?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/shiplog/pin'
   shiplog ledger init /etc/shiplog-ledger --origin ledger.example.com/log --storage trillian \
     --trillian-addr 10.0.0.5:8090 --trillian-tree-id 7481203157266910224 \
     --postgres-uri 'postgresql:///shiplog?host=10.0.0.6&user=shiplog'`,
@@ -47,7 +51,7 @@ ledger. Add witnesses and a quorum to witnesses.policy before serving in product
 		RunE: func(cmd *cobra.Command, args []string) error {
 			klog.SetSlogLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			cfg.BatchMaxAge, cfg.CheckpointInterval = server.Duration(batchAge), server.Duration(cpInterval)
-			if err := server.Init(cmd.Context(), args[0], server.InitOptions{Origin: origin, Config: &cfg}); err != nil {
+			if err := server.Init(cmd.Context(), args[0], server.InitOptions{Origin: origin, Config: &cfg, KeyRef: keyRef}); err != nil {
 				return err
 			}
 			vkey, err := os.ReadFile(args[0] + "/" + server.VKeyFile)
@@ -59,6 +63,7 @@ ledger. Add witnesses and a quorum to witnesses.policy before serving in product
 		},
 	}
 	c.Flags().StringVar(&origin, "origin", "", "the log's origin, also its key name (required)")
+	c.Flags().StringVar(&keyRef, "key", "", "use this token or KMS key (pkcs11: or KMS URI) instead of generating a key file")
 	c.Flags().StringVar(&cfg.HTTPAddr, "http", "", "HTTP listen address to write in the config (default 127.0.0.1:8480)")
 	c.Flags().StringVar(&cfg.GRPCAddr, "grpc", "", "gRPC listen address to write in the config (default 127.0.0.1:8481)")
 	c.Flags().Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests per second per client on /v1/ and gRPC (default 50; -1 disables)")

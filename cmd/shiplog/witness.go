@@ -27,21 +27,25 @@ func witnessCmd() *cobra.Command {
 }
 
 func witnessInitCmd() *cobra.Command {
-	var dir, name string
+	var dir, name, keyRef string
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a witness directory: key, empty log list, state",
 		Long: `Create a witness directory holding a new Ed25519 witness key (witness.skey, mode
 0600), an empty log list (logs, in the witness network's logs/v0 format) and the
 durable state (state.db). Prints the witness's vkey and its cosignature/v1 vkey:
-publish the latter for logs and verifiers to put in their policies.`,
-		Example: `  shiplog witness init --dir /var/lib/shiplog-witness --name witness.example.org`,
-		Args:    cobra.NoArgs,
+publish the latter for logs and verifiers to put in their policies. With --key, the
+witness key is an Ed25519 key held in a PKCS #11 token or a KMS, and witness.skey
+holds only the reference (cosignature/v1 is Ed25519-only, so ECDSA keys are refused).`,
+		Example: `  shiplog witness init --dir /var/lib/shiplog-witness --name witness.example.org
+  shiplog witness init --dir w1 --name w1.example \
+    --key 'pkcs11:token=witness;object=w1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/shiplog/pin'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return fmt.Errorf("--name is required: the witness's name, e.g. witness.example.org")
 			}
-			vkey, cosig, err := witness.Init(dir, name)
+			vkey, cosig, err := witness.InitKeyRef(cmd.Context(), dir, name, keyRef)
 			if err != nil {
 				return err
 			}
@@ -52,6 +56,7 @@ publish the latter for logs and verifiers to put in their policies.`,
 	}
 	c.Flags().StringVar(&dir, "dir", ".", "witness directory")
 	c.Flags().StringVar(&name, "name", "", "witness name (URL-like, appears in cosignature lines)")
+	c.Flags().StringVar(&keyRef, "key", "", "use this Ed25519 token or KMS key (pkcs11: or KMS URI) instead of generating a key file")
 	return c
 }
 

@@ -86,3 +86,20 @@ func TestEvidenceImports(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceSignsNothing: the device binary verifies and never signs, so it
+// links none of the signer code (internal/keyref: PKCS #11 tokens and cloud
+// KMS clients) nor the vendor's key handling.
+func TestDeviceSignsNothing(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", module+"/cmd/shiplog-device").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{module + "/internal/keyref", module + "/repo/keys", "github.com/miekg/pkcs11", "github.com/sigstore/sigstore/pkg/signature/kms"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("shiplog-device links %s", dep)
+			}
+		}
+	}
+}

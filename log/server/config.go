@@ -7,7 +7,8 @@
 // The data directory holds:
 //
 //	config.json        strict configuration (unknown fields refused)
-//	log.skey, log.vkey the log's Ed25519 note key (skey mode 0600)
+//	log.skey, log.vkey the log's note key (skey mode 0600): an Ed25519 skey, or a
+//	                   KEYREF line naming a key in a PKCS #11 token or a KMS
 //	witnesses.policy   C2SP tlog-policy: this log's key, the witnesses, the quorum
 //	admin.token        the bearer token of the admin API (mode 0600)
 //	log/               Tessera's POSIX log (tiles, entry bundles, private state)
@@ -26,12 +27,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/shiplog/shiplog/internal/capped"
 
 	"github.com/shiplog/shiplog/evidence/notekey"
 	"github.com/shiplog/shiplog/internal/durable"
+	"github.com/shiplog/shiplog/internal/keyref"
 	"github.com/shiplog/shiplog/log/tessera"
 )
 
@@ -155,6 +158,11 @@ type InitOptions struct {
 	// an empty Storage means "posix"; with "trillian", no log is created:
 	// the tree is made with Trillian's createtree).
 	Config *Config
+	// KeyRef, if set, names a log key held in a PKCS #11 token or a KMS
+	// (internal/keyref: Ed25519, or ECDSA P-256 whose checkpoints carry
+	// c2sp.org/signed-note type 0x02 signatures) instead of a new key:
+	// log.skey then holds the reference, never a secret.
+	KeyRef string
 }
 
 // Init creates a new ledger in dir: the directory, the log key, config.json,
@@ -169,9 +177,14 @@ func Init(ctx context.Context, dir string, opts InitOptions) error {
 		return err
 	}
 	skey, vkey, err := notekey.GenerateLog(rand.Reader, opts.Origin)
+	if opts.KeyRef != "" {
+		skey = keyref.FormatNoteKeyRef(opts.Origin, opts.KeyRef)
+		_, vkey, err = keyref.OpenLogSigner(ctx, skey)
+	}
 	if err != nil {
 		return err
 	}
+	skey = strings.TrimSpace(skey)
 	token := make([]byte, 32)
 	if _, err := rand.Read(token); err != nil {
 		return err
@@ -210,7 +223,7 @@ func Init(ctx context.Context, dir string, opts InitOptions) error {
 			return fmt.Errorf("couldn't create %s: %w", f.name, err)
 		}
 	}
-	signer, err := notekey.NewLogSigner(skey)
+	signer, _, err := keyref.OpenLogSigner(ctx, skey)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/shiplog/shiplog/evidence/notekey"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/internal/durable"
+	"github.com/shiplog/shiplog/internal/keyref"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/tessera"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
@@ -90,11 +91,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the log key: %w", err)
 	}
-	signer, err := notekey.NewLogSigner(skey)
-	if err != nil {
-		return nil, err
-	}
-	vkey, err := notekey.VerifierKey(skey)
+	signer, vkey, err := keyref.OpenLogSigner(ctx, skey)
 	if err != nil {
 		return nil, err
 	}

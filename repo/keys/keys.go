@@ -1,4 +1,5 @@
-// Package keys manages TUF signing keys kept in files (TUF 1.0 §4.2 "keys"):
+// Package keys manages TUF signing keys (TUF 1.0 §4.2 "keys") kept in files or,
+// by reference, in a PKCS #11 token or a cloud KMS (internal/keyref):
 // Ed25519 ("ed25519" keytype and scheme) and, for compatibility, ECDSA P-256
 // ("ecdsa" keytype, "ecdsa-sha2-nistp256" scheme, as go-tuf v2 names it).
 //
@@ -24,11 +25,13 @@ package keys
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -43,6 +46,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 	"github.com/shiplog/shiplog/internal/durable"
+	"github.com/shiplog/shiplog/internal/keyref"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -122,7 +126,8 @@ func fromSigner(s crypto.Signer) (*Private, error) {
 }
 
 // Signer returns a signer for go-tuf's Metadata.Sign: Ed25519, or ECDSA
-// P-256 with SHA-256 (ASN.1 DER signatures, as TUF clients expect).
+// P-256 with SHA-256 (ASN.1 DER signatures, as TUF clients expect). For a
+// key held in a token or KMS, each signature is one request to it.
 func (p *Private) Signer() (signature.Signer, error) {
 	switch k := p.signer.(type) {
 	case ed25519.PrivateKey:
@@ -130,7 +135,41 @@ func (p *Private) Signer() (signature.Signer, error) {
 	case *ecdsa.PrivateKey:
 		return signature.LoadECDSASigner(k, crypto.SHA256)
 	}
+	switch p.signer.Public().(type) {
+	case ed25519.PublicKey, *ecdsa.PublicKey:
+		return heldSigner{p.signer}, nil
+	}
 	return nil, errors.New("unsupported key type")
+}
+
+// heldSigner signs TUF metadata with a key held in a token or KMS: the
+// message itself for Ed25519, its SHA-256 digest for ECDSA P-256.
+type heldSigner struct{ s crypto.Signer }
+
+func (h heldSigner) PublicKey(...signature.PublicKeyOption) (crypto.PublicKey, error) {
+	return h.s.Public(), nil
+}
+
+func (h heldSigner) SignMessage(message io.Reader, _ ...signature.SignOption) ([]byte, error) {
+	msg, err := io.ReadAll(message)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := h.s.Public().(ed25519.PublicKey); ok {
+		return h.s.Sign(rand.Reader, msg, crypto.Hash(0))
+	}
+	d := sha256.Sum256(msg)
+	return h.s.Sign(rand.Reader, d[:], crypto.SHA256)
+}
+
+// Held reports whether the key is held in a token or KMS (opened by
+// reference) rather than loaded from a file.
+func (p *Private) Held() bool {
+	switch p.signer.(type) {
+	case ed25519.PrivateKey, *ecdsa.PrivateKey:
+		return false
+	}
+	return true
 }
 
 // MarshalPublic returns the public key file content: the TUF key object.
@@ -302,8 +341,17 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	return capped.ReadFile(path, max)
 }
 
-// Load reads and parses a private key file.
+// Load reads and parses a private key file, or opens the key a reference
+// names (a pkcs11: or KMS URI, see internal/keyref): the private key then
+// stays in its token or service.
 func Load(path string, passphrase func() (string, error)) (*Private, error) {
+	if keyref.IsReference(path) {
+		s, err := keyref.Open(context.Background(), path)
+		if err != nil {
+			return nil, err
+		}
+		return fromSigner(s)
+	}
 	b, err := ReadFile(path, MaxPrivateKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read key: %w", err)
@@ -317,8 +365,16 @@ func Load(path string, passphrase func() (string, error)) (*Private, error) {
 
 // LoadPublic reads a public key file, or the public half of a private key
 // file when path holds a plaintext private key. For an encrypted private
-// key, it reads path + ".pub" instead.
+// key, it reads path + ".pub" instead. For a key reference (a pkcs11: or
+// KMS URI), it asks the token or service for the public key.
 func LoadPublic(path string) (*metadata.Key, string, error) {
+	if keyref.IsReference(path) {
+		p, err := Load(path, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		return p.Public, p.ID, nil
+	}
 	b, err := ReadFile(path, MaxPrivateKeyFile)
 	if err != nil {
 		return nil, "", fmt.Errorf("couldn't read public key: %w", err)
