@@ -202,7 +202,7 @@ func openBackend(ctx context.Context, dir string, cfg *Config, signer note.Signe
 			index.Close()
 			return nil, err
 		}
-		return &backend{store: store, index: index, meta: ms, close: func() { index.Close() }}, nil
+		return &backend{store: store, index: index, meta: ms, close: func() { index.Close(); ms.Close() }}, nil
 	case StorageTrillian:
 		return openTrillian(ctx, cfg, signer, logger)
 	default:

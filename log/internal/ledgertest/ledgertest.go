@@ -164,6 +164,7 @@ func Start(t testing.TB, dir string, keys *Keys, opts Options) *Ledger {
 	if err != nil {
 		st.Close(ctx)
 		idx.Close()
+		ms.Close()
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
@@ -181,6 +182,7 @@ func Start(t testing.TB, dir string, keys *Keys, opts Options) *Ledger {
 		cancel()
 		<-done
 		idx.Close()
+		ms.Close()
 	}
 	t.Cleanup(tl.stop)
 	return tl
