@@ -68,7 +68,9 @@ func (h history) parsed(role string, parse func([]byte) (any, error)) (any, erro
 }
 
 // parsedCache keeps parsed logged metadata by SHA-256, at most max
-// entries (it empties itself when full). Parsed metadata is only read.
+// entries: when full, it drops one entry (the first of Go's randomised map
+// iteration), so a working set near max mostly stays cached instead of
+// being dropped whole. Parsed metadata is only read.
 type parsedCache struct {
 	mu  sync.Mutex
 	m   map[[sha256.Size]byte]any
@@ -85,8 +87,14 @@ func (c *parsedCache) get(k [sha256.Size]byte) (any, bool) {
 func (c *parsedCache) put(k [sha256.Size]byte, v any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= c.max {
+	if c.m == nil {
 		c.m = make(map[[sha256.Size]byte]any)
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		for old := range c.m {
+			delete(c.m, old)
+			break
+		}
 	}
 	c.m[k] = v
 }
