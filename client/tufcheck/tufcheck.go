@@ -165,32 +165,57 @@ func DelegatedTargets(delegator *Targets, role string, data []byte, now time.Tim
 	return t, nil
 }
 
+// parseRoot and parseTargets decode data once, with go-tuf; only when that
+// fails do they read the header, to tell a file of the wrong role from a
+// malformed one. They accept exactly what PeekUnverified followed by
+// go-tuf's FromBytes accepts: a file go-tuf decodes as the role is one
+// PeekUnverified decodes too, given a type, a version of at least 1 and an
+// expiry, which they check.
 func parseRoot(data []byte) (*Root, error) {
-	h, err := PeekUnverified(data)
-	if err != nil {
-		return nil, err
-	}
-	if h.Type != metadata.ROOT {
-		return nil, fmt.Errorf("%w: want root, got %q", ErrWrongRole, h.Type)
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxSize)
 	}
 	r, err := metadata.Root().FromBytes(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, parseError(data, metadata.ROOT, err)
+	}
+	if err := checkHeader(r.Signed.Type, r.Signed.Version, r.Signed.Expires); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
 
 func parseTargets(data []byte) (*Targets, error) {
-	h, err := PeekUnverified(data)
-	if err != nil {
-		return nil, err
-	}
-	if h.Type != metadata.TARGETS {
-		return nil, fmt.Errorf("%w: want targets, got %q", ErrWrongRole, h.Type)
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxSize)
 	}
 	t, err := metadata.Targets().FromBytes(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, parseError(data, metadata.TARGETS, err)
+	}
+	if err := checkHeader(t.Signed.Type, t.Signed.Version, t.Signed.Expires); err != nil {
+		return nil, err
 	}
 	return t, nil
+}
+
+// checkHeader applies PeekUnverified's checks to a decoded file.
+func checkHeader(typ string, version int64, expires time.Time) error {
+	if typ == "" || version < 1 || expires.IsZero() {
+		return fmt.Errorf("%w: missing _type, version or expires", ErrMalformed)
+	}
+	return nil
+}
+
+// parseError classifies a file go-tuf refused as role: PeekUnverified's
+// error, ErrWrongRole, or ErrMalformed with go-tuf's reason.
+func parseError(data []byte, role string, tufErr error) error {
+	h, err := PeekUnverified(data)
+	if err != nil {
+		return err
+	}
+	if h.Type != role {
+		return fmt.Errorf("%w: want %s, got %q", ErrWrongRole, role, h.Type)
+	}
+	return fmt.Errorf("%w: %v", ErrMalformed, tufErr)
 }

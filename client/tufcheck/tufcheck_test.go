@@ -178,3 +178,50 @@ func FuzzPeekUnverified(f *testing.F) {
 		_, _ = InitialRoot(b, now)
 	})
 }
+
+// oldParse is how parseRoot and parseTargets read a file before they decoded
+// it once: PeekUnverified, the role, then go-tuf's FromBytes.
+func oldParse(data []byte, role string) error {
+	h, err := PeekUnverified(data)
+	if err != nil {
+		return err
+	}
+	if h.Type != role {
+		return ErrWrongRole
+	}
+	if role == metadata.ROOT {
+		_, err = metadata.Root().FromBytes(data)
+	} else {
+		_, err = metadata.Targets().FromBytes(data)
+	}
+	if err != nil {
+		return ErrMalformed
+	}
+	return nil
+}
+
+// FuzzParseDecodesOnceAsBefore checks that decoding once accepts and
+// refuses exactly the files the two decodes did, with the same error.
+func FuzzParseDecodesOnceAsBefore(f *testing.F) {
+	f.Add([]byte(`{"signed":{"_type":"targets","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","targets":{}},"signatures":[]}`))
+	f.Add([]byte(`{"signed":{"_type":"root","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","keys":{},"roles":{},"consistent_snapshot":true},"signatures":[]}`))
+	f.Add([]byte(`{"signed":{"_type":"targets","spec_version":"1.0.31","version":0,"expires":"2030-01-01T00:00:00Z","targets":{}},"signatures":[]}`))
+	f.Add([]byte(`{"signed":{"_type":"targets","spec_version":"1.0.31","version":1,"targets":{}},"signatures":[]}`))
+	f.Add([]byte(`{"signed":{"_TYPE":"targets","spec_version":"1.0.31","version":1,"expires":null,"targets":{}},"signatures":[]}`))
+	f.Add([]byte(`{"signed":`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, role := range []string{metadata.ROOT, metadata.TARGETS} {
+			want := oldParse(b, role)
+			var err error
+			if role == metadata.ROOT {
+				_, err = parseRoot(b)
+			} else {
+				_, err = parseTargets(b)
+			}
+			if (want == nil) != (err == nil) || errors.Is(err, ErrMalformed) != errors.Is(want, ErrMalformed) ||
+				errors.Is(err, ErrWrongRole) != errors.Is(want, ErrWrongRole) {
+				t.Fatalf("%s: got %v, before %v", role, err, want)
+			}
+		}
+	})
+}
