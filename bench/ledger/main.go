@@ -1,11 +1,14 @@
 // Command ledger-bench measures the shiplog ledger (docs/perf/ledger.md):
 //
-//	-mode throughput: publishes per second with -publishers concurrent
-//	  publishers of small valid targets metadata (each its own repository,
-//	  wait=0: acknowledged once durable, integrated and indexed), and, in the
-//	  same run, raw Tessera POSIX appends of entries of the same size with
-//	  as many concurrent writers and the same batching; reports both and the
-//	  ratio.
+//	-mode throughput: for each count of -writers, publishes per second
+//	  from that many concurrent publishers of small valid targets metadata
+//	  (each its own repository, wait=0: acknowledged once durable,
+//	  integrated and indexed) and, alternating in the same run, raw Tessera
+//	  POSIX appends of entries of the same size from as many writers with
+//	  the same batching; the CPU per operation of each; each side's best
+//	  rate and their ratio; and the publish CPU as a multiple of its floor
+//	  (one Ed25519 verification + the metadata's SHA-256 + one raw append's
+//	  CPU, measured in the same run).
 //	-mode latency: publish→proof latency under a checkpoint cosigned by 3
 //	  local witnesses (real shiplog witnesses, durable state, HTTP on
 //	  127.0.0.1); reports p50/p90/p99/max.
@@ -22,7 +25,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,11 +38,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/notekey"
@@ -57,14 +64,24 @@ var (
 	entries    = flag.Int("entries", 200000, "entries to publish (memory)")
 	sample     = flag.Int("sample", 25000, "sample memory every this many entries (memory)")
 	shiplog    = flag.String("shiplog", "", "path of the shiplog binary (memory)")
-	rounds     = flag.Int("rounds", 2, "alternating rounds of raw Tessera and shiplog (throughput)")
+	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile to this file: of the shiplog side at the largest writer count (throughput), else of the whole run")
+	rounds     = flag.Int("rounds", 1, "alternating rounds of raw Tessera and shiplog per writer count (throughput)")
 )
 
-var httpClient = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+var httpClient = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4096}}
 
 func main() {
 	flag.Parse()
 	klog.SetSlogLogger(slog.New(slog.DiscardHandler))
+	if *cpuProfile != "" && *mode != "throughput" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ledger-bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	switch *mode {
 	case "throughput":
@@ -79,6 +96,7 @@ func main() {
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "ledger-bench:", err)
 		os.Exit(1)
 	}
@@ -163,14 +181,16 @@ type publisher struct {
 	pre  [][]byte // pre-signed versions next, next+1, ...
 }
 
-func newPublishers(n *node, count, presign int) ([]*publisher, error) {
+// newPublishers registers count repositories and pre-signs presign(i)
+// targets versions for publisher i.
+func newPublishers(n *node, count int, presign func(i int) int) ([]*publisher, error) {
 	ps := make([]*publisher, count)
 	for i := range ps {
 		p := &publisher{id: fmt.Sprintf("bench.test/repo%d", i), repo: tuftest.NewRepo(time.Now().Add(24 * time.Hour)), next: 1}
 		if code, b, err := post(n.url+"/v1/admin/repositories?wait=0&id="+url.QueryEscape(p.id), p.repo.RootBytes(), n.token); err != nil || code != 200 {
 			return nil, fmt.Errorf("register: %d %s %v", code, b, err)
 		}
-		for v := int64(1); v <= int64(presign); v++ {
+		for v := int64(1); v <= int64(presign(i)); v++ {
 			p.pre = append(p.pre, p.repo.Targets(v))
 		}
 		ps[i] = p
@@ -232,78 +252,201 @@ func runFor(count int, d time.Duration, f func(i int) error) (int64, error) {
 	return n.Load(), nil
 }
 
+// throughput measures, for each writer count of -writers, raw Tessera
+// appends and shiplog publishes side by side (alternating, -rounds rounds),
+// with the process's CPU time per operation, and reports each side's best
+// rate; then the publish floor (one Ed25519 verification, the metadata's
+// SHA-256 and the CPU of one raw append at the best writer count) and, for
+// scale, the CPU of one HTTP round trip with the same body.
 func throughput() error {
+	counts, err := parseCounts(*writers)
+	if err != nil {
+		return err
+	}
 	n, err := startNode(nil)
 	if err != nil {
 		return err
 	}
 	defer n.stop()
-	presign := int(3000 * duration.Seconds() * float64(*rounds) / float64(*publishers))
-	fmt.Printf("pre-signing %d targets versions for %d publishers...\n", presign**publishers, *publishers)
-	ps, err := newPublishers(n, *publishers, presign)
+	maxCount := slices.Max(counts)
+	presign := func(i int) int { // publisher i takes part in every count above i
+		v := 0.0
+		for _, c := range counts {
+			if i < c {
+				v += *presignRate * duration.Seconds() * float64(*rounds) / float64(c)
+			}
+		}
+		return int(v) + 1
+	}
+	fmt.Printf("registering %d repositories and pre-signing their targets versions...\n", maxCount)
+	ps, err := newPublishers(n, maxCount, presign)
 	if err != nil {
 		return err
 	}
 	size := len(ps[0].metadata())
-	fmt.Printf("metadata size %d bytes; raw Tessera entries of %d bytes; %d writers each; batching 256/50ms, checkpoint interval 100ms\n", size, size, *publishers)
-	var rawTotal, shipTotal float64
-	for r := 0; r < *rounds; r++ {
-		raw, err := rawTessera(size)
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		cnt, err := runFor(*publishers, *duration, func(i int) error { _, err := ps[i].publish(n, "0"); return err })
-		if err != nil {
-			return err
-		}
-		ship := float64(cnt) / time.Since(start).Seconds()
-		fmt.Printf("round %d: raw Tessera %.0f appends/s, shiplog %.0f publishes/s, ratio %.2f\n", r+1, raw, ship, ship/raw)
-		rawTotal += raw
-		shipTotal += ship
+	fmt.Printf("metadata size %d bytes; raw Tessera entries of %d bytes; batching 256/50ms, checkpoint interval 100ms; %v per side\n", size, size, *duration)
+	type best struct {
+		rate, cpu float64
+		count     int
 	}
-	fmt.Printf("mean: raw Tessera %.0f appends/s, shiplog %.0f publishes/s, ratio %.2f\n", rawTotal/float64(*rounds), shipTotal/float64(*rounds), shipTotal/rawTotal)
+	var bestRaw, bestShip best
+	for _, c := range counts {
+		for r := 0; r < *rounds; r++ {
+			raw, rawCPU, err := rawTessera(size, c)
+			if err != nil {
+				return err
+			}
+			profiling := *cpuProfile != "" && c == maxCount && r == 0
+			if profiling {
+				f, err := os.Create(*cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				pprof.StartCPUProfile(f)
+			}
+			cpu0 := processCPU()
+			start := time.Now()
+			cnt, err := runFor(c, *duration, func(i int) error { _, err := ps[i].publish(n, "0"); return err })
+			if profiling {
+				pprof.StopCPUProfile()
+			}
+			if err != nil {
+				return err
+			}
+			ship := float64(cnt) / time.Since(start).Seconds()
+			shipCPU := (processCPU() - cpu0).Seconds() / float64(cnt)
+			fmt.Printf("%4d writers, round %d: raw Tessera %6.0f appends/s (%5.0f µs CPU each), shiplog %6.0f publishes/s (%5.0f µs CPU each), ratio %.2f\n",
+				c, r+1, raw, rawCPU*1e6, ship, shipCPU*1e6, ship/raw)
+			if raw > bestRaw.rate {
+				bestRaw = best{raw, rawCPU, c}
+			}
+			if ship > bestShip.rate {
+				bestShip = best{ship, shipCPU, c}
+			}
+		}
+	}
+	fmt.Printf("best of each: raw Tessera %.0f appends/s (%d writers), shiplog %.0f publishes/s (%d publishers): ratio %.2f\n",
+		bestRaw.rate, bestRaw.count, bestShip.rate, bestShip.count, bestShip.rate/bestRaw.rate)
+	verify, hash := verifyCost(ps[0].metadata())
+	transport, err := httpCost(size)
+	if err != nil {
+		return err
+	}
+	floor := verify + hash + bestRaw.cpu
+	fmt.Printf("floor per publish: Ed25519 verify %.0f µs + SHA-256 %.1f µs + raw append %.0f µs = %.0f µs; publish %.0f µs CPU = %.2f× the floor (an HTTP round trip with the same body costs %.0f µs CPU of it)\n",
+		verify*1e6, hash*1e6, bestRaw.cpu*1e6, floor*1e6, bestShip.cpu*1e6, bestShip.cpu/floor, transport*1e6)
 	return nil
 }
 
+var (
+	writers     = flag.String("writers", "64,256,1024", "writer (and publisher) counts to measure, comma-separated (throughput)")
+	presignRate = flag.Float64("presign-rate", 6000, "publishes per second to pre-sign versions for (throughput)")
+)
+
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			return nil, fmt.Errorf("bad count %q", f)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// processCPU returns the user and system CPU time of this process.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// verifyCost returns the CPU seconds of one Ed25519 verification and of
+// one SHA-256 of data, measured on one goroutine.
+func verifyCost(data []byte) (verify, hash float64) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	msg := sha256.Sum256(data)
+	sig := ed25519.Sign(priv, msg[:])
+	const n = 2000
+	c0 := processCPU()
+	for i := 0; i < n; i++ {
+		if !ed25519.Verify(pub, msg[:], sig) {
+			panic("verify")
+		}
+	}
+	c1 := processCPU()
+	for i := 0; i < 20*n; i++ {
+		msg = sha256.Sum256(data)
+	}
+	c2 := processCPU()
+	return (c1 - c0).Seconds() / n, (c2 - c1).Seconds() / (20 * n)
+}
+
+// httpCost returns the CPU seconds of one HTTP POST round trip of size
+// bytes to a handler that reads the body and answers a small JSON object,
+// both ends in this process, from 64 concurrent clients.
+func httpCost(size int) (float64, error) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"index":1,"leaf_hash":"` + strings.Repeat("ab", 32) + `"}`))
+	}))
+	defer srv.Close()
+	body := make([]byte, size)
+	c0 := processCPU()
+	cnt, err := runFor(64, 2*time.Second, func(int) error {
+		code, _, err := post(srv.URL, body, "")
+		if err == nil && code != 200 {
+			err = fmt.Errorf("echo: %d", code)
+		}
+		return err
+	})
+	return (processCPU() - c0).Seconds() / float64(cnt), err
+}
+
 // rawTessera appends entries of size bytes to a fresh Tessera POSIX log
-// with the ledger's batching, from -publishers writers each waiting for
-// its entry to be durably integrated, and returns appends per second.
-func rawTessera(size int) (float64, error) {
+// with the ledger's batching, from count writers each waiting for its
+// entry to be durably integrated, and returns appends per second and the
+// process's CPU seconds per append.
+func rawTessera(size, count int) (float64, float64, error) {
 	dir, err := os.MkdirTemp("", "raw-tessera")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	skey, _, err := notekey.GenerateLog(rand.Reader, "raw.test/log")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	signer, err := notekey.NewLogSigner(skey)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	d, err := posix.New(ctx, posix.Config{Path: dir, HTTPClient: &http.Client{Timeout: time.Second}})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	a, shutdown, _, err := tessera.NewAppender(ctx, d, tessera.NewAppendOptions().WithCheckpointSigner(signer).
 		WithBatching(256, 50*time.Millisecond).WithCheckpointInterval(100*time.Millisecond))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer shutdown(ctx)
 	var seq atomic.Uint64
+	cpu0 := processCPU()
 	start := time.Now()
-	cnt, err := runFor(*publishers, *duration, func(int) error {
+	cnt, err := runFor(count, *duration, func(int) error {
 		e := make([]byte, size)
 		copy(e, strconv.FormatUint(seq.Add(1), 10))
 		_, err := a.Add(ctx, tessera.NewEntry(e))()
 		return err
 	})
-	return float64(cnt) / time.Since(start).Seconds(), err
+	rate := float64(cnt) / time.Since(start).Seconds()
+	return rate, (processCPU() - cpu0).Seconds() / float64(max(cnt, 1)), err
 }
 
 // startWitnesses serves n real shiplog witnesses of the log with vkey on
@@ -363,7 +506,7 @@ func latency() error {
 	defer stopWitnesses()
 	defer n.stop()
 	per := *requests / *publishers + 1
-	ps, err := newPublishers(n, *publishers, per)
+	ps, err := newPublishers(n, *publishers, func(int) int { return per })
 	if err != nil {
 		return err
 	}

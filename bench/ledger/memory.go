@@ -44,7 +44,7 @@ func memory() error {
 	}
 	token, _ := os.ReadFile(filepath.Join(ldir, server.TokenFile))
 	n := &node{dir: ldir, url: "http://" + addrs["http"], token: strings.TrimSpace(string(token))}
-	ps, err := newPublishers(n, *publishers, 0)
+	ps, err := newPublishers(n, *publishers, func(int) int { return 0 })
 	if err != nil {
 		return err
 	}

@@ -192,7 +192,7 @@ func startReplicas(cfg server.Config, count int) ([]*node, func(), error) {
 // of publish→cosigned proof over the replicas.
 func measureLedger(nodes []*node) (float64, time.Duration, time.Duration, error) {
 	per := int(1500*duration.Seconds())/(*publishers) + *requests/(*publishers) + 2
-	ps, err := newPublishers(nodes[0], *publishers, per)
+	ps, err := newPublishers(nodes[0], *publishers, func(int) int { return per })
 	if err != nil {
 		return 0, 0, 0, err
 	}
