@@ -1,9 +1,8 @@
 package audit
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/policy"
+	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/witness"
 )
@@ -120,14 +120,18 @@ func TestRealLedgerAndWitness(t *testing.T) {
 		t.Errorf("audited %d of %d, want 6 of 6", res.Audited, res.CheckpointSize)
 	}
 
-	// The operator deletes the stored bytes of the last release.
-	sum := sha256.Sum256(last)
-	h := hex.EncodeToString(sum[:])
-	path := filepath.Join(ldir, "metadata", h[:2], h)
-	if _, err := os.Stat(path); err != nil {
+	// The stored bytes of the last release are damaged on disk.
+	path := filepath.Join(ldir, "metadata", ledger.PackFile)
+	pack, err := os.ReadFile(path)
+	if err != nil {
 		t.Fatalf("metadata store layout changed: %v", err)
 	}
-	if err := os.Remove(path); err != nil {
+	at := bytes.LastIndex(pack, last)
+	if at < 0 {
+		t.Fatal("metadata store layout changed: the release is not in the pack")
+	}
+	pack[at+len(last)/2] ^= 1
+	if err := os.WriteFile(path, pack, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f := wantFinding(t, audit(), alert.KindMetadataMissing)

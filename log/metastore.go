@@ -337,7 +337,8 @@ func (s *MetadataStore) Path(sum [sha256.Size]byte) string {
 
 // Get returns the metadata with hash sum, at most MaxMetadataSize bytes,
 // checking that the bytes match sum. It returns ErrNotFound (wrapped) when
-// absent or not yet durable.
+// absent, not yet durable, or damaged on disk (bytes that do not match
+// their hash are as good as lost).
 func (s *MetadataStore) Get(sum [sha256.Size]byte) ([]byte, error) {
 	s.mu.Lock()
 	at, ok, err := s.lookup(sum)
@@ -355,14 +356,14 @@ func (s *MetadataStore) Get(sum [sha256.Size]byte) ([]byte, error) {
 	}
 	n, got, ok := parseHeader(h[:])
 	if !ok || got != sum {
-		return nil, fmt.Errorf("metadata %x: stored record does not match its hash", sum[:])
+		return nil, fmt.Errorf("metadata %x: stored record is damaged: %w", sum[:], ErrNotFound)
 	}
 	b := make([]byte, n)
 	if _, err := s.pack.ReadAt(b, int64(at+recordHeaderSize)); err != nil && n > 0 {
 		return nil, err
 	}
 	if sha256.Sum256(b) != sum {
-		return nil, fmt.Errorf("metadata %x: stored record does not match its hash", sum[:])
+		return nil, fmt.Errorf("metadata %x: stored record is damaged: %w", sum[:], ErrNotFound)
 	}
 	return b, nil
 }
