@@ -217,6 +217,18 @@ func (l *Ledger) Append(ctx context.Context, rs ...Release) ([]uint64, error) {
 // AppendBulk logs releases concurrently (indices need not follow the order
 // given) and returns once a published checkpoint covers them all.
 func (l *Ledger) AppendBulk(ctx context.Context, rs []Release) error {
+	if err := l.AppendUnordered(ctx, rs); err != nil {
+		return err
+	}
+	return l.Publish(ctx)
+}
+
+// AppendUnordered logs releases concurrently (indices need not follow the
+// order given) and returns once each has its index, without waiting for a
+// checkpoint. Releases logged by later calls get larger indices, so a
+// caller logs one repository's releases in order by giving at most one of
+// them per call (see Publish).
+func (l *Ledger) AppendUnordered(ctx context.Context, rs []Release) error {
 	futures := make([]tessera.IndexFuture, len(rs))
 	for i, r := range rs {
 		e, err := entry.New(r.Repo, r.Role, r.Version, r.Metadata)
@@ -237,7 +249,7 @@ func (l *Ledger) AppendBulk(ctx context.Context, rs []Release) error {
 		l.bySeq[idx.Index] = sha256.Sum256(rs[i].Metadata)
 		l.mu.Unlock()
 	}
-	return l.Publish(ctx)
+	return nil
 }
 
 // AppendRaw logs an arbitrary entry and stores md as the metadata of its

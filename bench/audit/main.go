@@ -136,12 +136,16 @@ func run(n, nrepos, workers int) error {
 }
 
 // build logs root v1 of every repository, then releases in rounds over the
-// repositories, appended in ordered chunks.
+// repositories. Each round holds one release per repository and is appended
+// concurrently; the next starts once every release of the round has its
+// index, so each repository's releases are logged in order however Tessera
+// splits and flushes its batches (relying on the order of one goroutine's
+// appends failed under load with "entries logged out of order").
 func build(ctx context.Context, l *ledgertest.Ledger, n, nrepos int) error {
 	rs := make([]*tuftest.Repo, nrepos)
 	var batch []ledgertest.Release
 	flush := func() error {
-		_, err := l.Append(ctx, batch...)
+		err := l.AppendUnordered(ctx, batch)
 		batch = batch[:0]
 		return err
 	}
@@ -157,16 +161,18 @@ func build(ctx context.Context, l *ledgertest.Ledger, n, nrepos int) error {
 			rel = ledgertest.Release{Repo: rs[r].ID, Role: "targets", Version: uint64(rs[r].Targets.Signed.Version), Metadata: md}
 		}
 		batch = append(batch, rel)
-		if len(batch) == 2000 {
+		if len(batch) == nrepos {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 	}
 	if len(batch) > 0 {
-		return flush()
+		if err := flush(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return l.Publish(ctx)
 }
 
 // bareFetch fetches every entry bundle, metadata bundle and level-0 tile of
