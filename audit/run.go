@@ -70,7 +70,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Once && o.Serve != "" {
-		return ExitError, errors.New("--once and --serve do not go together: the dashboard needs a running auditor")
+		return ExitError, errors.New("--once and --listen do not go together: the dashboard needs a running auditor")
 	}
 	pb, err := readCapped(o.PolicyFile, policy.MaxSize)
 	if err != nil {
@@ -235,7 +235,7 @@ func (o Options) serve(ctx context.Context, db *store.DB, a *Auditor, reg *prome
 // (a note of at most store.MaxAlertNote bytes, URL-encoded).
 const maxRequestBody = 8 << 10
 
-// Handler serves what `shiplog audit --serve` serves: GET /metrics (reg, in
+// Handler serves what `shiplog audit --listen` serves: GET /metrics (reg, in
 // the Prometheus text format), GET /healthz (200 while the process runs),
 // GET /readyz (200 once a round has ended and the state file answers, 503
 // before), and everything else from dash. Request bodies are capped at

@@ -73,7 +73,7 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
 func initWitnessDir(t testing.TB, dir, name string, logVKeys ...string) string {
 	t.Helper()
 	bin := shiplogBinary(t)
-	out, err := exec.Command(bin, "witness", "init", "--dir", dir, "--name", name).CombinedOutput()
+	out, err := exec.Command(bin, "witness", "init", "--data-dir", dir, "--name", name).CombinedOutput()
 	if err != nil {
 		t.Fatalf("witness init: %v\n%s", err, out)
 	}
@@ -82,7 +82,7 @@ func initWitnessDir(t testing.TB, dir, name string, logVKeys ...string) string {
 		t.Fatalf("witness init printed no cosignature vkey:\n%s", out)
 	}
 	for _, vkey := range logVKeys {
-		if out, err := exec.Command(bin, "witness", "add-log", "--dir", dir, vkey).CombinedOutput(); err != nil {
+		if out, err := exec.Command(bin, "witness", "add-log", "--data-dir", dir, vkey).CombinedOutput(); err != nil {
 			t.Fatalf("witness add-log: %v\n%s", err, out)
 		}
 	}
@@ -92,7 +92,7 @@ func initWitnessDir(t testing.TB, dir, name string, logVKeys ...string) string {
 // startWitnessProcess starts "shiplog witness serve" on a free port.
 func startWitnessProcess(t testing.TB, dir string) *witnessProcess {
 	t.Helper()
-	cmd := exec.Command(shiplogBinary(t), "witness", "serve", "--dir", dir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(shiplogBinary(t), "witness", "serve", "--data-dir", dir, "--listen", "127.0.0.1:0")
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

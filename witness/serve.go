@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/shiplog/shiplog/internal/buildinfo/buildmetric"
 	"log/slog"
 	"net"
 	"net/http"
@@ -129,7 +130,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	defer store.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildmetric.Collector())
 	w, err := New(Config{Signer: signer, Store: store, Logs: logs, Logger: log, Registerer: reg})
 	if err != nil {
 		return err

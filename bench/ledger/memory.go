@@ -29,11 +29,11 @@ func memory() error {
 	}
 	defer os.RemoveAll(dir)
 	ldir := filepath.Join(dir, "ledger")
-	if out, err := exec.Command(*shiplog, "ledger", "init", ldir, "--origin", "bench.test/log", "--rate-limit", "-1").CombinedOutput(); err != nil {
+	if out, err := exec.Command(*shiplog, "ledger", "init", "-d", ldir, "--origin", "bench.test/log", "--rate-limit", "-1").CombinedOutput(); err != nil {
 		return fmt.Errorf("init: %v %s", err, out)
 	}
 	addrFile := filepath.Join(dir, "addr")
-	cmd := exec.Command(*shiplog, "ledger", "serve", ldir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--addr-file", addrFile)
+	cmd := exec.Command(*shiplog, "ledger", "serve", "-d", ldir, "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--addr-file", addrFile)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -258,7 +258,7 @@ func startOurs(work, bin string, st *stream) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.Command(bin, "witness", "init", "--dir", dir, "--name", "ours.bench").CombinedOutput()
+	out, err := exec.Command(bin, "witness", "init", "--data-dir", dir, "--name", "ours.bench").CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("witness init: %v\n%s", err, out)
 	}
@@ -278,7 +278,7 @@ func startOurs(work, bin string, st *stream) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "witness", "serve", "--dir", dir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "witness", "serve", "--data-dir", dir, "--listen", "127.0.0.1:0")
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

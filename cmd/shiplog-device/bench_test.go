@@ -43,8 +43,8 @@ func BenchmarkInstall(b *testing.B) {
 	var rss int64
 	for i := 0; i < b.N; i++ {
 		state := filepath.Join(tmp, fmt.Sprint("state", i))
-		mustRun(b, exec.Command(binary, "--state", state, "init", "--root", rootFile, "--repo-url", url, "--repo-id", r.ID, "--policy", polFile, "--approval", "auto"))
-		cmd := exec.Command(binary, "--state", state, "update", "--yes")
+		mustRun(b, exec.Command(binary, "-d", state, "init", "--root", rootFile, "--repo-url", url, "--repo-id", r.ID, "--policy", polFile, "--approval", "auto"))
+		cmd := exec.Command(binary, "-d", state, "update", "--yes")
 		cmd.Env = append(os.Environ(), deviceTime)
 		start := time.Now()
 		mustRun(b, cmd)
@@ -143,7 +143,7 @@ func BenchmarkHostileBundleHeader(b *testing.B) {
 	polFile := filepath.Join(tmp, "policy")
 	os.WriteFile(polFile, r.PolicyText(2), 0o644)
 	state := filepath.Join(tmp, "state")
-	mustRun(b, exec.Command(binary, "--state", state, "init", "--root", rootFile, "--repo-url", "http://127.0.0.1:1", "--repo-id", r.ID, "--policy", polFile, "--approval", "auto"))
+	mustRun(b, exec.Command(binary, "-d", state, "init", "--root", rootFile, "--repo-url", "http://127.0.0.1:1", "--repo-id", r.ID, "--policy", polFile, "--approval", "auto"))
 	shapes := map[string]func(n int) []byte{
 		"empty-messages": func(n int) []byte { return bytes.Repeat([]byte{0x12, 0x00}, n/2) },
 		"large-contents": func(n int) []byte {
@@ -168,7 +168,7 @@ func BenchmarkHostileBundleHeader(b *testing.B) {
 				// /usr/bin/time reports the device's own peak: the rusage
 				// of a child this process starts would include this
 				// process's peak from before the exec.
-				cmd := exec.Command(timeBin, "-f", "%M", binary, "--state", state, "verify-bundle", file)
+				cmd := exec.Command(timeBin, "-f", "%M", binary, "-d", state, "verify-bundle", file)
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
 				if err := cmd.Run(); err == nil {

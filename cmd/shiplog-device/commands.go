@@ -10,64 +10,67 @@ import (
 	"os"
 	"strings"
 
+	"github.com/shiplog/shiplog/internal/buildinfo"
 	"github.com/shiplog/shiplog/internal/capped"
+	"github.com/spf13/pflag"
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
 	"github.com/shiplog/shiplog/client/install"
 )
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
 func readFile(path string, max int64) ([]byte, error) {
 	return capped.ReadFile(path, max)
 }
 
-func cmdInit(g globals, args []string) error {
-	fs := newFlags(g, "init", "--root FILE --repo-url URL --repo-id ID --policy FILE [flags]",
-		"Create the device's state directory: its trusted root, the repository it follows and the\ntlog-policy (logs, witnesses, quorum) it requires releases to be proven under.",
-		"  shiplog-device --state /var/lib/shiplog-device init --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware \\\n    --policy device.policy --approval ask")
-	root := fs.String("root", "", "trusted root metadata file (required)")
-	var cfg device.Config
-	fs.StringVar(&cfg.RepositoryURL, "repo-url", "", "repository base URL (metadata/ and targets/ under it)")
-	fs.StringVar(&cfg.Repository, "repo-id", "", "repository id, as logged (required)")
-	pol := fs.String("policy", "", "C2SP tlog-policy file (required)")
-	fs.StringVar(&cfg.Ledger, "ledger", "", "ledger URL for online proofs (optional)")
-	mode := fs.String("approval", "ask", "approval mode: never, notify, ask, auto, security")
-	fs.StringVar(&cfg.Installer.Kind, "installer", "dir", "installer: dir (versions as directories) or ab (A/B image slots)")
-	fs.StringVar(&cfg.Installer.Path, "install-dir", "", "where versions are installed (default STATE/install)")
-	fs.StringVar(&cfg.Installer.Image, "image", "", "the image target path (ab installer)")
-	var targets multiFlag
-	fs.Var(&targets, "target", "target path to install (repeatable; default all targets)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *root == "" || *pol == "" || cfg.Repository == "" {
-		fs.Usage()
-		return errors.New("init needs --root, --repo-id and --policy")
-	}
-	cfg.Approval = approval.Mode(*mode)
-	cfg.Targets = targets
-	rb, err := readFile(*root, 512000)
-	if err != nil {
-		return err
-	}
-	pb, err := readFile(*pol, 64<<10)
-	if err != nil {
-		return err
-	}
-	if err := device.Init(g.state, cfg, rb, pb); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.out, "initialized %s for %s\n", g.state, cfg.Repository)
-	return nil
+var cmdInit = &command{
+	name: "init", short: "create the data directory (trusted root, repository, policy)", args: "--root FILE --repo-id ID --policy FILE [--repo-url URL] [flags]", maxArgs: 0,
+	summary: "Create the device's data directory: its trusted root, the repository it follows and the\ntlog-policy (logs, witnesses, quorum) it requires releases to be proven under.",
+	example: "  shiplog-device -d /var/lib/shiplog-device init --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware \\\n    --policy device.policy --approval ask",
+	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
+		var cfg device.Config
+		var root, pol, mode string
+		var targets []string
+		var asJSON bool
+		fs.StringVar(&root, "root", "", "trusted root metadata file (required)")
+		fs.StringVar(&cfg.RepositoryURL, "repo-url", "", "repository base URL (metadata/ and targets/ under it)")
+		fs.StringVar(&cfg.Repository, "repo-id", "", "repository id, as logged (required)")
+		fs.StringVar(&pol, "policy", "", "C2SP tlog-policy file (required)")
+		fs.StringVar(&cfg.Ledger, "ledger", "", "ledger URL for online proofs (optional)")
+		fs.StringVar(&mode, "approval", "ask", "approval mode: never, notify, ask, auto, security")
+		fs.StringVar(&cfg.Installer.Kind, "installer", "dir", "installer: dir (versions as directories) or ab (A/B image slots)")
+		fs.StringVar(&cfg.Installer.Path, "install-dir", "", "where versions are installed (default DATA-DIR/install)")
+		fs.StringVar(&cfg.Installer.Image, "image", "", "the image target path (ab installer)")
+		fs.StringArrayVar(&targets, "target", nil, "target path to install (repeatable; default all targets)")
+		jsonFlag(fs, &asJSON, "print JSON")
+		return func(ctx context.Context, _ []string) error {
+			if root == "" || pol == "" || cfg.Repository == "" {
+				return usageError{"init needs --root, --repo-id and --policy (see shiplog-device init --help)"}
+			}
+			cfg.Approval = approval.Mode(mode)
+			cfg.Targets = targets
+			rb, err := readFile(root, 512000)
+			if err != nil {
+				return err
+			}
+			pb, err := readFile(pol, 64<<10)
+			if err != nil {
+				return err
+			}
+			if err := device.Init(g.dataDir, cfg, rb, pb); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(g.out, map[string]string{"data_dir": g.dataDir, "repository": cfg.Repository})
+			}
+			fmt.Fprintf(g.out, "initialized %s for %s\n", g.dataDir, cfg.Repository)
+			return nil
+		}
+	},
 }
 
-func open(g globals, yes, asJSON bool) (*device.Device, error) {
-	o := device.Options{Time: g.time, Yes: yes, Fault: install.Fault(faultHook())}
+func open(g *globals, yes, asJSON bool) (*device.Device, error) {
+	o := device.Options{Time: g.time, Yes: yes, Fault: install.Fault(faultHook()), Logger: g.logger}
 	if !yes && !asJSON && isTerminal(os.Stdin) {
 		o.Prompt = func(s *approval.Summary) (bool, error) {
 			fmt.Fprint(g.out, s.Text())
@@ -80,7 +83,7 @@ func open(g globals, yes, asJSON bool) (*device.Device, error) {
 			return a == "y" || a == "yes", nil
 		}
 	}
-	return device.Open(g.state, o)
+	return device.Open(g.dataDir, o)
 }
 
 func isTerminal(f *os.File) bool {
@@ -88,11 +91,15 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-func report(g globals, res *device.Result, asJSON bool) error {
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func report(g *globals, res *device.Result, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(g.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return printJSON(g.out, res)
 	}
 	if res.Summary != nil && !res.Summary.Empty() {
 		fmt.Fprint(g.out, res.Summary.Text())
@@ -101,97 +108,103 @@ func report(g globals, res *device.Result, asJSON bool) error {
 	return nil
 }
 
-func cmdCheck(ctx context.Context, g globals, args []string) error {
-	fs := newFlags(g, "check", "[--json]", "Fetch and verify the repository's metadata and show what an update would change.\nNothing is downloaded, installed or trusted.", "  shiplog-device check --json")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	d, err := open(g, false, true)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	res, err := d.Check(ctx)
-	if err != nil {
-		return err
-	}
-	return report(g, res, *asJSON)
+var cmdCheck = &command{
+	name: "check", short: "show what an update would change; changes nothing", args: "[--json]", maxArgs: 0,
+	summary: "Fetch and verify the repository's metadata and show what an update would change.\nNothing is downloaded, installed or trusted.",
+	example: "  shiplog-device check --json",
+	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
+		var asJSON bool
+		jsonFlag(fs, &asJSON, "print JSON")
+		return func(ctx context.Context, _ []string) error {
+			d, err := open(g, false, true)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			res, err := d.Check(ctx)
+			if err != nil {
+				return err
+			}
+			return report(g, res, asJSON)
+		}
+	},
 }
 
-func cmdUpdate(ctx context.Context, g globals, args []string) error {
-	fs := newFlags(g, "update", "[--yes] [--json]", "Update under the device's approval policy: verify (TUF and the transparency log),\nshow the summary, download, ask if the policy says so, install atomically, and\nonly then commit the trusted state.", "  shiplog-device update\n  shiplog-device update --yes --json")
-	yes := fs.Bool("yes", false, "approve the update without asking")
-	asJSON := fs.Bool("json", false, "print JSON (never prompts)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	d, err := open(g, *yes, *asJSON)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	res, err := d.Update(ctx)
-	if err != nil {
-		return err
-	}
-	return report(g, res, *asJSON)
+var cmdUpdate = &command{
+	name: "update", short: "update under the approval policy", args: "[--yes] [--json]", maxArgs: 0,
+	summary: "Update under the device's approval policy: verify (TUF and the transparency log),\nshow the summary, download, ask if the policy says so, install atomically, and\nonly then commit the trusted state.",
+	example: "  shiplog-device update\n  shiplog-device update --yes --json",
+	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
+		var yes, asJSON bool
+		fs.BoolVarP(&yes, "yes", "y", false, "approve the update without asking")
+		jsonFlag(fs, &asJSON, "print JSON (never prompts)")
+		return func(ctx context.Context, _ []string) error {
+			d, err := open(g, yes, asJSON)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			res, err := d.Update(ctx)
+			if err != nil {
+				return err
+			}
+			return report(g, res, asJSON)
+		}
+	},
 }
 
-func cmdInstallBundle(ctx context.Context, g globals, args []string) error {
-	fs := newFlags(g, "install-bundle", "FILE [--yes] [--json]", "Install an offline update bundle, verified exactly as an online update.", "  shiplog-device install-bundle release-7.bundle --yes")
-	yes := fs.Bool("yes", false, "approve the update without asking")
-	asJSON := fs.Bool("json", false, "print JSON (never prompts)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitError{2}
-	}
-	d, err := open(g, *yes, *asJSON)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	res, err := d.InstallBundle(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return report(g, res, *asJSON)
+var cmdInstallBundle = &command{
+	name: "install-bundle", short: "install an offline update bundle FILE", args: "FILE [--yes] [--json]", minArgs: 1, maxArgs: 1,
+	summary: "Install an offline update bundle, verified exactly as an online update.",
+	example: "  shiplog-device install-bundle release-7.bundle --yes",
+	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
+		var yes, asJSON bool
+		fs.BoolVarP(&yes, "yes", "y", false, "approve the update without asking")
+		jsonFlag(fs, &asJSON, "print JSON (never prompts)")
+		return func(ctx context.Context, pos []string) error {
+			d, err := open(g, yes, asJSON)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			res, err := d.InstallBundle(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			return report(g, res, asJSON)
+		}
+	},
 }
 
-func cmdVerifyBundle(ctx context.Context, g globals, args []string) error {
-	fs := newFlags(g, "verify-bundle", "FILE [--json]", "Verify a bundle against the device's trusted state without installing it.", "  shiplog-device verify-bundle release-7.bundle")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitError{2}
-	}
-	d, err := open(g, false, true)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	res, err := d.VerifyBundle(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return report(g, res, *asJSON)
+var cmdVerifyBundle = &command{
+	name: "verify-bundle", short: "verify a bundle FILE against the trusted state", args: "FILE [--json]", minArgs: 1, maxArgs: 1,
+	summary: "Verify a bundle against the device's trusted state without installing it.",
+	example: "  shiplog-device verify-bundle release-7.bundle",
+	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
+		var asJSON bool
+		jsonFlag(fs, &asJSON, "print JSON")
+		return func(ctx context.Context, pos []string) error {
+			d, err := open(g, false, true)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			res, err := d.VerifyBundle(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			return report(g, res, asJSON)
+		}
+	},
 }
 
 // status opens the device as a boot would (settling an interrupted
 // install) when it is free, and otherwise, while another process updates
 // it, reads the state without the lock.
-func status(g globals) (*device.Status, error) {
+func status(g *globals) (*device.Status, error) {
 	d, err := open(g, false, true)
 	if errors.Is(err, device.ErrInUse) {
-		return device.ReadStatus(g.state)
+		return device.ReadStatus(g.dataDir)
 	}
 	if err != nil {
 		return nil, err
@@ -200,68 +213,90 @@ func status(g globals) (*device.Status, error) {
 	return d.Status()
 }
 
-func cmdStatus(g globals, args []string) error {
-	fs := newFlags(g, "status", "[--json]", "Show the trusted state: repository, installed version, role versions and expiry,\nand the newest checkpoint held per log.", "  shiplog-device status --json")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	st, err := status(g)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(g.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	fmt.Fprintf(g.out, "repository: %s (%s)\napproval: %s\n", st.Repository, st.RepositoryURL, st.Approval)
-	if st.Installed != nil {
-		fmt.Fprintf(g.out, "installed: %s (targets version %d, %d files; active %s)\n", st.Installed.ID, st.Installed.TargetsVersion, len(st.Installed.Files), st.Active)
-	} else {
-		fmt.Fprintln(g.out, "installed: nothing")
-	}
-	for _, r := range st.Roles {
-		fmt.Fprintf(g.out, "  %-12s v%d, expires %s\n", r.Role, r.Version, r.Expires.Format("2006-01-02T15:04:05Z07:00"))
-	}
-	for _, c := range st.Checkpoints {
-		fmt.Fprintf(g.out, "  log %s at size %d\n", c.Origin, c.Size)
-	}
-	return nil
+var cmdStatus = &command{
+	name: "status", short: "show the trusted state and the installed version", args: "[--json]", maxArgs: 0,
+	summary: "Show the trusted state: repository, installed version, role versions and expiry,\nand the newest checkpoint held per log.",
+	example: "  shiplog-device status --json",
+	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
+		var asJSON bool
+		jsonFlag(fs, &asJSON, "print JSON")
+		return func(ctx context.Context, _ []string) error {
+			st, err := status(g)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(g.out, st)
+			}
+			fmt.Fprintf(g.out, "repository: %s (%s)\napproval: %s\n", st.Repository, st.RepositoryURL, st.Approval)
+			if st.Installed != nil {
+				fmt.Fprintf(g.out, "installed: %s (targets version %d, %d files; active %s)\n", st.Installed.ID, st.Installed.TargetsVersion, len(st.Installed.Files), st.Active)
+			} else {
+				fmt.Fprintln(g.out, "installed: nothing")
+			}
+			for _, r := range st.Roles {
+				fmt.Fprintf(g.out, "  %-12s v%d, expires %s\n", r.Role, r.Version, r.Expires.Format("2006-01-02T15:04:05Z07:00"))
+			}
+			for _, c := range st.Checkpoints {
+				fmt.Fprintf(g.out, "  log %s at size %d\n", c.Origin, c.Size)
+			}
+			return nil
+		}
+	},
 }
 
-func cmdVerifyEvidence(g globals, args []string) error {
-	fs := newFlags(g, "verify-evidence", "FILE [--policy FILE]", "Re-check fork evidence: two checkpoints validly signed by one log that are not\nconsistent. Uses the device's policy unless --policy is given; needs no network.", "  shiplog-device verify-evidence /var/lib/shiplog-device/evidence/fork-1a2b3c4d5e6f7a8b.txt")
-	pol := fs.String("policy", "", "tlog-policy file (default: the device's)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitError{2}
-	}
-	b, err := readFile(pos[0], 1<<20)
-	if err != nil {
-		return err
-	}
-	var pb []byte
-	if *pol != "" {
-		pb, err = readFile(*pol, 64<<10)
-	} else {
-		pb, err = readFile(g.state+"/policy", 64<<10)
-	}
-	if err != nil {
-		return err
-	}
-	conclusive, err := device.VerifyEvidence(b, pb)
-	if err != nil {
-		return fmt.Errorf("evidence does not stand: %w", err)
-	}
-	if conclusive {
-		fmt.Fprintln(g.out, "fork confirmed: two checkpoints of the same size with different roots, both signed by the log")
-	} else {
-		fmt.Fprintln(g.out, "fork evidence stands: both checkpoints are signed by the log and the consistency proof between them fails; the log cannot produce a valid one")
-	}
-	return nil
+var cmdVerifyEvidence = &command{
+	name: "verify-evidence", short: "re-check a fork evidence FILE", args: "FILE [--policy FILE]", minArgs: 1, maxArgs: 1,
+	summary: "Re-check fork evidence: two checkpoints validly signed by one log that are not\nconsistent. Uses the device's policy unless --policy is given; needs no network.",
+	example: "  shiplog-device verify-evidence /var/lib/shiplog-device/evidence/fork-1a2b3c4d5e6f7a8b.txt",
+	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
+		var pol string
+		var asJSON bool
+		fs.StringVar(&pol, "policy", "", "tlog-policy file (default: the device's)")
+		jsonFlag(fs, &asJSON, "print JSON")
+		return func(ctx context.Context, pos []string) error {
+			b, err := readFile(pos[0], 1<<20)
+			if err != nil {
+				return err
+			}
+			if pol == "" {
+				pol = g.dataDir + "/policy"
+			}
+			pb, err := readFile(pol, 64<<10)
+			if err != nil {
+				return err
+			}
+			conclusive, err := device.VerifyEvidence(b, pb)
+			if err != nil {
+				return fmt.Errorf("evidence does not stand: %w", err)
+			}
+			switch {
+			case asJSON:
+				return printJSON(g.out, map[string]any{"stands": true, "conclusive": conclusive})
+			case conclusive:
+				fmt.Fprintln(g.out, "fork confirmed: two checkpoints of the same size with different roots, both signed by the log")
+			default:
+				fmt.Fprintln(g.out, "fork evidence stands: both checkpoints are signed by the log and the consistency proof between them fails; the log cannot produce a valid one")
+			}
+			return nil
+		}
+	},
+}
+
+var cmdVersion = &command{
+	name: "version", short: "print the build (version, revision, Go version)", args: "[--json]", maxArgs: 0,
+	summary: "Print the build: module version, VCS revision, Go version and platform.",
+	example: "  shiplog-device version --json",
+	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
+		var asJSON bool
+		jsonFlag(fs, &asJSON, "print JSON")
+		return func(context.Context, []string) error {
+			i := buildinfo.Read()
+			if asJSON {
+				return printJSON(g.out, i)
+			}
+			fmt.Fprintln(g.out, "shiplog-device "+i.String())
+			return nil
+		}
+	},
 }

@@ -37,7 +37,7 @@ func powerLoss(t *testing.T, kind string) {
 	url := serveDir(t, r.Dir)
 	tmp := t.TempDir()
 	base := filepath.Join(tmp, "base")
-	args := []string{"--state", base, "init", "--root", writeFile(t, tmp, "root.json", r.RootBytes(1)),
+	args := []string{"-d", base, "init", "--root", writeFile(t, tmp, "root.json", r.RootBytes(1)),
 		"--repo-url", url, "--repo-id", r.ID, "--policy", writeFile(t, tmp, "policy", r.PolicyText(2)), "--approval", "auto"}
 	if kind == "ab" {
 		args = append(args, "--installer", "ab", "--image", "fw/image.bin")
@@ -45,7 +45,7 @@ func powerLoss(t *testing.T, kind string) {
 	if res := runDevice(t, nil, args...); res.code != 0 {
 		t.Fatalf("init: %+v", res)
 	}
-	if res := runDevice(t, []string{deviceTime}, "--state", base, "update", "--yes"); res.code != 0 {
+	if res := runDevice(t, []string{deviceTime}, "-d", base, "update", "--yes"); res.code != 0 {
 		t.Fatalf("first update: %+v", res)
 	}
 	old := checkConsistent(t, base, kind)
@@ -63,7 +63,7 @@ func powerLoss(t *testing.T, kind string) {
 		if out, err := exec.Command("cp", "-a", base, dir).CombinedOutput(); err != nil {
 			t.Fatalf("cp: %v %s", err, out)
 		}
-		res := runDevice(t, []string{deviceTime, fmt.Sprintf("SHIPLOG_DEVICE_FAULT=%d", k)}, "--state", dir, "update", "--yes")
+		res := runDevice(t, []string{deviceTime, fmt.Sprintf("SHIPLOG_DEVICE_FAULT=%d", k)}, "-d", dir, "update", "--yes")
 		if !res.killed {
 			if res.code != 0 {
 				t.Fatalf("step %d: update failed: %+v", k, res)
@@ -76,7 +76,7 @@ func powerLoss(t *testing.T, kind string) {
 		killed++
 		id := checkConsistent(t, dir, kind) // boots, state readable, version complete
 		// And the next update completes.
-		if res := runDevice(t, []string{deviceTime}, "--state", dir, "update", "--yes"); res.code != 0 {
+		if res := runDevice(t, []string{deviceTime}, "-d", dir, "update", "--yes"); res.code != 0 {
 			t.Fatalf("step %d: update after the crash: %+v", k, res)
 		}
 		if got := checkConsistent(t, dir, kind); got == id && id == old {
@@ -95,7 +95,7 @@ func powerLoss(t *testing.T, kind string) {
 // returns the installed version.
 func checkConsistent(t *testing.T, dir, kind string) string {
 	t.Helper()
-	res := runDevice(t, nil, "--state", dir, "status", "--json")
+	res := runDevice(t, nil, "-d", dir, "status", "--json")
 	if res.code != 0 {
 		t.Fatalf("status after crash: %+v", res)
 	}

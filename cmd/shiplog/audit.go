@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -16,8 +15,10 @@ func init() { addCommand(auditCmd) }
 func auditCmd() *cobra.Command {
 	var o audit.Options
 	var minSev, progress, rekorURL, rekorAPI string
+	var asJSON bool
+	var lf *logFlags
 	c := &cobra.Command{
-		Use:   "audit --ledger URL --policy FILE --state DIR",
+		Use:   "audit --ledger URL --policy FILE --data-dir DIR",
 		Short: "Follow a ledger, re-check every entry, and report what is wrong",
 		Long: `Follow a ledger through its tlog-tiles API only: verify each checkpoint under the
 policy and its consistency with every checkpoint seen before, recompute the tree from
@@ -28,19 +29,19 @@ In vendor mode (--vendor-dir, or --vendor-hashes with --vendor-repo) every relea
 the vendor's repositories that it did not make is a critical finding.
 
 Each new finding is one JSON line on stdout (and a POST to --webhook). State lives in
---state and survives restarts. With --once, one round runs and the exit code says what
+--data-dir and survives restarts. With --once, one round runs and the exit code says what
 was found: 0 nothing of severity warning or above, 2 warnings, 3 critical, 1 the audit
-could not finish. Without --once it polls every --interval; --serve ADDR also serves
+could not finish. Without --once it polls every --interval; --listen ADDR also serves
 the dashboard. See docs/auditor.md.
 
 With --rekor URL (and --rekor-api tiles or v1) it follows a Sigstore Rekor log instead
 (no --ledger) in vendor mode (--vendor-dir): every entry signed by the vendor's keys must
 log a metadata file the vendor made. See docs/sigstore.md.`,
-		Example: `  shiplog audit --ledger https://ledger.example --policy policy.txt --state /var/lib/shiplog-audit --once
-  shiplog audit --ledger https://ledger.example --policy policy.txt --state st --serve 127.0.0.1:8080 \
+		Example: `  shiplog audit --ledger https://ledger.example --policy policy.txt -d /var/lib/shiplog-audit --once
+  shiplog audit --ledger https://ledger.example --policy policy.txt -d st --listen 127.0.0.1:8080 \
       --witness https://witness.example/monitor --peer https://auditor2.example
-  shiplog audit --ledger https://ledger.example --policy policy.txt --state st --once --vendor-dir ./myrepo
-  shiplog audit --rekor https://rekor.example --rekor-api v1 --policy rekor-policy.txt --state st --once --vendor-dir ./myrepo`,
+  shiplog audit --ledger https://ledger.example --policy policy.txt -d st --once --vendor-dir ./myrepo
+  shiplog audit --rekor https://rekor.example --rekor-api v1 --policy rekor-policy.txt -d st --once --vendor-dir ./myrepo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sev, err := alert.ParseSeverity(minSev)
@@ -52,7 +53,9 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 			o.Listening = func(addr string) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "auditor listening on http://%s (dashboard, /metrics, /healthz, /readyz)\n", addr)
 			}
-			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			if o.Logger, err = lf.logger(cmd.ErrOrStderr()); err != nil {
+				return err
+			}
 			switch progress {
 			case "on":
 				o.Progress = cmd.ErrOrStderr()
@@ -82,7 +85,7 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 	f := c.Flags()
 	f.StringVar(&o.Ledger, "ledger", "", "base URL of the ledger's read API (required)")
 	f.StringVar(&o.PolicyFile, "policy", "", "C2SP tlog-policy file naming the log key and the witness quorum (required)")
-	f.StringVar(&o.StateDir, "state", "", "directory for the auditor's durable state (required)")
+	dataDirFlag(c, &o.StateDir, "", "the auditor's data directory, its durable state (required)", "state")
 	f.BoolVar(&o.Once, "once", false, "run one round and exit with a code saying what was found")
 	f.DurationVar(&o.Interval, "interval", 30*time.Second, "time between rounds")
 	f.StringVar(&o.Webhook, "webhook", "", "URL to POST each finding to as JSON")
@@ -93,13 +96,16 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 	f.DurationVar(&o.VendorGrace, "vendor-grace", 0, "vendor mode: how long to wait for a release to appear in the vendor's files before reporting it (default 10s)")
 	f.StringVar(&o.VendorHashes, "vendor-hashes", "", "vendor mode: file of expected metadata SHA-256s, one per line")
 	f.StringArrayVar(&o.VendorRepos, "vendor-repo", nil, "vendor mode with --vendor-hashes: the vendor's repository id (repeatable)")
-	f.StringVar(&o.Serve, "serve", "", "serve the dashboard, /metrics, /healthz and /readyz on ADDR (e.g. 127.0.0.1:8080)")
+	f.StringVar(&o.Serve, "listen", "", "serve the dashboard, /metrics, /healthz and /readyz on ADDR (e.g. 127.0.0.1:8080)")
+	alias(f, "listen", "serve")
 	f.DurationVar(&o.UnreachableAfter, "unreachable-after", 5*time.Minute, "report a ledger that has not answered for this long (warning; critical after 12 times as long)")
 	f.IntVar(&o.Workers, "workers", 8, "concurrent fetches from the ledger")
 	f.StringVar(&progress, "progress", "auto", "catch-up progress bar on stderr: auto (when a terminal), on, off")
 	f.StringVar(&rekorURL, "rekor", "", "follow this Sigstore Rekor log instead of a ledger (vendor mode)")
 	f.StringVar(&rekorAPI, "rekor-api", "v1", "how to read the Rekor log: tiles (Rekor v2) or v1 (Rekor v1 API)")
-	for _, name := range []string{"policy", "state"} {
+	lf = addLogFlags(c, "warn")
+	f.BoolVar(&asJSON, "json", false, "errors as one JSON object on stderr (findings are always JSON lines on stdout)")
+	for _, name := range []string{"policy", "data-dir"} {
 		c.MarkFlagRequired(name)
 	}
 	return c

@@ -34,25 +34,28 @@ Devices install it with "shiplog-device install-bundle FILE".`,
 }
 
 func bundleCreateCmd() *cobra.Command {
+	var dir string
 	var o rbundle.Options
 	var out, policyFile, at string
+	var asJSON bool
 	c := &cobra.Command{
-		Use:   "create DIR --target PATH... --out FILE",
+		Use:   "create --data-dir DIR --target PATH... --out FILE",
 		Short: "Write a bundle of targets from a repository directory",
 		Long: `Write a bundle of the given targets from the shiplog repository directory DIR.
 Every root and targets role it carries must already be logged (shiplog publish wrote
 its .tlog-proof). With --policy, every proof is verified as a device would. With
 --omit-sha256, payloads the device already holds are left out; the device proves it
 holds them by hash when it installs the bundle.`,
-		Example: `  shiplog bundle create ./repo --target fw/image.bin --out release-7.bundle
-  shiplog bundle create ./repo --target fw/image.bin --target fw/boot.bin \
+		Example: `  shiplog bundle create -d ./repo --target fw/image.bin --out release-7.bundle
+  shiplog bundle create -d ./repo --target fw/image.bin --target fw/boot.bin \
       --omit-sha256 3b2c...e1 --policy device.policy --out delta.bundle`,
-		Args: cobra.ExactArgs(1),
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = takeDir(cmd, &dir, args)
 			if out == "" {
 				return errors.New("--out is required: the bundle file to write")
 			}
-			o.Dir = args[0]
+			o.Dir = dir
 			if policyFile != "" {
 				p, err := bundleReadPolicy(policyFile)
 				if err != nil {
@@ -65,7 +68,7 @@ holds them by hash when it installs the bundle.`,
 				return err
 			}
 			o.Time = t
-			return bundleWrite(cmd, o, out)
+			return bundleWrite(cmd, o, out, asJSON)
 		},
 	}
 	c.Flags().StringArrayVar(&o.Targets, "target", nil, "target path to include (repeatable)")
@@ -74,11 +77,13 @@ holds them by hash when it installs the bundle.`,
 	c.Flags().Int64Var(&o.FromRootVersion, "from-root-version", 0, "leave out root versions up to this one")
 	c.Flags().StringVar(&policyFile, "policy", "", "tlog-policy to verify the proofs under")
 	c.Flags().StringVar(&at, "time", "", "reference time for expiry (RFC 3339; default now)")
+	dataDirFlag(c, &dir, "", "the repository directory to read (required)")
+	addOutputFlags(c, &asJSON)
 	return c
 }
 
 // bundleWrite builds into a temporary file and renames it into place.
-func bundleWrite(cmd *cobra.Command, o rbundle.Options, out string) error {
+func bundleWrite(cmd *cobra.Command, o rbundle.Options, out string, asJSON bool) error {
 	f, err := durable.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*", durable.Public) // served to devices
 	if err != nil {
 		return err
@@ -99,6 +104,9 @@ func bundleWrite(cmd *cobra.Command, o rbundle.Options, out string) error {
 	}
 	if err := durable.SyncDir(filepath.Dir(out)); err != nil {
 		return err
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), map[string]any{"file": out, "roots": len(h.Roots), "targets_roles": len(h.Targets), "payloads": len(h.Payloads)})
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d roots, %d targets roles, %d payloads\n", out, len(h.Roots), len(h.Targets), len(h.Payloads))
 	return nil
@@ -126,12 +134,13 @@ func bundleInspectCmd() *cobra.Command {
 }
 
 func bundleWithJSON(c *cobra.Command, asJSON *bool) *cobra.Command {
-	c.Flags().BoolVar(asJSON, "json", false, "print JSON")
+	addOutputFlags(c, asJSON)
 	return c
 }
 
 func bundleVerifyCmd() *cobra.Command {
 	var rootFile, policyFile, repo, at string
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "verify FILE --root ROOT --policy POLICY",
 		Short: "Run a device's checks on a bundle",
@@ -156,17 +165,19 @@ policy's witness quorum, and every payload's length and hashes.`,
 			if err != nil {
 				return err
 			}
-			return bundleVerify(cmd, args[0], root, p, repo, t)
+			return bundleVerify(cmd, args[0], root, p, repo, t, asJSON)
 		},
 	}
 	c.Flags().StringVar(&rootFile, "root", "", "trusted root metadata file")
 	c.Flags().StringVar(&policyFile, "policy", "", "tlog-policy file")
-	c.Flags().StringVar(&repo, "repo", "", "repository id (default: the bundle's)")
+	c.Flags().StringVar(&repo, "repo-id", "", "repository id (default: the bundle's)")
+	alias(c.Flags(), "repo-id", "repo")
 	c.Flags().StringVar(&at, "time", "", "reference time for expiry (RFC 3339; default now)")
+	addOutputFlags(c, &asJSON)
 	return c
 }
 
-func bundleVerify(cmd *cobra.Command, path string, root []byte, p *policy.Policy, repo string, t time.Time) error {
+func bundleVerify(cmd *cobra.Command, path string, root []byte, p *policy.Policy, repo string, t time.Time, asJSON bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -182,7 +193,7 @@ func bundleVerify(cmd *cobra.Command, path string, root []byte, p *policy.Policy
 	}
 	if repo == "" {
 		repo = b.Header.Repository
-		fmt.Fprintf(cmd.ErrOrStderr(), "note: checking against the repository id the bundle names (%q); pass --repo to pin it\n", repo)
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: checking against the repository id the bundle names (%q); pass --repo-id to pin it\n", repo)
 	}
 	v, err := b.Verify(cmd.Context(), update.Trusted{Root: root}, cbundle.Options{Policy: p, Repository: repo, Time: t})
 	if err != nil {
@@ -190,6 +201,9 @@ func bundleVerify(cmd *cobra.Command, path string, root []byte, p *policy.Policy
 	}
 	if err := v.VerifyPayloads(cmd.Context()); err != nil {
 		return err
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), map[string]any{"verified": true, "repository": repo, "payloads": len(v.Targets), "omitted": len(v.Omitted), "proven_roles": len(v.Session.Evidence())})
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "bundle verified: %d payloads (%d omitted), %d roles proven in the log\n", len(v.Targets), len(v.Omitted), len(v.Session.Evidence()))
 	return nil

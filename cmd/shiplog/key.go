@@ -79,7 +79,7 @@ then writes a KEYREF line usable as a ledger's log.skey or a witness's witness.s
 	c.Flags().StringVar(&typ, "type", "ed25519", "with --pkcs11: ed25519 or ecdsa-p256")
 	c.Flags().StringVar(&pubOut, "pub", "", "with --pkcs11: also write the TUF public key file here")
 	c.Flags().BoolVar(&witness, "witness", false, "also print the cosignature/v1 vkey")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
 	return c
 }
 
@@ -117,7 +117,7 @@ func keyShowCmd() *cobra.Command {
 			return printKeys(cmd, asJSON, vkey, cosig)
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
 	return c
 }
 

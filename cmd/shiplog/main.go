@@ -1,6 +1,7 @@
 // Command shiplog is the CLI of ledger operators, witnesses, vendors and
 // auditors. Each subcommand lives in its own file and registers itself with
-// addCommand; main only wires them and runs.
+// addCommand; main only wires them and runs. The flag convention every
+// command follows is in docs/cli.md and flags.go.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/shiplog/shiplog/internal/buildinfo"
 	"github.com/spf13/cobra"
 )
 
@@ -25,10 +27,17 @@ func rootCmd() *cobra.Command {
 		Long: `shiplog makes software updates accountable. Vendors sign releases with TUF,
 every signed targets release is appended to a Merkle transparency log (the ledger),
 independent witnesses cosign the log's checkpoints, auditors watch every entry, and
-devices install only releases proven to be in the log.`,
+devices install only releases proven to be in the log.
+
+Flags follow one convention in every command (docs/cli.md): -d/--data-dir for a
+command's directory, --listen for listen addresses, --log-level and --log-format on
+long-running commands, --json (or -o json) on commands that report something.`,
+		Version:       buildinfo.Read().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("shiplog {{.Version}}\n")
+	root.AddCommand(versionCmd())
 	for _, c := range commands {
 		root.AddCommand(c())
 	}
@@ -36,11 +45,32 @@ devices install only releases proven to be in the log.`,
 	return root
 }
 
+func versionCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "version",
+		Short:   "Print the build: module version, VCS revision, Go version and platform",
+		Example: "  shiplog version\n  shiplog version --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			i := buildinfo.Read()
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), i)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "shiplog "+i.String())
+			return nil
+		},
+	}
+	addOutputFlags(c, &asJSON)
+	return c
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := rootCmd().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "shiplog:", err)
+	if c, err := rootCmd().ExecuteContextC(ctx); err != nil {
+		printError(os.Stderr, c, err, 1)
+		stop()
 		os.Exit(1)
 	}
 }

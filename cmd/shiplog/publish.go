@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/shiplog/shiplog/repo"
@@ -14,12 +12,14 @@ import (
 func init() { addCommand(publishCmd) }
 
 func publishCmd() *cobra.Command {
+	var dir string
 	var o repo.PublishOptions
 	var policyFile, snapFile, tsFile, passFile, rekorURL string
 	var keyFiles []string
 	var asJSON, verbose bool
+	var lf *logFlags
 	c := &cobra.Command{
-		Use:   "publish DIR",
+		Use:   "publish --data-dir DIR",
 		Short: "Log signed root and targets versions in the ledger, then expose them",
 		Long: `Publish in the safe order: every staged root and targets role version whose
 signatures meet their thresholds is submitted to the ledger (roots first, then
@@ -36,12 +36,13 @@ root key of vN-1, for v1 of itself; there is no separate registration), submitte
 a hashedrekord entry, and the returned Sigstore bundle is verified under --policy
 (which must name the Rekor log) and written beside the file as
 <version>.<role>.json.sigstore.json. See docs/sigstore.md.`,
-		Example: `  shiplog publish repo --policy policy.txt --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key
-  shiplog publish repo --ledger https://ledger.example --policy policy.txt   # log only, expose later
-  shiplog publish repo --rekor https://rekor.example --policy rekor-policy.txt \
+		Example: `  shiplog publish -d repo --policy policy.txt --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key
+  shiplog publish -d repo --ledger https://ledger.example --policy policy.txt   # log only, expose later
+  shiplog publish -d repo --rekor https://rekor.example --policy rekor-policy.txt \
       --key keys/root.key --key keys/targets.key --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key`,
-		Args: cobra.ExactArgs(1),
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = takeDir(cmd, &dir, args)
 			var err error
 			if policyFile != "" {
 				if o.Policy, err = repo.LoadPolicy(policyFile); err != nil {
@@ -60,15 +61,18 @@ a hashedrekord entry, and the returned Sigstore bundle is verified under --polic
 				}
 			}
 			if verbose {
-				o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+				lf.level = "info"
+			}
+			if o.Logger, err = lf.logger(cmd.ErrOrStderr()); err != nil {
+				return err
 			}
 			var res *repo.PublishResult
 			if rekorURL != "" {
-				res, err = publishRekor(cmd, args[0], rekorURL, keyFiles, passFile, o)
+				res, err = publishRekor(cmd, dir, rekorURL, keyFiles, passFile, o)
 			} else if len(keyFiles) > 0 {
 				return fmt.Errorf("--key is for --rekor: a ledger logs metadata without a signature of its own")
 			} else {
-				res, err = repo.Publish(cmd.Context(), args[0], o)
+				res, err = repo.Publish(cmd.Context(), dir, o)
 			}
 			if res != nil && asJSON {
 				if perr := printJSON(cmd.OutOrStdout(), res); perr != nil {
@@ -110,8 +114,12 @@ a hashedrekord entry, and the returned Sigstore bundle is verified under --polic
 	c.Flags().StringVar(&rekorURL, "rekor", "", "log in this Sigstore Rekor v1 server instead of a ledger")
 	c.Flags().StringArrayVar(&keyFiles, "key", nil, "with --rekor: a role private key file to sign log entries with (repeatable)")
 	c.Flags().DurationVar(&o.Wait, "wait", 30*time.Second, "how long to wait for each entry's proof")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
+	lf = addLogFlags(c, "warn")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress to stderr")
+	c.Flags().MarkHidden("verbose")
+	c.Flags().MarkDeprecated("verbose", "use --log-level info (the old spelling is removed in the next release)")
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 

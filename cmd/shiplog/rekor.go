@@ -24,6 +24,7 @@ func rekorCmd() *cobra.Command {
 		Example: `  shiplog rekor policy-line https://rekor.example >> policy.txt`,
 	}
 	var timeout time.Duration
+	var asJSON bool
 	line := &cobra.Command{
 		Use:   "policy-line URL",
 		Short: "Print the tlog-policy \"log\" line naming a Rekor v1 log",
@@ -41,11 +42,15 @@ The answer is the server's word: compare the key with the one its operator publi
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"vkey": vkey, "url": args[0], "line": "log " + vkey + " " + args[0]})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "log %s %s\n", vkey, args[0])
 			return nil
 		},
 	}
 	line.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "timeout of each request")
+	addOutputFlags(line, &asJSON)
 	c.AddCommand(line)
 	return c
 }

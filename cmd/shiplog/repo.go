@@ -28,9 +28,9 @@ server can serve: DIR/metadata/ is the metadata base URL, DIR/targets/ the targe
 base URL. Changes are staged, signed by keyholders, logged by ` + "`shiplog publish`" + `, and
 only then exposed with a new snapshot and timestamp. See docs/vendor.md.`,
 		Example: `  shiplog repo key generate keys/root.key
-  shiplog repo init repo --repository example.com/fw --root-key keys/root.key.pub \
+  shiplog repo init -d repo --repo-id example.com/fw --root-key keys/root.key.pub \
       --targets-key keys/targets.key.pub --snapshot-key keys/snapshot.key.pub --timestamp-key keys/timestamp.key.pub
-  shiplog repo status repo`,
+  shiplog repo status -d repo`,
 	}
 	c.AddCommand(repoKeyCmd(), repoInitCmd(), repoAddCmd(), repoRemoveCmd(), repoDelegateCmd(), repoRotateCmd(),
 		repoRenewCmd(), repoSignCmd(), repoTimestampCmd(), repoStatusCmd(), repoRegisterCmd(), repoServeCmd())
@@ -141,7 +141,7 @@ Keys never live under the repository's metadata/ or targets/ folders.`,
 	gen.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the passphrase")
 	gen.Flags().BoolVar(&plaintext, "insecure-plaintext", false, "store the private key unencrypted")
 	gen.Flags().IntVar(&workFactor, "scrypt-work-factor", keys.DefaultWorkFactor, "scrypt work factor (log2 N, 10-22)")
-	gen.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(gen, &asJSON)
 	show := &cobra.Command{
 		Use:     "show FILE",
 		Short:   "Print the TUF key ID and public key of a key file (FILE or FILE.pub)",
@@ -155,7 +155,7 @@ Keys never live under the repository's metadata/ or targets/ folders.`,
 			return printKey(cmd.OutOrStdout(), asJSON, id, k, "")
 		},
 	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(show, &asJSON)
 	c.AddCommand(gen, show)
 	return c
 }
@@ -174,23 +174,26 @@ func printKey(w io.Writer, asJSON bool, id string, k *metadata.Key, pubFile stri
 }
 
 func repoInitCmd() *cobra.Command {
+	var dir string
+	var asJSON bool
 	var o repo.InitOptions
 	roleKeys := map[string]*[]string{}
 	thresholds := map[string]*int{}
 	expires := map[string]*time.Duration{}
 	c := &cobra.Command{
-		Use:   "init DIR",
+		Use:   "init --data-dir DIR",
 		Short: "Create a repository: config, staged root v1 and empty targets v1",
 		Long: `Create a repository in DIR (new or empty). Give each top-level role its public
 keys (FILE.pub, repeatable) and threshold. Root v1 and targets v1 are staged
 unsigned: keyholders sign them with ` + "`shiplog repo sign`" + `, then
 ` + "`shiplog repo register`" + ` logs root v1 with the ledger.`,
-		Example: `  shiplog repo init repo --repository example.com/fw \
+		Example: `  shiplog repo init -d repo --repo-id example.com/fw \
       --root-key alice.key.pub --root-key bob.key.pub --root-threshold 2 \
       --targets-key targets.key.pub --snapshot-key snapshot.key.pub --timestamp-key timestamp.key.pub \
       --ledger https://ledger.example --policy policy.txt`,
-		Args: cobra.ExactArgs(1),
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = takeDir(cmd, &dir, args)
 			o.Keys, o.Thresholds = map[string][]*metadata.Key{}, map[string]int{}
 			for _, role := range repo.TopLevelRoles {
 				ks, err := loadPublicKeys(*roleKeys[role])
@@ -208,14 +211,18 @@ unsigned: keyholders sign them with ` + "`shiplog repo sign`" + `, then
 				}
 				o.Policy = abs
 			}
-			if err := repo.Init(args[0], o); err != nil {
+			if err := repo.Init(dir, o); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "initialised %s; next: sign root and targets with `shiplog repo sign %s --key KEY`\n", args[0], args[0])
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"data_dir": dir, "repository": o.Repository})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "initialised %s; next: sign root and targets with `shiplog repo sign -d %s --key KEY`\n", dir, dir)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&o.Repository, "repository", "", "repository id logged with every entry (required)")
+	c.Flags().StringVar(&o.Repository, "repo-id", "", "repository id logged with every entry (required)")
+	alias(c.Flags(), "repo-id", "repository")
 	c.Flags().StringVar(&o.Ledger, "ledger", "", "ledger base URL")
 	c.Flags().StringVar(&o.Policy, "policy", "", "C2SP tlog-policy file proofs must satisfy")
 	for _, role := range repo.TopLevelRoles {
@@ -225,16 +232,19 @@ unsigned: keyholders sign them with ` + "`shiplog repo sign`" + `, then
 	for _, role := range []string{"root", "targets", "delegated", "snapshot", "timestamp"} {
 		expires[role] = c.Flags().Duration(role+"-expires", 0, "validity of new "+role+" versions (default "+time.Duration(repo.DefaultExpiry.For(role)).String()+")")
 	}
-	c.MarkFlagRequired("repository")
+	c.MarkFlagRequired("repo-id")
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
+	addOutputFlags(c, &asJSON)
 	return c
 }
 
 func repoAddCmd() *cobra.Command {
+	var dir string
 	var path, prefix, custom, customFile string
 	var caps []string
 	var replace, asJSON bool
 	c := &cobra.Command{
-		Use:   "add DIR FILE...",
+		Use:   "add --data-dir DIR FILE...",
 		Short: "Stage target files (copied into DIR/targets under their hash)",
 		Long: `Stage target files. Each FILE is published at target path PREFIX/<basename>
 (or --path for a single file) in the role a client would search for it (the
@@ -244,12 +254,13 @@ network, storage:<path>, system, bootloader, radio, camera, location,
 vendor:<name>; docs/spec/capabilities.md): devices ask before installing an
 update that gains one, and auditors report it. A path that already names another file is refused
 unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + "`shiplog publish`" + `.`,
-		Example: `  shiplog repo add repo build/app.bin --path fw/app-2.1.bin --custom '{"min_version":"2.0","hw":["rev-b"]}'
-  shiplog repo add repo --prefix fw/2.1 build/*.bin
-  shiplog repo add repo build/cam.bin --path apps/cam.bin --capability camera --capability storage:/var/lib/cam`,
-		Args: cobra.MinimumNArgs(2),
+		Example: `  shiplog repo add -d repo build/app.bin --path fw/app-2.1.bin --custom '{"min_version":"2.0","hw":["rev-b"]}'
+  shiplog repo add -d repo --prefix fw/2.1 build/*.bin
+  shiplog repo add -d repo build/cam.bin --path apps/cam.bin --capability camera --capability storage:/var/lib/cam`,
+		Args: dirArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files := args[1:]
+			args = takeDir(cmd, &dir, args)
+			files := args
 			if path != "" && len(files) != 1 {
 				return errors.New("--path names one file; use --prefix for several")
 			}
@@ -279,7 +290,7 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 			if !asJSON && term.IsTerminal(int(os.Stderr.Fd())) {
 				prog = os.Stderr
 			}
-			return withRepo(args[0], func(r *repo.Repo) error {
+			return withRepo(dir, func(r *repo.Repo) error {
 				res, err := r.Add(repo.AddOptions{Targets: in, Replace: replace, Progress: prog})
 				if err != nil {
 					return err
@@ -304,58 +315,64 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 	c.Flags().StringVar(&customFile, "custom-file", "", "file holding the custom JSON object")
 	c.Flags().StringArrayVar(&caps, "capability", nil, "a capability the targets declare (repeatable; docs/spec/capabilities.md)")
 	c.Flags().BoolVar(&replace, "replace", false, "allow a path to point to a new file")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoRemoveCmd() *cobra.Command {
+	var dir string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "remove DIR PATH...",
+		Use:     "remove --data-dir DIR PATH...",
 		Short:   "Stage the removal of target paths",
-		Example: `  shiplog repo remove repo fw/app-2.0.bin`,
-		Args:    cobra.MinimumNArgs(2),
+		Example: `  shiplog repo remove -d repo fw/app-2.0.bin`,
+		Args:    dirArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRepo(args[0], func(r *repo.Repo) error {
-				roles, err := r.Remove(args[1:])
+			args = takeDir(cmd, &dir, args)
+			return withRepo(dir, func(r *repo.Repo) error {
+				roles, err := r.Remove(args)
 				if err != nil {
 					return err
 				}
 				if asJSON {
 					out := []map[string]string{}
-					for i, p := range args[1:] {
+					for i, p := range args {
 						out = append(out, map[string]string{"path": p, "role": roles[i]})
 					}
 					return printJSON(cmd.OutOrStdout(), out)
 				}
-				for i, p := range args[1:] {
+				for i, p := range args {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s removed from %s (staged)\n", p, roles[i])
 				}
 				return nil
 			})
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoDelegateCmd() *cobra.Command {
+	var dir string
 	var o repo.DelegateOptions
 	var keyFiles []string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "delegate DIR",
+		Use:   "delegate --data-dir DIR",
 		Short: "Stage a delegation: a named role with path patterns, or hash bins",
-		Example: `  shiplog repo delegate repo --name vendor-b --path 'vendor-b/*' --key vb.key.pub
-  shiplog repo delegate repo --hash-bins 256 --prefix bins --key bins.key.pub`,
-		Args: cobra.ExactArgs(1),
+		Example: `  shiplog repo delegate -d repo --name vendor-b --path 'vendor-b/*' --key vb.key.pub
+  shiplog repo delegate -d repo --hash-bins 256 --prefix bins --key bins.key.pub`,
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = takeDir(cmd, &dir, args)
 			ks, err := loadPublicKeys(keyFiles)
 			if err != nil {
 				return err
 			}
 			o.Keys = ks
-			return withRepo(args[0], func(r *repo.Repo) error {
+			return withRepo(dir, func(r *repo.Repo) error {
 				staged, err := r.Delegate(o)
 				if err != nil {
 					return err
@@ -376,7 +393,8 @@ func repoDelegateCmd() *cobra.Command {
 	c.Flags().StringVar(&o.Prefix, "prefix", "bins", "hash bin name prefix")
 	c.Flags().StringArrayVar(&keyFiles, "key", nil, "public key file of the delegated role (repeatable)")
 	c.Flags().IntVar(&o.Threshold, "threshold", 1, "signature threshold of the delegated role")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
@@ -388,22 +406,24 @@ func summarize(names []string) string {
 }
 
 func repoRotateCmd() *cobra.Command {
+	var dir string
 	var o repo.RotateOptions
 	var addFiles []string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "rotate DIR",
+		Use:   "rotate --data-dir DIR",
 		Short: "Stage a key rotation of a role (a new root must be signed by old and new thresholds)",
-		Example: `  shiplog repo rotate repo --role targets --add-key new-targets.key.pub --remove-key 1a2b3c4d
-  shiplog repo rotate repo --role root --add-key carol.key.pub --threshold 2`,
-		Args: cobra.ExactArgs(1),
+		Example: `  shiplog repo rotate -d repo --role targets --add-key new-targets.key.pub --remove-key 1a2b3c4d
+  shiplog repo rotate -d repo --role root --add-key carol.key.pub --threshold 2`,
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = takeDir(cmd, &dir, args)
 			ks, err := loadPublicKeys(addFiles)
 			if err != nil {
 				return err
 			}
 			o.Add = ks
-			return withRepo(args[0], func(r *repo.Repo) error {
+			return withRepo(dir, func(r *repo.Repo) error {
 				staged, err := r.Rotate(o)
 				if err != nil {
 					return err
@@ -421,20 +441,23 @@ func repoRotateCmd() *cobra.Command {
 	c.Flags().StringArrayVar(&o.Remove, "remove-key", nil, "key ID (or 8+ hex digit prefix) to remove (repeatable)")
 	c.Flags().IntVar(&o.Threshold, "threshold", 0, "new threshold (default: unchanged)")
 	c.MarkFlagRequired("role")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoRenewCmd() *cobra.Command {
+	var dir string
 	var role string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "renew DIR",
+		Use:     "renew --data-dir DIR",
 		Short:   "Stage a new version of a role with a fresh expiry",
-		Example: `  shiplog repo renew repo --role targets`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  shiplog repo renew -d repo --role targets`,
+		Args:    dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRepo(args[0], func(r *repo.Repo) error {
+			args = takeDir(cmd, &dir, args)
+			return withRepo(dir, func(r *repo.Repo) error {
 				v, exp, err := r.Renew(role)
 				if err != nil {
 					return err
@@ -448,26 +471,29 @@ func repoRenewCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&role, "role", "", "role to renew")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
 	c.MarkFlagRequired("role")
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoSignCmd() *cobra.Command {
+	var dir string
 	var keyFile, passFile string
 	var roles []string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "sign DIR",
+		Use:   "sign --data-dir DIR",
 		Short: "Add your signature to the staged roles your key signs",
 		Long: `Add one keyholder's signature to every staged role the key is a key of (or
 only --role). Each keyholder runs this with their own key; nobody sees another's
 private key. A role is ready to publish when every threshold is met (a new root
 needs the old root's threshold and its own).`,
-		Example: `  shiplog repo sign repo --key keys/targets.key
-  shiplog repo sign repo --key alice.key --role root --passphrase-file alice.pass`,
-		Args: cobra.ExactArgs(1),
+		Example: `  shiplog repo sign -d repo --key keys/targets.key
+  shiplog repo sign -d repo --key alice.key --role root --passphrase-file alice.pass`,
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = takeDir(cmd, &dir, args)
 			if keyFile == "" {
 				return errors.New("--key FILE is required")
 			}
@@ -475,7 +501,7 @@ needs the old root's threshold and its own).`,
 			if err != nil {
 				return err
 			}
-			return withRepo(args[0], func(r *repo.Repo) error {
+			return withRepo(dir, func(r *repo.Repo) error {
 				res, err := r.Sign(k, roles)
 				if err != nil {
 					return err
@@ -497,25 +523,28 @@ needs the old root's threshold and its own).`,
 	c.Flags().StringVar(&keyFile, "key", "", "private key file")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the key's passphrase")
 	c.Flags().StringArrayVar(&roles, "role", nil, "sign only this staged role (repeatable)")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoTimestampCmd() *cobra.Command {
+	var dir string
 	var keyFile, passFile string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "timestamp DIR",
+		Use:   "timestamp --data-dir DIR",
 		Short: "Refresh timestamp.json before it expires (run from cron)",
 		Example: `  # crontab: every 6 hours
-  0 */6 * * * shiplog repo timestamp /srv/repo --key /etc/shiplog/timestamp.key`,
-		Args: cobra.ExactArgs(1),
+  0 */6 * * * shiplog repo timestamp -d /srv/repo --key /etc/shiplog/timestamp.key`,
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = takeDir(cmd, &dir, args)
 			k, err := loadKey(keyFile, passFile)
 			if err != nil {
 				return err
 			}
-			return withRepo(args[0], func(r *repo.Repo) error {
+			return withRepo(dir, func(r *repo.Repo) error {
 				e, err := r.Timestamp(k)
 				if err != nil {
 					return err
@@ -530,21 +559,24 @@ func repoTimestampCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&keyFile, "key", "", "timestamp private key file")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the key's passphrase")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
 	c.MarkFlagRequired("key")
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoStatusCmd() *cobra.Command {
+	var dir string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "status DIR",
+		Use:   "status --data-dir DIR",
 		Short: "Show what is pending, logged, exposed and what expires when",
-		Example: `  shiplog repo status repo
-  shiplog repo status repo --json | jq .next`,
-		Args: cobra.ExactArgs(1),
+		Example: `  shiplog repo status -d repo
+  shiplog repo status -d repo --json | jq .next`,
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRepo(args[0], func(r *repo.Repo) error {
+			args = takeDir(cmd, &dir, args)
+			return withRepo(dir, func(r *repo.Repo) error {
 				s, err := r.Status()
 				if err != nil {
 					return err
@@ -557,22 +589,25 @@ func repoStatusCmd() *cobra.Command {
 			})
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoRegisterCmd() *cobra.Command {
+	var dir string
 	var ledger, tokenFile, policyFile string
 	var wait time.Duration
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "register DIR",
+		Use:     "register --data-dir DIR",
 		Short:   "Register the repository with the ledger by logging its signed root v1 (admin call)",
-		Example: `  shiplog repo register repo --ledger https://ledger.example --token admin.token --policy policy.txt`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  shiplog repo register -d repo --ledger https://ledger.example --token-file admin.token --policy policy.txt`,
+		Args:    dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = takeDir(cmd, &dir, args)
 			if tokenFile == "" {
-				return errors.New("--token FILE is required (the ledger's admin.token)")
+				return errors.New("--token-file FILE is required (the ledger's admin.token)")
 			}
 			tok, err := keys.ReadFile(tokenFile, 4096)
 			if err != nil {
@@ -584,7 +619,7 @@ func repoRegisterCmd() *cobra.Command {
 					return err
 				}
 			}
-			le, err := repo.Register(cmd.Context(), args[0], o)
+			le, err := repo.Register(cmd.Context(), dir, o)
 			if err != nil {
 				return err
 			}
@@ -596,9 +631,11 @@ func repoRegisterCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&ledger, "ledger", "", "ledger base URL (default: the config's)")
-	c.Flags().StringVar(&tokenFile, "token", "", "file holding the ledger's admin token")
+	c.Flags().StringVar(&tokenFile, "token-file", "", "file holding the ledger's admin token")
+	alias(c.Flags(), "token-file", "token")
 	c.Flags().StringVar(&policyFile, "policy", "", "C2SP tlog-policy file (default: the config's)")
 	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for the proof")
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addOutputFlags(c, &asJSON)
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }

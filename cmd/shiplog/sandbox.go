@@ -22,7 +22,7 @@ is refused by the device, and that the auditor flags a logged release the vendor
 make. The servers keep running until Ctrl-C, or stop after the demonstration with --once.`,
 		Example: `  shiplog sandbox
   go run ./cmd/shiplog sandbox --once
-  shiplog sandbox --dir /tmp/sb`,
+  shiplog sandbox -d /tmp/sb`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			exe, err := os.Executable()
@@ -35,6 +35,6 @@ make. The servers keep running until Ctrl-C, or stop after the demonstration wit
 		},
 	}
 	c.Flags().BoolVar(&o.Once, "once", false, "exit 0 after the demonstration instead of serving until Ctrl-C")
-	c.Flags().StringVar(&o.Dir, "dir", "", "working directory, new or empty (default: a new temporary directory)")
+	dataDirFlag(c, &o.Dir, "", "working directory, new or empty (default: a new temporary directory)", "dir")
 	return c
 }

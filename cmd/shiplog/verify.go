@@ -12,6 +12,7 @@ func init() { addCommand(verifyEvidenceCmd) }
 
 func verifyEvidenceCmd() *cobra.Command {
 	var policyFile string
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "verify-evidence FILE --policy POLICY",
 		Short: "Re-check fork evidence (shiplog/fork/v1) that an auditor or device reported",
@@ -45,6 +46,9 @@ sizes, which it cannot give. Exits 0 when the evidence stands, 1 when it does no
 				return fmt.Errorf("the evidence does not stand: %w", err)
 			}
 			w := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(w, map[string]any{"stands": true, "conclusive": conclusive})
+			}
 			if conclusive {
 				fmt.Fprintln(w, "fork evidence verified (conclusive): the log signed two different trees of the same size")
 			} else {
@@ -55,5 +59,6 @@ sizes, which it cannot give. Exits 0 when the evidence stands, 1 when it does no
 	}
 	c.Flags().StringVar(&policyFile, "policy", "", "C2SP tlog-policy file naming the log (required)")
 	c.MarkFlagRequired("policy")
+	addOutputFlags(c, &asJSON)
 	return c
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,9 +17,9 @@ func witnessCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "witness",
 		Short: "Run a C2SP tlog-witness that cosigns logs' checkpoints and never cosigns a fork",
-		Example: `  shiplog witness init --dir /var/lib/shiplog-witness --name witness.example.org
-  shiplog witness add-log --dir /var/lib/shiplog-witness example.com/log+3fa45b1e+AcWvd2RX...
-  shiplog witness serve --dir /var/lib/shiplog-witness --listen 127.0.0.1:7380`,
+		Example: `  shiplog witness init -d /var/lib/shiplog-witness --name witness.example.org
+  shiplog witness add-log -d /var/lib/shiplog-witness example.com/log+3fa45b1e+AcWvd2RX...
+  shiplog witness serve -d /var/lib/shiplog-witness --listen 127.0.0.1:7380`,
 	}
 	c.AddCommand(witnessInitCmd(), witnessServeCmd(), witnessAddLogCmd())
 	return c
@@ -28,6 +27,7 @@ func witnessCmd() *cobra.Command {
 
 func witnessInitCmd() *cobra.Command {
 	var dir, name, keyRef string
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a witness directory: key, empty log list, state",
@@ -37,8 +37,8 @@ durable state (state.db). Prints the witness's vkey and its cosignature/v1 vkey:
 publish the latter for logs and verifiers to put in their policies. With --key, the
 witness key is an Ed25519 key held in a PKCS #11 token or a KMS, and witness.skey
 holds only the reference (cosignature/v1 is Ed25519-only, so ECDSA keys are refused).`,
-		Example: `  shiplog witness init --dir /var/lib/shiplog-witness --name witness.example.org
-  shiplog witness init --dir w1 --name w1.example \
+		Example: `  shiplog witness init -d /var/lib/shiplog-witness --name witness.example.org
+  shiplog witness init -d w1 --name w1.example \
     --key 'pkcs11:token=witness;object=w1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/shiplog/pin'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -49,14 +49,18 @@ holds only the reference (cosignature/v1 is Ed25519-only, so ECDSA keys are refu
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"vkey": vkey, "cosignature_vkey": cosig})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), "vkey:", vkey)
 			fmt.Fprintln(cmd.OutOrStdout(), "cosignature/v1 vkey:", cosig)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&dir, "dir", ".", "witness directory")
+	dataDirFlag(c, &dir, ".", "the witness's data directory", "dir")
 	c.Flags().StringVar(&name, "name", "", "witness name (URL-like, appears in cosignature lines)")
 	c.Flags().StringVar(&keyRef, "key", "", "use this Ed25519 token or KMS key (pkcs11: or KMS URI) instead of generating a key file")
+	addOutputFlags(c, &asJSON)
 	return c
 }
 
@@ -70,13 +74,13 @@ func witnessAddLogCmd() *cobra.Command {
 the list within 5 seconds (or at once on SIGHUP); no restart is needed. To remove a
 log, delete its entry from the logs file: its state is kept, so adding it back later
 resumes from the last checkpoint cosigned and can never cosign a split view.`,
-		Example: `  shiplog witness add-log --dir /var/lib/shiplog-witness example.com/log+3fa45b1e+AcWvd2RX... --qpd 1440`,
+		Example: `  shiplog witness add-log -d /var/lib/shiplog-witness example.com/log+3fa45b1e+AcWvd2RX... --qpd 1440`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return witness.AddLog(dir, args[0], origin, qpd)
 		},
 	}
-	c.Flags().StringVar(&dir, "dir", ".", "witness directory")
+	dataDirFlag(c, &dir, ".", "the witness's data directory", "dir")
 	c.Flags().StringVar(&origin, "origin", "", "checkpoint origin, if not the key's name")
 	c.Flags().Uint64Var(&qpd, "qpd", 0, "add-checkpoint requests per day allowed to the log (0: unlimited)")
 	return c
@@ -84,22 +88,22 @@ resumes from the last checkpoint cosigned and can never cosign a split view.`,
 
 func witnessServeCmd() *cobra.Command {
 	var o witness.ServeOptions
-	var level string
+	var lf *logFlags
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the tlog-witness API (add-checkpoint, monitoring, metrics)",
 		Long: `Serve POST <prefix>/add-checkpoint (c2sp.org/tlog-witness), the monitoring endpoints
 GET <prefix>/<hex sha256(origin)>/checkpoint and .../misbehaviour, GET <prefix>/misbehaviour,
 and /healthz, /readyz, /metrics. The log list is reloaded when its file changes and on
-SIGHUP. Logs go to stderr (slog text).`,
-		Example: `  shiplog witness serve --dir /var/lib/shiplog-witness --listen 127.0.0.1:7380`,
+SIGHUP. Logs go to stderr (--log-format text or json).`,
+		Example: `  shiplog witness serve -d /var/lib/shiplog-witness --listen 127.0.0.1:7380`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var lv slog.Level
-			if err := lv.UnmarshalText([]byte(level)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+			logger, err := lf.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
-			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+			o.Logger = logger
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
@@ -116,10 +120,10 @@ SIGHUP. Logs go to stderr (slog text).`,
 			return witness.Serve(cmd.Context(), o)
 		},
 	}
-	c.Flags().StringVar(&o.Dir, "dir", ".", "witness directory made by 'shiplog witness init'")
+	dataDirFlag(c, &o.Dir, ".", "the witness's data directory, made by 'shiplog witness init'", "dir")
 	c.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:7380", "address to listen on (port 0: any free port, logged)")
 	c.Flags().StringVar(&o.Prefix, "prefix", "", "URL path prefix of the witness API, e.g. /witness")
 	c.Flags().DurationVar(&o.ReloadInterval, "reload-interval", 5*time.Second, "how often to check the log list file for changes")
-	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	lf = addLogFlags(c, "info")
 	return c
 }

@@ -73,7 +73,7 @@ func (s *sandbox) initLedger(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.run(ctx, "ledger", "init", "ledger", "--origin", origin, "--http", httpAddr, "--grpc", grpcAddr); err != nil {
+	if _, err := s.run(ctx, "ledger", "init", "-d", "ledger", "--origin", origin, "--http-listen", httpAddr, "--grpc-listen", grpcAddr); err != nil {
 		return err
 	}
 	vkey, err := os.ReadFile(s.path("ledger", "log.vkey"))
@@ -96,7 +96,7 @@ func (s *sandbox) startWitnesses(ctx context.Context) error {
 	fmt.Fprintf(&policy, "# Trust policy (C2SP tlog-policy): the log, its witnesses, the quorum.\nlog %s %s\n", strings.TrimSpace(string(logVKey)), s.ledgerURL)
 	for i := 1; i <= 3; i++ {
 		dir := fmt.Sprintf("witness-%d", i)
-		out, err := s.run(ctx, "witness", "init", "--dir", dir, "--name", fmt.Sprintf("witness-%d.sandbox.example", i))
+		out, err := s.run(ctx, "witness", "init", "--data-dir", dir, "--name", fmt.Sprintf("witness-%d.sandbox.example", i))
 		if err != nil {
 			return err
 		}
@@ -104,14 +104,14 @@ func (s *sandbox) startWitnesses(ctx context.Context) error {
 		if m == nil {
 			return fmt.Errorf("witness init printed no cosignature/v1 vkey: %q", out)
 		}
-		if _, err := s.run(ctx, "witness", "add-log", "--dir", dir, strings.TrimSpace(string(logVKey))); err != nil {
+		if _, err := s.run(ctx, "witness", "add-log", "--data-dir", dir, strings.TrimSpace(string(logVKey))); err != nil {
 			return err
 		}
 		addr, err := freeAddr()
 		if err != nil {
 			return err
 		}
-		if err := s.start(dir, nil, "witness", "serve", "--dir", dir, "--listen", addr); err != nil {
+		if err := s.start(dir, nil, "witness", "serve", "--data-dir", dir, "--listen", addr); err != nil {
 			return err
 		}
 		url := "http://" + addr
@@ -141,7 +141,7 @@ func (s *sandbox) startLedger(ctx context.Context) error {
 		return err
 	}
 	s.say("   (ledger/witnesses.policy = policy.txt)")
-	if err := s.start("ledger", nil, "ledger", "serve", "ledger"); err != nil {
+	if err := s.start("ledger", nil, "ledger", "serve", "-d", "ledger"); err != nil {
 		return err
 	}
 	if err := s.waitHTTP(ctx, s.ledgerURL+"/readyz"); err != nil {
@@ -188,18 +188,18 @@ func (s *sandbox) initVendor(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := s.run(ctx, "repo", "init", "repo", "--repository", repository,
+	if _, err := s.run(ctx, "repo", "init", "-d", "repo", "--repo-id", repository,
 		"--root-key", "keys/root.key.pub", "--targets-key", "keys/targets.key.pub",
 		"--snapshot-key", "keys/snapshot.key.pub", "--timestamp-key", "keys/timestamp.key.pub",
 		"--ledger", s.ledgerURL, "--policy", "policy.txt"); err != nil {
 		return err
 	}
 	for _, k := range []string{"root", "targets"} {
-		if _, err := s.run(ctx, "repo", "sign", "repo", "--key", "keys/"+k+".key"); err != nil {
+		if _, err := s.run(ctx, "repo", "sign", "-d", "repo", "--key", "keys/"+k+".key"); err != nil {
 			return err
 		}
 	}
-	out, err := s.run(ctx, "repo", "register", "repo", "--token", "ledger/admin.token")
+	out, err := s.run(ctx, "repo", "register", "-d", "repo", "--token-file", "ledger/admin.token")
 	if err != nil {
 		return err
 	}
@@ -237,8 +237,8 @@ func (s *sandbox) startAuditor(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"audit", "--ledger", s.ledgerURL, "--policy", "policy.txt", "--state", "auditor",
-		"--serve", addr, "--interval", "1s", "--vendor-dir", "repo", "--vendor-grace", "2s", "--progress", "off"}
+	args := []string{"audit", "--ledger", s.ledgerURL, "--policy", "policy.txt", "--data-dir", "auditor",
+		"--listen", addr, "--interval", "1s", "--vendor-dir", "repo", "--vendor-grace", "2s", "--progress", "off"}
 	for _, u := range s.witnessURLs {
 		args = append(args, "--witness", u)
 	}
@@ -261,7 +261,7 @@ func (s *sandbox) release(ctx context.Context, n int) error {
 	if err := os.WriteFile(s.path("build", "app.bin"), []byte(content), 0o644); err != nil {
 		return err
 	}
-	args := []string{"repo", "add", "repo", "build/app.bin", "--path", "app.bin",
+	args := []string{"repo", "add", "-d", "repo", "build/app.bin", "--path", "app.bin",
 		"--custom", fmt.Sprintf(`{"release_notes":"Firmware %d.0."}`, n)}
 	if n > 1 {
 		args = append(args, "--replace")
@@ -269,12 +269,12 @@ func (s *sandbox) release(ctx context.Context, n int) error {
 	if _, err := s.run(ctx, args...); err != nil {
 		return err
 	}
-	out, err := s.run(ctx, "repo", "sign", "repo", "--key", "keys/targets.key")
+	out, err := s.run(ctx, "repo", "sign", "-d", "repo", "--key", "keys/targets.key")
 	if err != nil {
 		return err
 	}
 	s.say("   %s", strings.TrimSpace(out))
-	out, err = s.run(ctx, "publish", "repo", "--snapshot-key", "keys/snapshot.key", "--timestamp-key", "keys/timestamp.key")
+	out, err = s.run(ctx, "publish", "-d", "repo", "--snapshot-key", "keys/snapshot.key", "--timestamp-key", "keys/timestamp.key")
 	if err != nil {
 		return err
 	}
@@ -395,13 +395,13 @@ func (s *sandbox) attackStolenKey(ctx context.Context) error {
 	}
 	s.say("   With a copy of the vendor's repository and the stolen targets key, the attacker logs")
 	s.say("   a release the vendor never made (the ledger accepts it: the signature is valid).")
-	if _, err := s.run(ctx, "repo", "add", "stolen", "build/backdoor.bin", "--path", "app.bin", "--replace"); err != nil {
+	if _, err := s.run(ctx, "repo", "add", "-d", "stolen", "build/backdoor.bin", "--path", "app.bin", "--replace"); err != nil {
 		return err
 	}
-	if _, err := s.run(ctx, "repo", "sign", "stolen", "--key", "keys/targets.key"); err != nil {
+	if _, err := s.run(ctx, "repo", "sign", "-d", "stolen", "--key", "keys/targets.key"); err != nil {
 		return err
 	}
-	out, err := s.run(ctx, "publish", "stolen")
+	out, err := s.run(ctx, "publish", "-d", "stolen")
 	if err != nil {
 		return err
 	}

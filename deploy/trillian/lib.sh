@@ -88,7 +88,7 @@ start_log_signer() {
 	record_pid log_signer $!
 }
 
-# Ledger replicas: `shiplog ledger serve STATE/ledger` processes named
+# Ledger replicas: `shiplog ledger serve -d STATE/ledger` processes named
 # ledger_<i>, each on ports kept in STATE/ports.
 SHIPLOG=${SHIPLOG:-$STATE/bin/shiplog}
 
@@ -103,7 +103,7 @@ ledger_ports() {
 start_ledger() {
 	ledger_ports "$1"
 	[ -n "$(pid_of "ledger_$1")" ] && return 0
-	"$SHIPLOG" ledger serve "$STATE/ledger" --http "127.0.0.1:$LHTTP" --grpc "127.0.0.1:$LGRPC" \
+	"$SHIPLOG" ledger serve -d "$STATE/ledger" --http-listen "127.0.0.1:$LHTTP" --grpc-listen "127.0.0.1:$LGRPC" \
 		>>"$STATE/ledger_$1.log" 2>&1 &
 	record_pid "ledger_$1" $!
 	wait_port "$LHTTP"

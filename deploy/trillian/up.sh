@@ -89,7 +89,7 @@ if [ "$REPLICAS" -gt 0 ]; then
 	mkdir -p "$STATE/bin"
 	(cd "$ROOT" && go build -o "$STATE/bin/shiplog" ./cmd/shiplog)
 	if [ ! -f "$STATE/ledger/config.json" ]; then
-		"$SHIPLOG" ledger init "$STATE/ledger" --origin "${LEDGER_ORIGIN:-local.shiplog.test/log}" --storage trillian \
+		"$SHIPLOG" ledger init -d "$STATE/ledger" --origin "${LEDGER_ORIGIN:-local.shiplog.test/log}" --storage trillian \
 			--trillian-addr "127.0.0.1:$RPC" --trillian-tree-id "$(cat "$STATE/tree_id")" --postgres-uri "$SHIPLOG_PG_URI" >/dev/null
 	fi
 	for i in $(seq 0 $((REPLICAS - 1))); do

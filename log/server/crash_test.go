@@ -123,16 +123,16 @@ func startWitnessProcesses(t *testing.T, bin, vkey string, n int) string {
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		dir := filepath.Join(t.TempDir(), "witness")
-		out := run(t, bin, "witness", "init", "--dir", dir, "--name", fmt.Sprintf("w%d.crash.test", i))
+		out := run(t, bin, "witness", "init", "--data-dir", dir, "--name", fmt.Sprintf("w%d.crash.test", i))
 		var cosig string
 		for _, l := range strings.Split(out, "\n") {
 			if v, ok := strings.CutPrefix(l, "cosignature/v1 vkey: "); ok {
 				cosig = strings.TrimSpace(v)
 			}
 		}
-		run(t, bin, "witness", "add-log", "--dir", dir, vkey)
+		run(t, bin, "witness", "add-log", "--data-dir", dir, vkey)
 		addr := freeAddr(t)
-		start(t, bin, filepath.Join(dir, "out.log"), "witness", "serve", "--dir", dir, "--listen", addr)
+		start(t, bin, filepath.Join(dir, "out.log"), "witness", "serve", "--data-dir", dir, "--listen", addr)
 		waitHTTP(t, "http://"+addr+"/healthz")
 		fmt.Fprintf(&b, "witness w%d %s http://%s\n", i, cosig, addr)
 	}
@@ -156,7 +156,7 @@ type acked struct {
 func TestCrashSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	bin := shiplogBin(t)
 	dir := filepath.Join(t.TempDir(), "ledger")
-	run(t, bin, "ledger", "init", dir, "--origin", "crash.test/log", "--rate-limit", "-1")
+	run(t, bin, "ledger", "init", "-d", dir, "--origin", "crash.test/log", "--rate-limit", "-1")
 	vkey := strings.TrimSpace(readFile(t, filepath.Join(dir, server.VKeyFile)))
 	policyText := "log " + vkey + "\n" + startWitnessProcesses(t, bin, vkey, 2) + "group q all w0 w1\nquorum q\n"
 	if err := os.WriteFile(filepath.Join(dir, server.PolicyFile), []byte(policyText), 0o644); err != nil {
@@ -170,7 +170,7 @@ func TestCrashSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	serve := func() *process {
-		p := start(t, bin, filepath.Join(dir, "..", "serve.log"), "ledger", "serve", dir, "--http", addr, "--grpc", "127.0.0.1:0")
+		p := start(t, bin, filepath.Join(dir, "..", "serve.log"), "ledger", "serve", "-d", dir, "--http-listen", addr, "--grpc-listen", "127.0.0.1:0")
 		waitHTTP(t, base+"/readyz")
 		return p
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shiplog/shiplog/internal/buildinfo/buildmetric"
 	"log/slog"
 	"net"
 	"net/http"
@@ -125,7 +126,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 }
 
 func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildmetric.Collector())
 	var err error
 	var cos ledger.Cosigner
 	for _, w := range pol.Witnesses {

@@ -46,7 +46,7 @@ func (r *replica) start(t *testing.T) {
 	if http == "" {
 		http, grpc = "127.0.0.1:0", "127.0.0.1:0"
 	}
-	r.cmd = exec.Command(r.bin, append([]string{"ledger", "serve", r.dir, "--http", http, "--grpc", grpc, "--addr-file", addrFile}, r.flags...)...)
+	r.cmd = exec.Command(r.bin, append([]string{"ledger", "serve", "-d", r.dir, "--http-listen", http, "--grpc-listen", grpc, "--addr-file", addrFile}, r.flags...)...)
 	r.cmd.Stdout, r.cmd.Stderr = r.logf, r.logf
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestFaultsLoseNothingAcknowledged(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ledger")
 	trillianFlags := []string{"--storage", "trillian", "--trillian-addr", c.TrillianAddr,
 		"--trillian-tree-id", fmt.Sprint(c.TreeID), "--postgres-uri", c.PostgresURI}
-	init := append([]string{"ledger", "init", dir, "--origin", "faults.test/log", "--rate-limit", "-1"}, trillianFlags...)
+	init := append([]string{"ledger", "init", "-d", dir, "--origin", "faults.test/log", "--rate-limit", "-1"}, trillianFlags...)
 	if out, err := exec.Command(bin, init...).CombinedOutput(); err != nil {
 		t.Fatalf("shiplog ledger init: %v\n%s", err, out)
 	}
