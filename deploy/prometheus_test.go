@@ -93,7 +93,7 @@ var listenLine = regexp.MustCompile(`listening on http://(\S+)`)
 
 // TestPrometheusAlertWhenLedgerStops runs the deployment's monitoring for
 // real: a ledger (`shiplog ledger serve`), an auditor following it
-// (`shiplog audit --serve`), and Debian's Prometheus server with
+// (`shiplog audit --listen`), and Debian's Prometheus server with
 // prometheus/prometheus.yml and alerts.yml, changed only where a test must:
 // the targets' ports, one-second scrape and evaluation intervals and
 // two-second `for:` clauses. Prometheus scrapes the auditor and sees the
@@ -107,9 +107,9 @@ func TestPrometheusAlertWhenLedgerStops(t *testing.T) {
 
 	// The ledger, with no witnesses (quorum none).
 	ldir := filepath.Join(dir, "ledger")
-	run(t, bin, "ledger", "init", ldir, "--origin", "deploy.test/log")
+	run(t, bin, "ledger", "init", "-d", ldir, "--origin", "deploy.test/log")
 	addrFile := filepath.Join(dir, "ledger.addr")
-	ledger := start(t, bin, nil, "ledger", "serve", ldir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--addr-file", addrFile)
+	ledger := start(t, bin, nil, "ledger", "serve", "-d", ldir, "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--addr-file", addrFile)
 	var addrs map[string]string
 	waitUntil(t, time.Minute, "the ledger's address file", func() (bool, string) {
 		b, err := os.ReadFile(addrFile)
@@ -127,7 +127,7 @@ func TestPrometheusAlertWhenLedgerStops(t *testing.T) {
 	// The auditor, serving its dashboard and /metrics.
 	findings := &lockedBuffer{}
 	auditor := start(t, bin, findings, "audit", "--ledger", "http://"+addrs["http"], "--policy", policyFile,
-		"--state", filepath.Join(dir, "audit"), "--serve", "127.0.0.1:0", "--interval", "1s",
+		"--data-dir", filepath.Join(dir, "audit"), "--listen", "127.0.0.1:0", "--interval", "1s",
 		"--unreachable-after", "3s", "--progress", "off")
 	var auditAddr string
 	waitUntil(t, time.Minute, "the auditor to say where it listens", func() (bool, string) {
