@@ -29,12 +29,12 @@ func TestREADMEWalkthroughPKCS11(t *testing.T) {
 		}
 		script = strings.ReplaceAll(script, old, new)
 	}
-	rewrite("shiplog ledger init ledger --origin ledger.example/log --http 127.0.0.1:8480 --grpc 127.0.0.1:8481",
+	rewrite("shiplog ledger init -d ledger --origin ledger.example/log --http-listen 127.0.0.1:8480 --grpc-listen 127.0.0.1:8481",
 		`shiplog key generate ledger.example/log --pkcs11 "$(p11 ledger log)" --type ecdsa-p256
-shiplog ledger init ledger --origin ledger.example/log --http 127.0.0.1:8480 --grpc 127.0.0.1:8481 --key "$(p11 ledger log)"`)
-	rewrite("  shiplog witness init --dir witness-$i --name witness-$i.example\n",
+shiplog ledger init -d ledger --origin ledger.example/log --http-listen 127.0.0.1:8480 --grpc-listen 127.0.0.1:8481 --key "$(p11 ledger log)"`)
+	rewrite("  shiplog witness init --data-dir witness-$i --name witness-$i.example\n",
 		`  shiplog key generate witness-$i.example --witness --pkcs11 "$(p11 witnesses w$i)"
-  shiplog witness init --dir witness-$i --name witness-$i.example --key "$(p11 witnesses w$i)"
+  shiplog witness init --data-dir witness-$i --name witness-$i.example --key "$(p11 witnesses w$i)"
 `)
 	rewrite("  shiplog repo key generate --insecure-plaintext keys/$k.key\n",
 		"  shiplog key generate $k --pkcs11 \"$(p11 vendor $k)\" --pub keys/$k.key.pub\n")
