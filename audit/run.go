@@ -19,6 +19,7 @@ import (
 	"github.com/shiplog/shiplog/audit/dashboard"
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/buildinfo/buildmetric"
 	"github.com/shiplog/shiplog/internal/durable"
 )
 
@@ -98,7 +99,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		sinks = append(sinks, &alert.Webhook{URL: o.Webhook, Client: client})
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildmetric.Collector())
 	a, err := New(Config{Ledger: o.Ledger, Policy: p, State: db, Client: client, Logger: o.Logger,
 		Sink: minSeverity{o.MinSeverity, sinks}, Vendor: vendor, Witnesses: o.Witnesses, Peers: o.Peers,
 		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter})

@@ -368,6 +368,9 @@ func TestReadAPI(t *testing.T) {
 	if r := f.do("GET", "/metrics", nil); !bytes.Contains(r.body, []byte("shiplog_ledger_submissions_total")) {
 		t.Error("metrics lack shiplog_ledger_submissions_total")
 	}
+	if r := f.do("GET", "/metrics", nil); !bytes.Contains(r.body, []byte("shiplog_build_info{goversion=")) {
+		t.Error("metrics lack shiplog_build_info")
+	}
 }
 
 func splitBundle(t *testing.T, b []byte, lenBytes int) [][]byte {
