@@ -569,3 +569,33 @@ func TestAttackFreezeLedgerServesOlderCheckpoint(t *testing.T) {
 	e.mal.ServeCheckpoint(nil)
 	wantNone(t, e.step(a))
 }
+
+// TestWrongLogKeyInPolicyIsConfigurationNotFinding: an auditor whose policy
+// names another log key (a configuration mistake) fails with a hint saying
+// what to check, and records no finding: a checkpoint that no trusted key
+// signed proves nothing against the log. Once the auditor has verified the
+// ledger, the same is a warning, never critical.
+func TestWrongLogKeyInPolicyIsConfigurationNotFinding(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 1)
+	other, err := ledgertest.NewKeys(origin, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := policy.Parse(other.Policy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.auditor(func(c *Config) { c.Policy = wrong }).Step(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), "log.vkey") || !strings.Contains(err.Error(), "configuration problem") {
+		t.Fatalf("Step = %v, want a configuration error with a hint", err)
+	}
+	if len(res.Findings) != 0 {
+		t.Errorf("findings: %+v", res.Findings)
+	}
+	e.step(e.auditor(nil)) // the right policy: verified
+	res = e.step(e.auditor(func(c *Config) { c.Policy = wrong }))
+	if f := wantFinding(t, res, alert.KindBadCheckpoint); f.Severity != alert.Warning {
+		t.Errorf("after a verified checkpoint: severity %s, want warning", f.Severity)
+	}
+}

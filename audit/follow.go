@@ -35,11 +35,27 @@ func (a *Auditor) follow(ctx context.Context, res *Result) error {
 		return fmtErr("fetch the ledger's checkpoint", err)
 	}
 	cp, err := evidence.VerifyCheckpoint(raw, a.cfg.Policy)
+	var untrusted *evidence.UntrustedError
+	if errors.As(err, &untrusted) {
+		// No key of the policy signed it: that proves nothing against
+		// the log (anyone can write such a note) and is most often a
+		// policy naming another log key. Before any checkpoint of this
+		// ledger verified, it is a configuration error, not a finding;
+		// afterwards (a key change, or someone in between) a warning.
+		_, seen, herr := a.cfg.State.Head()
+		if herr != nil {
+			return herr
+		}
+		a.answered()
+		if !seen {
+			return fmt.Errorf("the ledger's checkpoint is not signed by a log key of the policy: %w", err)
+		}
+	}
 	if err != nil {
 		a.round.problem = "the ledger's checkpoint does not verify under the policy"
 		sev := alert.Critical
-		if errors.Is(err, evidence.ErrQuorum) {
-			sev = alert.Warning // the log signed it; witnesses may lag
+		if errors.Is(err, evidence.ErrQuorum) || untrusted != nil {
+			sev = alert.Warning // the log signed it and witnesses may lag; or not the log's signature at all
 		}
 		return a.report(ctx, res, alert.Finding{Severity: sev, Kind: alert.KindBadCheckpoint,
 			Message:  "the ledger's checkpoint does not verify under the policy: " + err.Error(),

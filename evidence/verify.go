@@ -44,7 +44,9 @@ type Checkpoint struct {
 // VerifyCheckpoint verifies a signed checkpoint note under p: the origin line
 // names a policy log, that log's signature verifies over the raw bytes, and
 // the verified cosignatures of distinct policy witnesses meet the quorum.
-// Cosignatures by keys not in the policy are ignored.
+// Cosignatures by keys not in the policy are ignored. A note that no
+// trusted log key signed fails with an *UntrustedError (wrapping
+// ErrUnknownLog or checkpoint.ErrNoLogSig).
 func VerifyCheckpoint(msg []byte, p *policy.Policy) (*Checkpoint, error) {
 	if len(msg) > checkpoint.MaxNoteSize {
 		return nil, errors.New("checkpoint too large")
@@ -52,11 +54,11 @@ func VerifyCheckpoint(msg []byte, p *policy.Policy) (*Checkpoint, error) {
 	origin, _, _ := cutLine(msg)
 	log := p.Log(origin)
 	if log == nil {
-		return nil, ErrUnknownLog
+		return nil, Untrusted(ErrUnknownLog, msg, p)
 	}
 	s, err := checkpoint.Open(msg, log.Origin, log.Verifier, p.WitnessVerifiers()...)
 	if err != nil {
-		return nil, err
+		return nil, Untrusted(err, msg, p)
 	}
 	c := &Checkpoint{Signed: s, Log: log}
 	cosigned := map[*policy.Witness]bool{}

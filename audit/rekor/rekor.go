@@ -170,6 +170,20 @@ func (a *auditor) round(ctx context.Context) (*Result, error) {
 	}
 	res := &Result{}
 	cp, err := sigstore.VerifyCheckpoint(note, a.cfg.Policy)
+	var untrusted *evidence.UntrustedError
+	if errors.As(err, &untrusted) {
+		// No key of the policy signed it: that proves nothing against the
+		// log and is most often a policy naming another log key. Before
+		// any checkpoint verified it is a configuration error; afterwards
+		// a warning. Never a fork.
+		if st.Size == 0 {
+			return res, fmt.Errorf("the log's checkpoint is not signed by a log key of the policy: %w", err)
+		}
+		f := a.finding(alert.KindBadCheckpoint, "the log's checkpoint is not signed by a log key of the policy: "+err.Error(), map[string]string{"checkpoint": string(note)})
+		f.Severity = alert.Warning
+		res.Findings = append(res.Findings, f)
+		return res, err
+	}
 	if err != nil {
 		f := a.finding(alert.KindBadCheckpoint, "the log's checkpoint does not verify under the policy: "+err.Error(), map[string]string{"checkpoint": string(note)})
 		res.Findings = append(res.Findings, f)

@@ -223,14 +223,14 @@ func VerifyCheckpoint(note []byte, p *policy.Policy) (*evidence.Checkpoint, erro
 	}
 	l := p.LogFor(string(origin))
 	if l == nil {
-		return nil, evidence.ErrUnknownLog
+		return nil, evidence.Untrusted(evidence.ErrUnknownLog, note, p)
 	}
 	if bytes.HasSuffix(note, []byte("\n\n")) { // a body and a blank line, no signature lines
-		return nil, checkpoint.ErrNoLogSig
+		return nil, evidence.Untrusted(checkpoint.ErrNoLogSig, note, p)
 	}
 	s, err := checkpoint.Open(note, string(origin), l.Verifier, p.WitnessVerifiers()...)
 	if err != nil {
-		return nil, err
+		return nil, evidence.Untrusted(err, note, p)
 	}
 	c := &evidence.Checkpoint{Signed: s, Log: l}
 	cosigned := map[*policy.Witness]bool{}

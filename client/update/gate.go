@@ -149,6 +149,9 @@ func (v *logView) check(ctx context.Context, remote Remote, name, role string, v
 		if errors.As(err, &fork) {
 			return nil, err
 		}
+		if errors.Is(err, evidence.ErrNotIncluded) {
+			err = fmt.Errorf("%w: the entry rebuilt from repository id %q, role %s, version %d and the bytes served is not where the proof says; if %q is not the id the vendor publishes under (its shiplog-repo.json \"repository\"), initialise the device again with the right --repo-id, otherwise the proof is for other bytes", err, v.gate.Repository, role, version, v.gate.Repository)
+		}
 		errs = append(errs, fmt.Errorf("repository proof: %w", err))
 	} else {
 		errs = append(errs, fmt.Errorf("repository proof: %w", err))
@@ -162,7 +165,11 @@ func (v *logView) check(ctx context.Context, remote Remote, name, role string, v
 		if errors.As(err, &fork) {
 			return nil, err
 		}
-		errs = append(errs, fmt.Errorf("Sigstore bundle: %w", err))
+		// A missing bundle is only worth a word when the policy names a
+		// Rekor log that could have logged it.
+		if !errors.Is(err, ErrNotFound) || v.gate.Policy.NamesRekorV1Log() {
+			errs = append(errs, fmt.Errorf("Sigstore bundle: %w", err))
+		}
 	}
 	if v.gate.Ledger != nil {
 		p, err := v.gate.Ledger.ProofByLeaf(ctx, e.LeafHash())

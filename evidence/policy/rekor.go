@@ -35,6 +35,18 @@ func (p *Policy) LogFor(origin string) *Log {
 	return nil
 }
 
+// NamesRekorV1Log reports whether the policy names a Rekor v1 log (a log
+// with an ECDSA key, vkey type 0x02): only then can a Sigstore bundle from
+// Rekor v1 be evidence under it. A Rekor v2 log looks like any C2SP log.
+func (p *Policy) NamesRekorV1Log() bool {
+	for _, l := range p.Logs {
+		if vkeyType(l.VKey) == 0x02 {
+			return true
+		}
+	}
+	return false
+}
+
 // ParseRekorV1Origin splits a Rekor v1 checkpoint origin,
 // "<host> - <tree id>", into the host and the tree id. The host must be
 // non-empty with no spaces; the tree id a canonical positive decimal int64.
