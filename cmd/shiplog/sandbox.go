@@ -19,7 +19,10 @@ auditor with its dashboard, a vendor's TUF repository and a simulated device, al
 127.0.0.1 free ports in a fresh directory. Publish two releases and update the device
 after each; then show that a release signed with the vendor's real keys but never logged
 is refused by the device, and that the auditor flags a logged release the vendor did not
-make. The servers keep running until Ctrl-C, or stop after the demonstration with --once.`,
+make. Then prevention: a second device with a 15-second publicity window holds a release
+logged with the stolen key while the auditor raises the alarm and the vendor withdraws it,
+and never installs it; and an update that gains capabilities waits for the owner's consent.
+The servers keep running until Ctrl-C, or stop after the demonstration with --once.`,
 		Example: `  shiplog sandbox
   go run ./cmd/shiplog sandbox --once
   shiplog sandbox -d /tmp/sb`,

@@ -41,6 +41,8 @@ func (s *sandbox) demo(ctx context.Context) error {
 		}},
 		{"Attack: a release signed with the vendor's real keys but never logged", s.attackUnlogged},
 		{"Attack: a stolen key logs a release the vendor never made", s.attackStolenKey},
+		{"Prevention: a publicity window holds the stolen-key release while the alarm is raised", s.attackHeldByWindow},
+		{"Consent: an update that gains capabilities waits for the owner", s.escalationNeedsConsent},
 	}
 	for i, st := range steps {
 		select {

@@ -30,6 +30,8 @@ func TestSandboxOnce(t *testing.T) {
 	for _, want := range []string{
 		"installed v1-", "the device now runs: shiplog sandbox firmware 2.0",
 		"The device refused it", "The auditor flagged it (critical)", "dashboard",
+		"held: targets version", "the stolen-key release was never installed",
+		"needs your consent", "GAINS capabilities: camera, network", "The auditor reports it (info)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
