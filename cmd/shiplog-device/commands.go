@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/shiplog/shiplog/internal/buildinfo"
 	"github.com/shiplog/shiplog/internal/capped"
@@ -17,6 +18,7 @@ import (
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
 	"github.com/shiplog/shiplog/client/install"
+	"github.com/shiplog/shiplog/evidence/publicity"
 )
 
 func readFile(path string, max int64) ([]byte, error) {
@@ -26,7 +28,7 @@ func readFile(path string, max int64) ([]byte, error) {
 var cmdInit = &command{
 	name: "init", short: "create the data directory (trusted root, repository, policy)", args: "--root FILE --repo-id ID --policy FILE [--repo-url URL] [flags]", maxArgs: 0,
 	summary: "Create the device's data directory: its trusted root, the repository it follows and the\ntlog-policy (logs, witnesses, quorum) it requires releases to be proven under.",
-	example: "  shiplog-device -d /var/lib/shiplog-device init --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware \\\n    --policy device.policy --approval ask",
+	example: "  shiplog-device -d /var/lib/shiplog-device init --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware \\\n    --policy device.policy --approval ask\n  shiplog-device init --profile household --min-public-age 48h --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware --policy device.policy",
 	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
 		var cfg device.Config
 		var root, pol, mode string
@@ -42,12 +44,30 @@ var cmdInit = &command{
 		fs.StringVar(&cfg.Installer.Path, "install-dir", "", "where versions are installed (default DATA-DIR/install)")
 		fs.StringVar(&cfg.Installer.Image, "image", "", "the image target path (ab installer)")
 		fs.StringArrayVar(&targets, "target", nil, "target path to install (repeatable; default all targets)")
+		var profile string
+		var minAge, minAgeSec, floor, skew time.Duration
+		fs.StringVar(&profile, "profile", "", "policy preset: "+profileNames()+" (every setting below overrides it)")
+		fs.DurationVar(&minAge, "min-public-age", 0, "publicity window: install a release only once public that long (e.g. 72h)")
+		fs.DurationVar(&minAgeSec, "min-public-age-security", 0, "publicity window for security-only updates (default: the profile's, or --min-public-age)")
+		fs.DurationVar(&floor, "min-public-age-floor", 0, "the owner's floor: neither window may be below it")
+		fs.DurationVar(&skew, "clock-skew", publicity.DefaultSkew, "how far ahead of this device's clock a witness timestamp still counts")
+		fs.StringArrayVar(&cfg.DenyCapabilities, "deny-capability", nil, "refuse updates in which a target gains this capability (repeatable; storage or vendor: every one of that kind)")
 		jsonFlag(fs, &asJSON, "print JSON")
 		return func(ctx context.Context, _ []string) error {
 			if root == "" || pol == "" || cfg.Repository == "" {
 				return usageError{"init needs --root, --repo-id and --policy (see shiplog-device init --help)"}
 			}
 			cfg.Approval = approval.Mode(mode)
+			cfg.MinPublicAge, cfg.MinPublicAgeSecurity, cfg.MinPublicAgeFloor = device.Duration(minAge), device.Duration(minAgeSec), device.Duration(floor)
+			sk := device.Duration(skew)
+			cfg.ClockSkew = &sk
+			overridden := map[string]bool{}
+			for flag, setting := range policyFlags {
+				overridden[setting] = fs.Changed(flag)
+			}
+			if err := device.ApplyProfile(&cfg, profile, overridden); err != nil {
+				return usageError{err.Error()}
+			}
 			cfg.Targets = targets
 			rb, err := readFile(root, 512000)
 			if err != nil {
@@ -67,6 +87,24 @@ var cmdInit = &command{
 			return nil
 		}
 	},
+}
+
+// policyFlags maps init's flags to the policy settings they override.
+var policyFlags = map[string]string{
+	"approval":                device.SettingApproval,
+	"min-public-age":          device.SettingMinPublicAge,
+	"min-public-age-security": device.SettingMinPublicAgeSecurity,
+	"min-public-age-floor":    device.SettingMinPublicAgeFloor,
+	"clock-skew":              device.SettingClockSkew,
+	"deny-capability":         device.SettingDenyCapabilities,
+}
+
+func profileNames() string {
+	var names []string
+	for _, p := range device.Profiles {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func open(g *globals, yes, asJSON bool) (*device.Device, error) {
@@ -215,7 +253,7 @@ func status(g *globals) (*device.Status, error) {
 
 var cmdStatus = &command{
 	name: "status", short: "show the trusted state and the installed version", args: "[--json]", maxArgs: 0,
-	summary: "Show the trusted state: repository, installed version, role versions and expiry,\nand the newest checkpoint held per log.",
+	summary: "Show the effective policy and where each setting came from (default, profile,\noverride), a release held by the publicity window and when it becomes eligible, and\nthe trusted state: repository, installed version, role versions and expiry, and the\nnewest checkpoint held per log.",
 	example: "  shiplog-device status --json",
 	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
 		var asJSON bool
@@ -229,6 +267,17 @@ var cmdStatus = &command{
 				return printJSON(g.out, st)
 			}
 			fmt.Fprintf(g.out, "repository: %s (%s)\napproval: %s\n", st.Repository, st.RepositoryURL, st.Approval)
+			fmt.Fprintln(g.out, "policy:")
+			for _, p := range st.Policy {
+				v := p.Value
+				if v == "" {
+					v = "-"
+				}
+				fmt.Fprintf(g.out, "  %-24s %-10s (%s)\n", p.Name, v, p.Source)
+			}
+			if pe := st.Pending; pe != nil {
+				fmt.Fprintf(g.out, "pending (as of %s): %s\n", pe.CheckedAt.Format(time.RFC3339), pe.Description)
+			}
 			if st.Installed != nil {
 				fmt.Fprintf(g.out, "installed: %s (targets version %d, %d files; active %s)\n", st.Installed.ID, st.Installed.TargetsVersion, len(st.Installed.Files), st.Active)
 			} else {
