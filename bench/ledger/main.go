@@ -15,6 +15,11 @@
 //	-mode memory: runs the real "shiplog ledger serve" binary (-shiplog),
 //	  streams -entries publishes into it and samples the server's resident
 //	  memory and Go heap (from its /metrics) every -sample entries.
+//	-mode flood: runs the real "shiplog ledger serve" binary (-shiplog) under
+//	  stalled-body floods on gRPC and HTTP and an idle-connection flood,
+//	  each from another loopback address, while publishers on 127.0.0.1
+//	  keep publishing; reports the server's peak RSS and descriptors
+//	  (flood.go).
 //	-mode trillian: the ledger on Trillian + PostgreSQL with 1, 2 and 3
 //	  replicas next to raw Trillian QueueLeaf and the embedded default, in
 //	  one run (trillian.go, docs/perf/ledger-trillian.md).
@@ -57,7 +62,7 @@ import (
 )
 
 var (
-	mode       = flag.String("mode", "throughput", "throughput, latency, memory or trillian")
+	mode       = flag.String("mode", "throughput", "throughput, latency, memory, trillian or flood")
 	publishers = flag.Int("publishers", 64, "concurrent publishers")
 	duration   = flag.Duration("duration", 10*time.Second, "measuring time per side (throughput)")
 	requests   = flag.Int("requests", 400, "publishes to time (latency)")
@@ -66,6 +71,9 @@ var (
 	shiplog    = flag.String("shiplog", "", "path of the shiplog binary (memory)")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile to this file: of the shiplog side at the largest writer count (throughput), else of the whole run")
 	rounds     = flag.Int("rounds", 1, "alternating rounds of raw Tessera and shiplog per writer count (throughput)")
+	floodN     = flag.Int("flood", 300, "stalled requests per body flood (flood)")
+	idleN      = flag.Int("idle", 10000, "idle connections to each port (flood)")
+	floodFor   = flag.Duration("flood-for", 20*time.Second, "how long each flood is held (flood)")
 )
 
 var httpClient = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4096}}
@@ -92,6 +100,8 @@ func main() {
 		err = memory()
 	case "trillian":
 		err = trillianBench()
+	case "flood":
+		err = flood()
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}

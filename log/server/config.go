@@ -106,6 +106,18 @@ type Config struct {
 	// RateBurst the burst (default 2×RateLimit).
 	RateLimit float64 `json:"rate_limit,omitempty"`
 	RateBurst int     `json:"rate_burst,omitempty"`
+	// MaxConnections and MaxConnectionsPerClient bound the open
+	// connections on each listener, in all and per client address
+	// (defaults 4096 and 64): more are closed as soon as accepted.
+	// MaxStreamsPerConnection bounds concurrent gRPC streams on one
+	// connection (default 16). MaxBytesInFlight bounds request bytes being
+	// received, in all (default 256 MiB) and per client address (a quarter
+	// of it); an HTTP request counts its Content-Length, a gRPC call the
+	// largest message (MaxBody + 4 KiB), taken before the body is read.
+	MaxConnections          int   `json:"max_connections,omitempty"`
+	MaxConnectionsPerClient int   `json:"max_connections_per_client,omitempty"`
+	MaxStreamsPerConnection int   `json:"max_streams_per_connection,omitempty"`
+	MaxBytesInFlight        int64 `json:"max_bytes_in_flight,omitempty"`
 }
 
 const (
@@ -146,6 +158,9 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	if c.Storage != "posix" && c.Storage != StorageTrillian {
 		return nil, fmt.Errorf("%s: storage %q is not supported (want \"posix\" or \"trillian\")", ConfigFile, c.Storage)
+	}
+	if c.MaxBytesInFlight != 0 && c.MaxBytesInFlight < 4*maxGRPCMessage {
+		return nil, fmt.Errorf("%s: max_bytes_in_flight must be at least %d (four of the largest requests: a client may hold a quarter)", ConfigFile, 4*maxGRPCMessage)
 	}
 	return &c, nil
 }

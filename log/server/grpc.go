@@ -18,13 +18,19 @@ import (
 const maxGRPCMessage = MaxBody + 4096
 
 // GRPCServer returns a gRPC server with the ledger service
-// (proto/ledger/v1), capped messages and the per-client rate limit.
+// (proto/ledger/v1), capped messages, the per-client rate limit and the
+// request budget applied when a stream's headers arrive (before its
+// message is read), bounded streams per connection, keepalive and
+// connection age limits, and InvalidArgument for malformed requests.
 func (n *Node) GRPCServer() *grpc.Server {
-	s := grpc.NewServer(
+	codec := newStrictCodec()
+	s := grpc.NewServer(append(grpcFloodOptions(n.cfg.floodLimits()),
 		grpc.MaxRecvMsgSize(maxGRPCMessage),
 		grpc.ConnectionTimeout(10*time.Second),
-		grpc.UnaryInterceptor(n.limiter.unaryInterceptor),
-	)
+		grpc.InTapHandle(n.grpcTap),
+		grpc.ForceServerCodecV2(codec),
+		grpc.UnaryInterceptor(codec.checkDecoded),
+	)...)
 	ledgerv1.RegisterLedgerServer(s, &grpcService{n: n})
 	return s
 }

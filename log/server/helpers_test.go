@@ -42,6 +42,7 @@ type testNode struct {
 	t      *testing.T
 	dir    string
 	url    string
+	addrs  map[string]string // "http" and "grpc" listen addresses
 	token  string
 	node   *server.Node
 	grpc   ledgerv1.LedgerClient
@@ -107,7 +108,7 @@ func serveNode(t *testing.T, dir string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNode{t: t, dir: dir, url: "http://" + addrs["http"], token: strings.TrimSpace(readFile(t, filepath.Join(dir, server.TokenFile))),
+	tn := &testNode{t: t, dir: dir, url: "http://" + addrs["http"], addrs: addrs, token: strings.TrimSpace(readFile(t, filepath.Join(dir, server.TokenFile))),
 		node: n, grpc: ledgerv1.NewLedgerClient(conn), policy: pol}
 	stopped := false
 	tn.stop = func() {

@@ -39,7 +39,8 @@ const (
 
 // Handler returns the ledger's HTTP API (docs/spec/ledger-api.md). Every
 // body is capped at MaxBody bytes; the /v1/ API is rate limited per
-// client address.
+// client address, and a request body is refused (503) before it is read
+// when it would take the bytes in flight past the budget.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /checkpoint", n.getCheckpoint)
@@ -52,7 +53,7 @@ func (n *Node) Handler() http.Handler {
 	v1.HandleFunc("GET /v1/consistency", n.getConsistency)
 	v1.HandleFunc("GET /v1/repositories/", n.getRole)
 	v1.HandleFunc("POST /v1/admin/repositories", n.postRegister)
-	mux.Handle("/v1/", n.limiter.wrapHTTP(v1))
+	mux.Handle("/v1/", n.limiter.wrapHTTP(n.budget.wrapHTTP(v1)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { text(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", n.getReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))

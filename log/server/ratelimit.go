@@ -1,17 +1,12 @@
 package server
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 )
 
 // maxClients bounds the limiter's table; past it, idle clients are
@@ -87,15 +82,4 @@ func (l *limiter) wrapHTTP(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func (l *limiter) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	addr := ""
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		addr = p.Addr.String()
-	}
-	if !l.allow(addr) {
-		return nil, status.Error(codes.ResourceExhausted, "rate limited")
-	}
-	return h(ctx, req)
 }

@@ -68,6 +68,7 @@ type Node struct {
 	token    string
 	reg      *prometheus.Registry
 	limiter  *limiter
+	budget   *budget
 	log      *slog.Logger
 	httpSrv  *http.Server
 	grpcSrv  *grpc.Server
@@ -164,6 +165,7 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 		burst = int(2 * rate)
 	}
 	n.limiter = newLimiter(rate, burst)
+	n.budget = newBudget(n.cfg.floodLimits().inFlight)
 	return nil
 }
 
@@ -249,6 +251,8 @@ func (n *Node) Serve(ctx context.Context) error {
 		n.Close()
 		return err
 	}
+	fl := n.cfg.floodLimits()
+	hl, gl = limitConns(hl, fl.conns, fl.connsPerClient), limitConns(gl, fl.conns, fl.connsPerClient)
 	n.httpSrv = &http.Server{
 		Handler:           n.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
