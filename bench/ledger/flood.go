@@ -54,7 +54,7 @@ func flood() error {
 	}
 	token, _ := os.ReadFile(filepath.Join(ldir, server.TokenFile))
 	n := &node{dir: ldir, url: "http://" + addrs["http"], token: strings.TrimSpace(string(token))}
-	ps, err := newPublishers(n, 2, nil)
+	ps, err := newPublishers(n, 2, func(int) int { return 0 })
 	if err != nil {
 		return err
 	}

@@ -303,8 +303,19 @@ func parseUint(s, name string) (uint64, error) {
 	return v, nil
 }
 
-// readBody reads a request body of at most MaxBody bytes.
+// readBody reads a request body of at most MaxBody bytes: into one buffer
+// of its declared length when it has one (no growth, so a body held
+// half-sent costs its declared size once), else growing as it arrives.
 func readBody(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n > MaxBody {
+		return nil, ledger.ErrTooLarge
+	} else if n >= 0 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, badRequest("couldn't read body")
+		}
+		return b, nil
+	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || len(b) > MaxBody {
