@@ -102,6 +102,7 @@ func navigate(t *testing.T, ctx context.Context, url, waitFor string) {
 // revoked key.
 func TestDashboardShowsTheLog(t *testing.T) {
 	ctx := browser(t)
+	shots := screenshots(t)
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	keys, err := ledgertest.NewKeys("example.com/ledger", 2)
@@ -188,9 +189,7 @@ func TestDashboardShowsTheLog(t *testing.T) {
 	if got := text(t, ctx, `#repos tr.repo[data-repo="example.com/firmware"] td.releases`); got != strconv.Itoa(len(rs)) {
 		t.Errorf("page shows %s releases, log has %d", got, len(rs))
 	}
-	if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil && os.Getenv("SHIPLOG_SCREENSHOT_DIR") != "" {
-		os.WriteFile(filepath.Join(os.Getenv("SHIPLOG_SCREENSHOT_DIR"), "overview.png"), shot, 0o644)
-	}
+	screenshot(t, ctx, shots, "overview.png")
 
 	// The release timeline: every logged release, newest first.
 	navigate(t, ctx, dash.URL+"/repo?id="+repo.ID, "#timeline")
@@ -203,9 +202,7 @@ func TestDashboardShowsTheLog(t *testing.T) {
 	if got := count(t, ctx, `#timeline tr.release[data-index="7"] .invalid`); got != 1 {
 		t.Errorf("the revoked-key release is not marked invalid")
 	}
-	if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil && os.Getenv("SHIPLOG_SCREENSHOT_DIR") != "" {
-		os.WriteFile(filepath.Join(os.Getenv("SHIPLOG_SCREENSHOT_DIR"), "repo.png"), shot, 0o644)
-	}
+	screenshot(t, ctx, shots, "repo.png")
 
 	// The alert page shows its evidence.
 	navigate(t, ctx, fmt.Sprintf("%s/alerts/%d", dash.URL, res.Findings[0].ID), "#alert-kind")

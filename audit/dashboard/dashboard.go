@@ -227,19 +227,27 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := tx.Repos(func(id string, s *replay.RepoState) error {
 			rs := repoSummary{ID: id, Latest: s.Versions}
-			var roles []string
-			for role, v := range s.Versions {
-				roles = append(roles, fmt.Sprintf("%s v%d", role, v))
-			}
-			sort.Strings(roles)
-			rs.Roles = strings.Join(roles, ", ")
+			foreign := map[string]bool{} // role and version of releases the vendor did not make
 			err := tx.Releases(id, func(rel replay.Release) bool {
 				rs.Releases++
 				if !rel.Valid || notMade[rel.Index] {
 					rs.Invalid++
 				}
+				if notMade[rel.Index] {
+					foreign[fmt.Sprintf("%s v%d", rel.Role, rel.Version)] = true
+				}
 				return true
 			})
+			var roles []string
+			for role, v := range s.Versions {
+				rv := fmt.Sprintf("%s v%d", role, v)
+				if foreign[rv] {
+					rv += " (not made by the vendor)"
+				}
+				roles = append(roles, rv)
+			}
+			sort.Strings(roles)
+			rs.Roles = strings.Join(roles, ", ")
 			d.Repos = append(d.Repos, rs)
 			return err
 		}); err != nil {
