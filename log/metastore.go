@@ -49,7 +49,7 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // indexed record and cuts off a torn last batch (a record whose header or
 // hash does not check out); such records were never acknowledged.
 //
-// The store finds records through an in-memory table of about 30 bytes per
+// The store finds records through an in-memory table of about 40 bytes per
 // record (8 bytes of hash prefix and an offset; a full-hash table for the
 // rare prefix collision), rebuilt from PackIndexFile when opening. Files of
 // the earlier layout, <dir>/<first two hex digits>/<64 hex digits>, are
