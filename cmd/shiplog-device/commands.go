@@ -284,7 +284,11 @@ var cmdStatus = &command{
 				fmt.Fprintln(g.out, "installed: nothing")
 			}
 			for _, r := range st.Roles {
-				fmt.Fprintf(g.out, "  %-12s v%d, expires %s\n", r.Role, r.Version, r.Expires.Format("2006-01-02T15:04:05Z07:00"))
+				mark := ""
+				if r.Expired {
+					mark = " EXPIRED: the next update fails until the vendor renews it (or the clock is fixed)"
+				}
+				fmt.Fprintf(g.out, "  %-12s v%d, expires %s%s\n", r.Role, r.Version, r.Expires.Format("2006-01-02T15:04:05Z07:00"), mark)
 			}
 			for _, c := range st.Checkpoints {
 				fmt.Fprintf(g.out, "  log %s at size %d\n", c.Origin, c.Size)
