@@ -94,9 +94,10 @@ func NewHandler(cfg Config) *Handler {
 	}
 	h := &Handler{cfg: cfg, db: cfg.State, log: cfg.Logger, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
 	h.tmpl = template.Must(template.New("").Funcs(template.FuncMap{
-		"ts":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
-		"short": func(s string) string { return s[:min(len(s), 12)] },
-		"ago":   func(t time.Time) string { return ago(cfg.Now(), t) },
+		"ts":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+		"short":    func(s string) string { return s[:min(len(s), 12)] },
+		"ago":      func(t time.Time) string { return ago(cfg.Now(), t) },
+		"eligible": eligible,
 	}).ParseFS(files, "templates/*.html"))
 	assets, err := fs.Sub(files, "assets")
 	if err != nil {
@@ -293,6 +294,33 @@ type repoData struct {
 
 // releaseRow is a release with the status the dashboard shows: "valid"
 // only when the replay accepted it and vendor mode did not report it.
+// windowAt is when devices with a common publicity window may install a
+// release (docs/spec/publicity.md): the time auditors have to raise the
+// alarm.
+type windowAt struct {
+	Window string
+	At     time.Time
+}
+
+// commonWindows are the publicity windows the dashboard shows.
+var commonWindows = []struct {
+	name string
+	d    time.Duration
+}{{"24h", 24 * time.Hour}, {"72h", 72 * time.Hour}, {"7d", 7 * 24 * time.Hour}}
+
+// eligible returns, for a release public since since, when devices with
+// each common window become eligible; none when since is unknown.
+func eligible(since time.Time) []windowAt {
+	if since.IsZero() {
+		return nil
+	}
+	out := make([]windowAt, 0, len(commonWindows))
+	for _, w := range commonWindows {
+		out = append(out, windowAt{w.name, since.Add(w.d)})
+	}
+	return out
+}
+
 type releaseRow struct {
 	replay.Release
 	NotMade bool

@@ -1,0 +1,45 @@
+package dashboard_test
+
+import (
+	"io"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/audit/dashboard"
+	"github.com/shiplog/shiplog/audit/replay"
+	"github.com/shiplog/shiplog/audit/store"
+)
+
+// TestReleasesShowWhenDevicesMayInstall: the release timeline shows since when a release is public and when devices with 24h, 72h and
+// 7-day windows may install it.
+func TestReleasesShowWhenDevicesMayInstall(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	since := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	err = db.Update(func(tx *store.Tx) error {
+		return tx.PutRelease(&replay.Release{Index: 0, Repo: "example.com/fw", Role: "targets", Version: 1,
+			SHA256: strings.Repeat("ab", 32), Length: 10, Seen: since.Add(time.Minute), PublicSince: since, Valid: true})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(dashboard.NewHandler(dashboard.Config{State: db}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/repo?id=example.com/fw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"2026-03-01 12:00:00Z", "2026-03-02 12:00:00Z", "2026-03-04 12:00:00Z", "2026-03-08 12:00:00Z"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the timeline lacks %s", want)
+		}
+	}
+}
