@@ -77,14 +77,12 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		if err := scanReleases(tx, func(rel replay.Release) bool {
-			if rel.Index == idx {
-				d.Release = &releaseRow{rel, notMade[idx]}
-				return false
-			}
-			return true
-		}); err != nil {
+		rel, ok, err := tx.ReleaseAt(idx)
+		if err != nil {
 			return err
+		}
+		if ok {
+			d.Release = &releaseRow{rel, notMade[idx]}
 		}
 		if err := tx.Findings(func(f store.FindingRecord) error {
 			if f.Index != nil && *f.Index == idx {
@@ -156,28 +154,6 @@ func (h *Handler) metadata(ctx context.Context, sumHex string) (text string, key
 	return pretty.String(), keyIDs, ""
 }
 
-// scanReleases calls fn for every stored release, in repository order, until
-// fn returns false.
-func scanReleases(tx *store.Tx, fn func(replay.Release) bool) error {
-	var ids []string
-	if err := tx.Repos(func(id string, _ *replay.RepoState) error {
-		ids = append(ids, id)
-		return nil
-	}); err != nil {
-		return err
-	}
-	more := true
-	for _, id := range ids {
-		if err := tx.Releases(id, func(rel replay.Release) bool {
-			more = fn(rel)
-			return more
-		}); err != nil || !more {
-			return err
-		}
-	}
-	return nil
-}
-
 type searchData struct {
 	Q        string
 	Repos    []string
@@ -219,7 +195,11 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		}); err != nil {
 			return err
 		}
-		return scanReleases(tx, func(rel replay.Release) bool {
+		needle := q
+		if isSum {
+			needle = sum
+		}
+		return tx.FindReleases(needle, func(rel replay.Release) bool {
 			if matches(rel, q, sum, isSum) {
 				if len(d.Releases) == maxSearchResults {
 					d.More = true

@@ -101,3 +101,59 @@ func TestReleasesByRepository(t *testing.T) {
 		t.Errorf("releases of a = %v (repository ab must not leak in)", got)
 	}
 }
+
+// TestFindReleases: the byte prefilter finds by repository, SHA-256 and
+// changed target, also for a needle JSON would escape, and ReleaseAt finds
+// by log index (10 must not match 1 or 100).
+func TestFindReleases(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rels := []*replay.Release{
+		{Index: 1, Repo: "a.example/fw", Role: "targets", Version: 1, SHA256: "aa11", Changed: []string{"+fw<1>.bin"}},
+		{Index: 10, Repo: "b.example/os", Role: "targets", Version: 1, SHA256: "bb22", Changed: []string{"+os.img"}},
+		{Index: 100, Repo: "b.example/os", Role: "targets", Version: 2, SHA256: "cc33", Changed: []string{"~os.img"}},
+	}
+	err = db.Update(func(tx *Tx) error {
+		for _, r := range rels {
+			if err := tx.PutRelease(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(needle string) (got []uint64) {
+		db.View(func(tx *Tx) error {
+			return tx.FindReleases(needle, func(r replay.Release) bool { got = append(got, r.Index); return true })
+		})
+		return got
+	}
+	for needle, want := range map[string]int{"b.example": 2, "bb22": 1, "os.img": 2, "": 3, "zz": 0} {
+		if got := find(needle); len(got) != want {
+			t.Errorf("FindReleases(%q) = %v, want %d releases", needle, got, want)
+		}
+	}
+	// JSON escapes '<': no prefilter, but the match is still visited.
+	if got := find("fw<1>"); len(got) == 0 || got[0] != 1 {
+		t.Errorf("FindReleases(%q) visited %v, want release 1 among them", "fw<1>", got)
+	}
+	for _, idx := range []uint64{1, 10, 100} {
+		var r replay.Release
+		var ok bool
+		db.View(func(tx *Tx) (err error) { r, ok, err = tx.ReleaseAt(idx); return err })
+		if !ok || r.Index != idx {
+			t.Errorf("ReleaseAt(%d) = %v, %v", idx, r.Index, ok)
+		}
+	}
+	db.View(func(tx *Tx) error {
+		if _, ok, _ := tx.ReleaseAt(5); ok {
+			t.Error("ReleaseAt(5) found a release")
+		}
+		return nil
+	})
+}
