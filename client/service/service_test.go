@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/shiplog/shiplog/client/device"
 	"github.com/shiplog/shiplog/client/fixture"
@@ -177,5 +178,48 @@ func TestAbortDuringVerify(t *testing.T) {
 	want(t, s, service.Finished, service.Aborted)
 	if st, _ := d.Status(); st.Installed != nil {
 		t.Error("installed after abort")
+	}
+}
+
+// TestYoungBundleHeldInService: a bundle whose release is inside the
+// device's publicity window verifies, but applying it fails with
+// device.ErrHeld and installs nothing.
+func TestYoungBundleHeldInService(t *testing.T) {
+	r := fixture.New(t)
+	r.CosignedAt = fixture.Now.Add(-time.Hour)
+	r.Reprove()
+	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
+	r.Publish()
+	dir := filepath.Join(t.TempDir(), "device")
+	cfg := device.Config{Repository: r.ID, RepositoryURL: "http://127.0.0.1:1", Approval: "auto",
+		MinPublicAge: device.Duration(24 * time.Hour), MinPublicAgeSecurity: device.Duration(24 * time.Hour)}
+	if err := device.Init(dir, cfg, r.RootBytes(1), r.PolicyText(2)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := device.Open(dir, device.Options{Time: fixture.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := &service.Service{Dir: dir, Device: d}
+	ctx := context.Background()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transfer(bytes.NewReader(r.Bundle("fw/image.bin"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTransferred(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx); !errors.Is(err, device.ErrHeld) {
+		t.Fatalf("Apply = %v, want ErrHeld", err)
+	}
+	want(t, s, service.Finished, service.Failed)
+	if st, err := d.Status(); err != nil || st.Installed != nil {
+		t.Errorf("a held bundle installed something: %+v, %v", st, err)
 	}
 }
