@@ -22,7 +22,8 @@ const (
 
 // History is the logged history of one repository that the checks consult.
 // Its methods return nil, nil when the role was never logged. An
-// implementation reads the latest logged version of each role; it must not
+// implementation reads the latest logged entry of each role, by position in
+// the log (after a key rotation a role's version may go down); it must not
 // include submissions that are not in the log yet.
 type History interface {
 	// Root returns the latest logged root.
@@ -30,7 +31,8 @@ type History interface {
 	// Targets returns the latest logged version of a targets role ("targets"
 	// or a delegated role name).
 	Targets(role string) (*tufcheck.Targets, error)
-	// Version returns the latest logged version of role, 0 if none.
+	// Version returns the version of the latest logged entry of role, 0 if
+	// none.
 	Version(role string) (uint64, error)
 }
 
@@ -66,7 +68,12 @@ func CheckInitialRoot(repo string, data []byte, now time.Time) (Accepted, error)
 //     top-level targets (at most MaxDelegationDepth levels, MaxDelegators
 //     roles);
 //  3. the metadata is not expired at now;
-//  4. its version is above the latest logged version of the role.
+//  4. its version is above the role's floor: for root the latest logged
+//     root version; for a targets role the version of its latest logged
+//     metadata while that metadata still meets the threshold of the role's
+//     current keys (as in step 2), else 0, a new version sequence after a
+//     rotation of the role's keys (tufcheck.TargetsFloor, DelegatedFloor;
+//     docs/spec/versions.md).
 //
 // Identical resubmissions are the caller's to detect before calling. The
 // error wraps a tufcheck sentinel or one of ErrRoleRefused, ErrBadRequest,
@@ -82,20 +89,28 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 	if root == nil {
 		return Accepted{}, ErrUnknownRepository
 	}
-	var version int64
+	var version, floor int64
 	switch role {
 	case metadata.ROOT:
 		r, err := tufcheck.NextRoot(root, data, now)
 		if err != nil {
 			return Accepted{}, err
 		}
-		version = r.Signed.Version
+		latest, err := h.Version(role)
+		if err != nil {
+			return Accepted{}, err
+		}
+		version, floor = r.Signed.Version, int64(latest)
 	case metadata.TARGETS:
 		t, err := tufcheck.TopLevelTargets(root, data, now)
 		if err != nil {
 			return Accepted{}, err
 		}
-		version = t.Signed.Version
+		latest, err := h.Targets(role)
+		if err != nil {
+			return Accepted{}, err
+		}
+		version, floor = t.Signed.Version, tufcheck.TargetsFloor(root, latest)
 	default:
 		delegator, err := findDelegator(h, role)
 		if err != nil {
@@ -105,14 +120,14 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 		if err != nil {
 			return Accepted{}, err
 		}
-		version = t.Signed.Version
+		latest, err := h.Targets(role)
+		if err != nil {
+			return Accepted{}, err
+		}
+		version, floor = t.Signed.Version, tufcheck.DelegatedFloor(delegator, role, latest)
 	}
-	latest, err := h.Version(role)
-	if err != nil {
-		return Accepted{}, err
-	}
-	if uint64(version) <= latest { // rollback, or a replay of other bytes for a logged version
-		return Accepted{}, fmt.Errorf("%w: %s v%d is not above the logged v%d", tufcheck.ErrVersion, role, version, latest)
+	if version <= floor { // rollback, or a replay of other bytes for a logged version
+		return Accepted{}, fmt.Errorf("%w: %s v%d is not above the logged v%d (the latest version its current keys signed; docs/spec/versions.md)", tufcheck.ErrVersion, role, version, floor)
 	}
 	return accepted(repo, role, version, data)
 }

@@ -33,7 +33,9 @@ var (
 	keyWatermark  = []byte("watermark")
 )
 
-// RoleState is the latest logged version of one role of one repository.
+// RoleState is the latest logged entry of one role of one repository, by
+// position in the log (not necessarily its highest version: a rotation of
+// the role's keys starts its versions again, docs/spec/versions.md).
 type RoleState struct {
 	Version uint64
 	SHA256  [sha256.Size]byte
@@ -127,7 +129,9 @@ func recordLocked(tx *bolt.Tx, r Record, leaf [sha256.Size]byte, role []byte) er
 		}
 	}
 	roles := tx.Bucket(bucketRoles)
-	if cur, ok := decodeRole(roles.Get(role)); !ok || r.Entry.Version > cur.Version {
+	// The latest entry by log position: after a rotation of a role's keys its
+	// versions start again (docs/spec/versions.md).
+	if cur, ok := decodeRole(roles.Get(role)); !ok || r.Index > cur.Index {
 		if err := roles.Put(role, encodeRole(RoleState{r.Entry.Version, r.Entry.SHA256, r.Index})); err != nil {
 			return err
 		}

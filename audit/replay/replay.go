@@ -8,8 +8,11 @@
 // signed by the keys the latest logged root gives it (§5.6.3), and a delegated
 // targets role by the keys that the latest logged version of a delegating
 // targets role lists for it (§5.6.6). Versions only go up per repository and
-// role, and no two different metadata files share a repository, role and
-// version (equivocation). The signing rule itself is client/tufcheck, the one
+// role, within a role's version sequence: a rotation of a targets role's keys
+// that leaves its latest valid version unverifiable starts the role's
+// versions again (docs/spec/versions.md, tufcheck.TargetsFloor). No two
+// different metadata files share a repository, role and version
+// (equivocation), whatever the sequence. The signing rule itself is client/tufcheck, the one
 // the ledger applies when it accepts a release and the device when it
 // installs one.
 //
@@ -296,8 +299,8 @@ func (c *Checker) nextRoot(in Input, rel *Release, r *repo, equivocated bool) []
 // targets checks a top-level or delegated targets role.
 func (c *Checker) targets(in Input, rel *Release, r *repo, equivocated bool) []alert.Finding {
 	prev := r.roles[rel.Role]
-	if prev != nil && rel.Version <= prev.version {
-		return c.rollback(in, rel, prev.version, equivocated)
+	if floor := r.floor(rel.Role, prev); prev != nil && rel.Version <= floor {
+		return c.rollback(in, rel, floor, equivocated)
 	}
 	var t *tufcheck.Targets
 	var err error
@@ -371,6 +374,31 @@ func sortedTargets(t *tufcheck.Targets) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// floor is the version a new version of role must be above: the latest
+// valid version while it still meets the threshold of the role's current
+// keys (for a delegated role, those that one of its current delegators
+// lists), else 0, a new sequence after a key rotation (the rule of
+// tufcheck.TargetsFloor, which the ledger and the device apply too).
+func (r *repo) floor(name string, prev *role) uint64 {
+	switch {
+	case prev == nil:
+		return 0
+	case prev.targets == nil:
+		return prev.version
+	case name == metadata.TARGETS:
+		return uint64(tufcheck.TargetsFloor(r.root, prev.targets))
+	}
+	for _, d := range r.delegators() {
+		if d == name {
+			continue
+		}
+		if f := tufcheck.DelegatedFloor(r.roles[d].targets, name, prev.targets); f > 0 {
+			return uint64(f)
+		}
+	}
+	return 0
 }
 
 // delegated verifies a delegated role against the latest valid version of

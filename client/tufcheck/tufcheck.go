@@ -219,3 +219,47 @@ func parseError(data []byte, role string, tufErr error) error {
 	}
 	return fmt.Errorf("%w: %v", ErrMalformed, tufErr)
 }
+
+// TargetsFloor returns the version that the next version of the top-level
+// targets role must be above, given root, the latest trusted (for the ledger
+// and the auditor: logged) root, and latest, the role's latest trusted
+// version (nil if none): latest's version while latest still meets the
+// threshold of root's targets keys, else 0.
+//
+// 0 means the role's version sequence starts again: root rotated the
+// targets keys so that the metadata signed under the old ones no longer
+// verifies. This is TUF's fast-forward attack recovery (TUF 1.0 §5.3.11,
+// which drops trusted timestamp and snapshot metadata when their keys
+// rotate) applied to the targets role, scoped to the role's key set (key
+// ids and threshold): metadata the current keys would not accept is no
+// rollback reference, and by the same check cannot be installed or logged
+// again. A rotation that leaves latest verifying (say, a key added) does
+// not restart the sequence, so an old high version can never be replayed
+// over a lower one. Expiry does not matter here. docs/spec/versions.md
+// states the rule for every party.
+func TargetsFloor(root *Root, latest *Targets) int64 {
+	if latest == nil || root.VerifyDelegate(metadata.TARGETS, latest) != nil {
+		return 0
+	}
+	return latest.Signed.Version
+}
+
+// DelegatedFloor is TargetsFloor for delegated targets role role, whose
+// current keys are those that delegator, the latest trusted version of
+// its delegating role, lists for it: 0 when delegator no longer delegates
+// to role or latest does not meet its threshold of those keys.
+func DelegatedFloor(delegator *Targets, role string, latest *Targets) int64 {
+	if latest == nil || !Delegates(delegator, role) || delegator.VerifyDelegate(role, latest) != nil {
+		return 0
+	}
+	return latest.Signed.Version
+}
+
+// CheckAboveFloor returns an error wrapping ErrVersion unless version is
+// above floor (from TargetsFloor or DelegatedFloor).
+func CheckAboveFloor(role string, version, floor int64) error {
+	if version <= floor {
+		return fmt.Errorf("%w: %s v%d is not above v%d, the latest version signed by the role's current keys", ErrVersion, role, version, floor)
+	}
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/shiplog/shiplog/client/tufcheck"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 )
@@ -23,6 +24,10 @@ type Session struct {
 	limits Limits
 	log    *slog.Logger
 	view   *logView // nil when the gate is off
+
+	// priorSnapshot is the trusted snapshot when the new one lowered a
+	// role's version (see restartSequences), else nil.
+	priorSnapshot *metadata.Metadata[metadata.SnapshotType]
 
 	roots     [][]byte          // new roots, in order
 	timestamp []byte            // the trusted timestamp (new or kept)
@@ -179,10 +184,73 @@ func (s *Session) loadSnapshot(ctx context.Context) error {
 		return fmt.Errorf("couldn't fetch %s: %w", name, err)
 	}
 	if _, err := s.tm.UpdateSnapshot(data, false); err != nil {
-		return fmt.Errorf("%s: %w", name, s.explainExpiry(err, data))
+		if !errors.Is(err, &metadata.ErrBadVersionNumber{}) || s.tm.Snapshot == nil {
+			return fmt.Errorf("%s: %w", name, s.explainExpiry(err, data))
+		}
+		if err := s.restartSequences(data); err != nil {
+			return fmt.Errorf("%s: %w", name, s.explainExpiry(err, data))
+		}
 	}
 	s.snapshot = data
 	return s.trusted(metadata.SNAPSHOT, data)
+}
+
+// restartSequences accepts new snapshot data that lists a lower version of
+// some targets role than the trusted snapshot does (§5.5.5 refused it): a
+// role's keys may have been rotated, starting its version sequence again
+// (docs/spec/versions.md). It checks data as TUF would without a trusted
+// snapshot (fast-forward attack recovery, §5.3.11) and keeps the trusted
+// snapshot's versions, so that loadRole holds every role it loads to its
+// floor. The rest of the state is what this session verified already.
+func (s *Session) restartSequences(data []byte) error {
+	prior := s.tm.Snapshot
+	root, err := s.tm.Root.ToBytes(false)
+	if err != nil {
+		return err
+	}
+	tm, err := trustedmetadata.New(root)
+	if err != nil {
+		return err
+	}
+	tm.RefTime = s.tm.RefTime
+	if _, err := tm.UpdateTimestamp(s.timestamp); err != nil {
+		return err
+	}
+	if _, err := tm.UpdateSnapshot(data, false); err != nil {
+		return err
+	}
+	s.log.Debug("snapshot lowers a role's version: checking each role against its floor", "snapshot", tm.Snapshot.Signed.Version)
+	s.tm, s.priorSnapshot = tm, prior
+	return nil
+}
+
+// checkFloor holds version, the new version of role delegated by
+// delegator, to the role's floor (tufcheck.TargetsFloor): above the
+// version the device trusts while that still meets the role's current
+// keys. Without trusted bytes of the role, the version a bypassed trusted
+// snapshot listed binds. The error wraps metadata.ErrBadVersionNumber and
+// tufcheck.ErrVersion.
+func (s *Session) checkFloor(role, delegator string, version int64) error {
+	var floor int64
+	if b := s.in.Targets[role]; b != nil {
+		prev, err := metadata.Targets().FromBytes(b)
+		if err != nil {
+			return fmt.Errorf("trusted role %q: %w", role, err)
+		}
+		if delegator == metadata.ROOT {
+			floor = tufcheck.TargetsFloor(s.tm.Root, prev)
+		} else if d := s.tm.Targets[delegator]; d != nil {
+			floor = tufcheck.DelegatedFloor(d, role, prev)
+		}
+	} else if s.priorSnapshot != nil {
+		if m := s.priorSnapshot.Signed.Meta[role+".json"]; m != nil {
+			floor = m.Version
+		}
+	}
+	if err := tufcheck.CheckAboveFloor(role, version, floor); err != nil {
+		return fmt.Errorf("%w: %w", &metadata.ErrBadVersionNumber{Msg: "role " + role}, err)
+	}
+	return nil
 }
 
 // loadRole is TUF §5.6 for one targets role delegated by delegator. With the
@@ -219,6 +287,9 @@ func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metada
 		if !errors.Is(err, &metadata.ErrRepository{}) {
 			return nil, fmt.Errorf("trusted role %q: %w", role, err)
 		}
+	}
+	if err := s.checkFloor(role, delegator, meta.Version); err != nil { // the snapshot's version is the one UpdateDelegatedTargets demands
+		return nil, err
 	}
 	max := s.limits.TargetsMaxLength
 	if meta.Length > max {

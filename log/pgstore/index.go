@@ -105,7 +105,7 @@ func (s *Store) commitRecords(recs []ledger.Record) error {
 				b.Queue(s.q(`INSERT INTO {s}.repos VALUES ($1, $2) ON CONFLICT (repo) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.repos.idx > EXCLUDED.idx`), e.Repo, idx)
 			}
 			b.Queue(s.q(`INSERT INTO {s}.roles VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, role) DO UPDATE
-				SET version = EXCLUDED.version, sha256 = EXCLUDED.sha256, idx = EXCLUDED.idx WHERE {s}.roles.version < EXCLUDED.version`),
+				SET version = EXCLUDED.version, sha256 = EXCLUDED.sha256, idx = EXCLUDED.idx WHERE {s}.roles.idx < EXCLUDED.idx`),
 				e.Repo, e.Role, int64(e.Version), e.SHA256[:], idx)
 			b.Queue(s.q(`INSERT INTO {s}.leaves VALUES ($1, $2) ON CONFLICT (leaf) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.leaves.idx > EXCLUDED.idx`), leaf[:], idx)
 			b.Queue(s.q(`INSERT INTO {s}.hashes VALUES ($1, $2) ON CONFLICT (sha256) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.hashes.idx > EXCLUDED.idx`), e.SHA256[:], idx)

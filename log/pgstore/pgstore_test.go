@@ -73,17 +73,26 @@ func TestIndexOutOfOrder(t *testing.T) {
 	if wm, err := x.Watermark(); err != nil || wm != n {
 		t.Fatalf("watermark %d (%v), want %d", wm, err, n)
 	}
-	// r1's latest targets is the highest version recorded for it.
+	// r1's latest targets is its entry at the highest index.
 	st, ok, err := x.Role("r1", "targets")
 	if err != nil || !ok || st.Version != 198 || st.Index != 197 { // i = 197 is the last i%7 == 1
 		t.Fatalf("role r1/targets = %+v %v %v", st, ok, err)
 	}
-	// An older version recorded later does not move the role back.
-	if err := x.Record(rec(t, n, "r1", "targets", 1)); err != nil {
+	// An earlier entry recorded again does not move the role back.
+	if err := x.Record(recs[1]); err != nil {
 		t.Fatal(err)
 	}
 	if st2, _, _ := x.Role("r1", "targets"); st2 != st {
 		t.Fatalf("role moved back to %+v", st2)
+	}
+	// A later entry with a lower version (a new sequence after a key
+	// rotation, docs/spec/versions.md) is the role's latest.
+	later := rec(t, n, "r1", "targets", 1)
+	if err := x.Record(later); err != nil {
+		t.Fatal(err)
+	}
+	if st2, _, _ := x.Role("r1", "targets"); st2.Index != n || st2.Version != 1 {
+		t.Fatalf("role after a later, lower version: %+v, want v1 at index %d", st2, n)
 	}
 	if idx, ok, err := x.Registered("r0"); err != nil || !ok || idx != 0 {
 		t.Fatalf("Registered(r0) = %d %v %v", idx, ok, err)

@@ -88,6 +88,41 @@ func (r *Repo) RotateRoot() []byte {
 	return Sign(next, append(old, nk)...)
 }
 
+// RotateTargetsKey makes root version+1 in which a new key replaces the
+// targets key (the recovery from a stolen targets key), signed by the root
+// keys, and returns its bytes and the old targets key.
+func (r *Repo) RotateTargetsKey() ([]byte, Key) {
+	next, err := metadata.Root().FromBytes(r.RootBytes())
+	must(err)
+	old, nk := r.TargetsKey, NewKey()
+	id, err := old.Pub.ID()
+	must(err)
+	must(next.Signed.RevokeKey(id, metadata.TARGETS))
+	must(next.Signed.AddKey(nk.Pub, metadata.TARGETS))
+	next.Signed.Version++
+	r.Root, r.TargetsKey = next, nk
+	return r.RootBytes(), old
+}
+
+// RotateDelegatedKey replaces the key of delegated role name with a new one
+// and returns the old key. Publish a new targets version afterwards.
+func (r *Repo) RotateDelegatedKey(name string) Key {
+	old, nk := r.Delegated[name], NewKey()
+	oldID, err := old.Pub.ID()
+	must(err)
+	id, err := nk.Pub.ID()
+	must(err)
+	delete(r.delegs.Keys, oldID)
+	r.delegs.Keys[id] = nk.Pub
+	for i := range r.delegs.Roles {
+		if r.delegs.Roles[i].Name == name {
+			r.delegs.Roles[i].KeyIDs = []string{id}
+		}
+	}
+	r.Delegated[name] = nk
+	return old
+}
+
 // Delegate adds a delegated role name (paths "name/*") to the top-level
 // targets role with a new key. Publish a new targets version afterwards.
 func (r *Repo) Delegate(name string) Key {
