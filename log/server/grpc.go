@@ -143,3 +143,17 @@ func (g *grpcService) Checkpoint(ctx context.Context, _ *ledgerv1.CheckpointRequ
 	}
 	return &ledgerv1.CheckpointResponse{Checkpoint: cp}, nil
 }
+
+// Role serves the latest logged entry of a role (GET
+// /v1/repositories/<id>/roles/<role> over HTTP). Both names are checked
+// against the entry alphabet and its 255-byte limit before any lookup.
+func (g *grpcService) Role(ctx context.Context, req *ledgerv1.RoleRequest) (*ledgerv1.RoleResponse, error) {
+	if err := validRoleQuery(req.GetRepo(), req.GetRole()); err != nil {
+		return nil, g.grpcError(err)
+	}
+	st, err := g.n.ledger.Role(req.GetRepo(), req.GetRole())
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	return &ledgerv1.RoleResponse{Version: st.Version, Sha256: st.SHA256[:], Index: st.Index}, nil
+}

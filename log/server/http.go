@@ -461,6 +461,16 @@ func (n *Node) getConsistency(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, b.String())
 }
 
+// validRoleQuery checks a repository id and role name against the entry
+// alphabet and its limits (1-255 bytes each) before any lookup.
+func validRoleQuery(repo, role string) error {
+	probe := entry.Entry{Repo: repo, Role: role, Version: 1, Length: 1}
+	if probe.Validate() != nil {
+		return badRequest("the repository id and the role name must be 1-255 printable ASCII characters without spaces")
+	}
+	return nil
+}
+
 // getRole serves /v1/repositories/<id>/roles/<role>; the id and role may be
 // percent-encoded (an id holding "/roles/" must encode its slashes).
 func (n *Node) getRole(w http.ResponseWriter, r *http.Request) {
@@ -474,6 +484,10 @@ func (n *Node) getRole(w http.ResponseWriter, r *http.Request) {
 	role, err2 := url.PathUnescape(p[i+len("/roles/"):])
 	if err1 != nil || err2 != nil {
 		n.fail(w, r, badRequest("malformed path"))
+		return
+	}
+	if err := validRoleQuery(repo, role); err != nil {
+		n.fail(w, r, err)
 		return
 	}
 	st, err := n.ledger.Role(repo, role)

@@ -1,8 +1,14 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"math"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/shiplog/shiplog/evidence"
@@ -122,5 +128,55 @@ func TestDelegatedVersionPoisoningRecoveredByRotation(t *testing.T) {
 	}
 	if _, r := f.publish(fw, "apps", f.repo.DelegatedTargets("apps", math.MaxInt64-1, stolenKey), "0"); r.code != 403 {
 		t.Errorf("apps re-signed with the stolen key: %d %s, want 403", r.code, r.body)
+	}
+}
+
+// TestRoleRecordAfterRotationHTTPAndGRPC: the role read (HTTP and gRPC)
+// names the latest logged entry by position, the clean release after the
+// poisoned one, and refuses malformed names before any lookup.
+func TestRoleRecordAfterRotationHTTPAndGRPC(t *testing.T) {
+	f, _ := poisoned(t)
+	root2, _ := f.repo.RotateTargetsKey()
+	if _, r := f.publish(fw, "root", root2, "0"); r.code != 200 {
+		t.Fatalf("root v2: %d %s", r.code, r.body)
+	}
+	clean := f.repo.Targets(4)
+	rc, r := f.publish(fw, "targets", clean, "0")
+	if r.code != 200 {
+		t.Fatalf("clean v4: %d %s", r.code, r.body)
+	}
+	sum := sha256.Sum256(clean)
+	var rec struct {
+		Version uint64 `json:"version"`
+		SHA256  string `json:"sha256"`
+		Index   uint64 `json:"index"`
+	}
+	hr := f.do("GET", "/v1/repositories/example.com%2Ffw/roles/targets", nil)
+	if hr.code != 200 || json.Unmarshal(hr.body, &rec) != nil || rec.Version != 4 || rec.Index != rc.Index || rec.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("HTTP role record: %d %s", hr.code, hr.body)
+	}
+	g, err := f.grpc.Role(context.Background(), &ledgerv1.RoleRequest{Repo: fw, Role: "targets"})
+	if err != nil || g.Version != 4 || g.Index != rc.Index || !bytes.Equal(g.Sha256, sum[:]) {
+		t.Errorf("gRPC role record: %v %v", g, err)
+	}
+	long := strings.Repeat("x", 256)
+	for _, c := range []struct {
+		repo, role string
+		http       int
+		code       codes.Code
+	}{
+		{fw, "apps", 404, codes.NotFound},
+		{"example.com/nobody", "targets", 404, codes.NotFound},
+		{fw, long, 400, codes.InvalidArgument},
+		{long, "targets", 400, codes.InvalidArgument},
+		{fw, "has%20space", 400, codes.InvalidArgument},
+	} {
+		if r := f.do("GET", "/v1/repositories/"+url.PathEscape(c.repo)+"/roles/"+c.role, nil); r.code != c.http {
+			t.Errorf("HTTP %s/%.20s: %d %s, want %d", c.repo, c.role, r.code, r.body, c.http)
+		}
+		role, _ := url.PathUnescape(c.role)
+		if _, err := f.grpc.Role(context.Background(), &ledgerv1.RoleRequest{Repo: c.repo, Role: role}); status.Code(err) != c.code {
+			t.Errorf("gRPC %s/%.20s: %v, want %v", c.repo, c.role, err, c.code)
+		}
 	}
 }

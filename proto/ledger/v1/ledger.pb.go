@@ -503,6 +503,125 @@ func (x *CheckpointResponse) GetCheckpoint() []byte {
 	return nil
 }
 
+type RoleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Repository id, as registered (1-255 bytes).
+	Repo string `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	// TUF role name (1-255 bytes).
+	Role          string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleRequest) Reset() {
+	*x = RoleRequest{}
+	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleRequest) ProtoMessage() {}
+
+func (x *RoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleRequest.ProtoReflect.Descriptor instead.
+func (*RoleRequest) Descriptor() ([]byte, []int) {
+	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RoleRequest) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *RoleRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+type RoleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The role's latest logged entry, by position in the log (after a key
+	// rotation its version may be below an earlier entry's:
+	// docs/spec/versions.md): its version, the SHA-256 of the metadata it
+	// commits to (32 bytes; the bytes are at GET /metadata/<hex>), and its
+	// index.
+	Version       uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Sha256        []byte `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Index         uint64 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleResponse) Reset() {
+	*x = RoleResponse{}
+	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleResponse) ProtoMessage() {}
+
+func (x *RoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleResponse.ProtoReflect.Descriptor instead.
+func (*RoleResponse) Descriptor() ([]byte, []int) {
+	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RoleResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RoleResponse) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *RoleResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_proto_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_proto_ledger_v1_ledger_proto_rawDesc = "" +
@@ -539,13 +658,21 @@ const file_proto_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12CheckpointResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\fR\n" +
-	"checkpoint2\xdf\x02\n" +
+	"checkpoint\"5\n" +
+	"\vRoleRequest\x12\x12\n" +
+	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"V\n" +
+	"\fRoleResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index2\xa8\x03\n" +
 	"\x06Ledger\x12P\n" +
 	"\aPublish\x12!.shiplog.ledger.v1.PublishRequest\x1a\".shiplog.ledger.v1.PublishResponse\x12J\n" +
 	"\x05Proof\x12\x1f.shiplog.ledger.v1.ProofRequest\x1a .shiplog.ledger.v1.ProofResponse\x12\\\n" +
 	"\vConsistency\x12%.shiplog.ledger.v1.ConsistencyRequest\x1a&.shiplog.ledger.v1.ConsistencyResponse\x12Y\n" +
 	"\n" +
-	"Checkpoint\x12$.shiplog.ledger.v1.CheckpointRequest\x1a%.shiplog.ledger.v1.CheckpointResponseB5Z3github.com/shiplog/shiplog/proto/ledger/v1;ledgerv1b\x06proto3"
+	"Checkpoint\x12$.shiplog.ledger.v1.CheckpointRequest\x1a%.shiplog.ledger.v1.CheckpointResponse\x12G\n" +
+	"\x04Role\x12\x1e.shiplog.ledger.v1.RoleRequest\x1a\x1f.shiplog.ledger.v1.RoleResponseB5Z3github.com/shiplog/shiplog/proto/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_proto_ledger_v1_ledger_proto_rawDescOnce sync.Once
@@ -559,7 +686,7 @@ func file_proto_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_proto_ledger_v1_ledger_proto_rawDescData
 }
 
-var file_proto_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_proto_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_proto_ledger_v1_ledger_proto_goTypes = []any{
 	(*PublishRequest)(nil),      // 0: shiplog.ledger.v1.PublishRequest
 	(*PublishResponse)(nil),     // 1: shiplog.ledger.v1.PublishResponse
@@ -569,18 +696,22 @@ var file_proto_ledger_v1_ledger_proto_goTypes = []any{
 	(*ConsistencyResponse)(nil), // 5: shiplog.ledger.v1.ConsistencyResponse
 	(*CheckpointRequest)(nil),   // 6: shiplog.ledger.v1.CheckpointRequest
 	(*CheckpointResponse)(nil),  // 7: shiplog.ledger.v1.CheckpointResponse
+	(*RoleRequest)(nil),         // 8: shiplog.ledger.v1.RoleRequest
+	(*RoleResponse)(nil),        // 9: shiplog.ledger.v1.RoleResponse
 }
 var file_proto_ledger_v1_ledger_proto_depIdxs = []int32{
 	0, // 0: shiplog.ledger.v1.Ledger.Publish:input_type -> shiplog.ledger.v1.PublishRequest
 	2, // 1: shiplog.ledger.v1.Ledger.Proof:input_type -> shiplog.ledger.v1.ProofRequest
 	4, // 2: shiplog.ledger.v1.Ledger.Consistency:input_type -> shiplog.ledger.v1.ConsistencyRequest
 	6, // 3: shiplog.ledger.v1.Ledger.Checkpoint:input_type -> shiplog.ledger.v1.CheckpointRequest
-	1, // 4: shiplog.ledger.v1.Ledger.Publish:output_type -> shiplog.ledger.v1.PublishResponse
-	3, // 5: shiplog.ledger.v1.Ledger.Proof:output_type -> shiplog.ledger.v1.ProofResponse
-	5, // 6: shiplog.ledger.v1.Ledger.Consistency:output_type -> shiplog.ledger.v1.ConsistencyResponse
-	7, // 7: shiplog.ledger.v1.Ledger.Checkpoint:output_type -> shiplog.ledger.v1.CheckpointResponse
-	4, // [4:8] is the sub-list for method output_type
-	0, // [0:4] is the sub-list for method input_type
+	8, // 4: shiplog.ledger.v1.Ledger.Role:input_type -> shiplog.ledger.v1.RoleRequest
+	1, // 5: shiplog.ledger.v1.Ledger.Publish:output_type -> shiplog.ledger.v1.PublishResponse
+	3, // 6: shiplog.ledger.v1.Ledger.Proof:output_type -> shiplog.ledger.v1.ProofResponse
+	5, // 7: shiplog.ledger.v1.Ledger.Consistency:output_type -> shiplog.ledger.v1.ConsistencyResponse
+	7, // 8: shiplog.ledger.v1.Ledger.Checkpoint:output_type -> shiplog.ledger.v1.CheckpointResponse
+	9, // 9: shiplog.ledger.v1.Ledger.Role:output_type -> shiplog.ledger.v1.RoleResponse
+	5, // [5:10] is the sub-list for method output_type
+	0, // [0:5] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -602,7 +733,7 @@ func file_proto_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_ledger_v1_ledger_proto_rawDesc), len(file_proto_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

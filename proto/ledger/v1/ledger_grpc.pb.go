@@ -36,6 +36,7 @@ const (
 	Ledger_Proof_FullMethodName       = "/shiplog.ledger.v1.Ledger/Proof"
 	Ledger_Consistency_FullMethodName = "/shiplog.ledger.v1.Ledger/Consistency"
 	Ledger_Checkpoint_FullMethodName  = "/shiplog.ledger.v1.Ledger/Checkpoint"
+	Ledger_Role_FullMethodName        = "/shiplog.ledger.v1.Ledger/Role"
 )
 
 // LedgerClient is the client API for Ledger service.
@@ -50,6 +51,8 @@ type LedgerClient interface {
 	Consistency(ctx context.Context, in *ConsistencyRequest, opts ...grpc.CallOption) (*ConsistencyResponse, error)
 	// Checkpoint returns the latest cosigned checkpoint note.
 	Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error)
+	// Role returns the latest logged entry of one role of a repository.
+	Role(ctx context.Context, in *RoleRequest, opts ...grpc.CallOption) (*RoleResponse, error)
 }
 
 type ledgerClient struct {
@@ -100,6 +103,16 @@ func (c *ledgerClient) Checkpoint(ctx context.Context, in *CheckpointRequest, op
 	return out, nil
 }
 
+func (c *ledgerClient) Role(ctx context.Context, in *RoleRequest, opts ...grpc.CallOption) (*RoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RoleResponse)
+	err := c.cc.Invoke(ctx, Ledger_Role_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServer is the server API for Ledger service.
 // All implementations must embed UnimplementedLedgerServer
 // for forward compatibility.
@@ -112,6 +125,8 @@ type LedgerServer interface {
 	Consistency(context.Context, *ConsistencyRequest) (*ConsistencyResponse, error)
 	// Checkpoint returns the latest cosigned checkpoint note.
 	Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error)
+	// Role returns the latest logged entry of one role of a repository.
+	Role(context.Context, *RoleRequest) (*RoleResponse, error)
 	mustEmbedUnimplementedLedgerServer()
 }
 
@@ -133,6 +148,9 @@ func (UnimplementedLedgerServer) Consistency(context.Context, *ConsistencyReques
 }
 func (UnimplementedLedgerServer) Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Checkpoint not implemented")
+}
+func (UnimplementedLedgerServer) Role(context.Context, *RoleRequest) (*RoleResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Role not implemented")
 }
 func (UnimplementedLedgerServer) mustEmbedUnimplementedLedgerServer() {}
 func (UnimplementedLedgerServer) testEmbeddedByValue()                {}
@@ -227,6 +245,24 @@ func _Ledger_Checkpoint_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Ledger_Role_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RoleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServer).Role(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ledger_Role_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServer).Role(ctx, req.(*RoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Ledger_ServiceDesc is the grpc.ServiceDesc for Ledger service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -249,6 +285,10 @@ var Ledger_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Checkpoint",
 			Handler:    _Ledger_Checkpoint_Handler,
+		},
+		{
+			MethodName: "Role",
+			Handler:    _Ledger_Role_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
