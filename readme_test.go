@@ -11,6 +11,78 @@ import (
 
 var shBlock = regexp.MustCompile("(?s)```sh\n(.*?)```")
 
+// between returns the text of doc between the markers <!-- name:begin -->
+// and <!-- name:end -->.
+func between(t *testing.T, doc, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok1 := strings.Cut(string(b), "<!-- "+name+":begin -->")
+	text, _, ok2 := strings.Cut(rest, "<!-- "+name+":end -->")
+	if !ok1 || !ok2 {
+		t.Fatalf("%s has no %s markers", doc, name)
+	}
+	return text
+}
+
+// buildCommands builds shiplog and shiplog-device into a temporary
+// directory and returns it.
+func buildCommands(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir()
+	for _, cmd := range []string{"shiplog", "shiplog-device"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "./cmd/"+cmd).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", cmd, err, out)
+		}
+	}
+	return bin
+}
+
+// TestIncidentGuide runs docs/vendor.md's incident steps as written, after
+// the README's walkthrough (whose last step, a thief logging a release
+// with the stolen targets key, they continue): finding the key, the thief
+// logging the largest version, staging refusing to go above it, the
+// targets key rotation starting a new version sequence, the clean release
+// (v3) logged, the device installing it, and the auditor's findings about
+// both stolen releases on record. It moves every port the README names to
+// one 10000 higher, so that it never meets a walkthrough run.
+func TestIncidentGuide(t *testing.T) {
+	walk := shBlock.FindAllStringSubmatch(between(t, "README.md", "walkthrough"), -1)
+	steps := shBlock.FindAllStringSubmatch(between(t, "docs/vendor.md", "incident"), -1)
+	if len(walk) < 6 || len(steps) < 6 {
+		t.Fatalf("found %d walkthrough and %d incident sh blocks", len(walk), len(steps))
+	}
+	var script strings.Builder
+	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n")
+	for _, b := range walk[:len(walk)-1] { // all but "stop the servers"
+		script.WriteString(b[1])
+	}
+	for _, b := range steps {
+		script.WriteString(b[1])
+	}
+	text := regexp.MustCompile(`127\.0\.0\.1:(\d)`).ReplaceAllString(script.String(), "127.0.0.1:1$1")
+	work := t.TempDir()
+	cmd := exec.Command("bash", "-c", text)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "PATH="+buildCommands(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		logs := ""
+		for _, l := range []string{"ledger.log", "audit.log"} {
+			b, _ := os.ReadFile(filepath.Join(work, l))
+			logs += "\n--- " + l + "\n" + string(b)
+		}
+		t.Fatalf("incident guide failed: %v\n%s%s", err, out, logs)
+	}
+	for _, want := range []string{"firmware 1.1", "9223372036854775807", "rotate the role's keys"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("incident guide output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestREADMEWalkthrough runs the README's by-hand walkthrough as written, with
 // freshly built shiplog and shiplog-device on PATH, in an empty directory.
 // It uses the fixed ports the README names (8480, 8481, 7381-7383, 8000).

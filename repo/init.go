@@ -162,13 +162,14 @@ func (r *Repo) stageRoot() (*metadata.Metadata[metadata.RootType], error) {
 }
 
 // stageTargets returns the staged version of a targets role, creating it
-// from the committed version (next version, fresh expiry, no signatures) or
-// as an empty version 1. Any signatures on an already staged version are
-// dropped, since its content is about to change.
+// from the committed version (fresh expiry, no signatures) or empty, at
+// the version placeVersion gives it: above every version known locally and
+// to the ledger, or r.Version. Any signatures on an already staged version
+// are dropped, since its content is about to change.
 func (r *Repo) stageTargets(role string) (*metadata.Metadata[metadata.TargetsType], error) {
 	if m := r.staged.Targets[role]; m != nil {
 		clearSignatures(&m.Signatures)
-		return m, nil
+		return m, r.placeVersion(role, m, false)
 	}
 	var m *metadata.Metadata[metadata.TargetsType]
 	if c := r.roles[role]; c != nil {
@@ -182,6 +183,9 @@ func (r *Repo) stageTargets(role string) (*metadata.Metadata[metadata.TargetsTyp
 		m = metadata.Targets()
 	}
 	m.Signed.Expires = r.expiry(role)
+	if err := r.placeVersion(role, m, true); err != nil {
+		return nil, err
+	}
 	r.staged.Targets[role] = m
 	return m, nil
 }

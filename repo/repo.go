@@ -70,6 +70,18 @@ type Repo struct {
 	staged *staging
 	lock   *os.File
 	now    func() time.Time
+
+	// Logged, if set, is asked for the ledger's latest logged metadata of
+	// each targets role staging changes, so the new version is above it
+	// (AskLedger sets it).
+	Logged LoggedLookup
+	// Version, if not 0, is the version staging gives every targets role it
+	// changes (--version); see placeVersion.
+	Version int64
+	// Warnings collects what staging could not find out (an unreachable
+	// ledger), for the caller to show.
+	Warnings    []string
+	loggedCache map[string]*logged
 }
 
 // committed is one version of a targets role in DIR/metadata.
@@ -108,7 +120,7 @@ func open(dir string, now func() time.Time) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Repo{Dir: dir, Config: cfg, roles: map[string]*committed{}, now: now}
+	r := &Repo{Dir: dir, Config: cfg, roles: map[string]*committed{}, now: now, loggedCache: map[string]*logged{}}
 	if r.lock, err = lockDir(dir); err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ only then exposed with a new snapshot and timestamp. See docs/vendor.md.`,
   shiplog repo status -d repo`,
 	}
 	c.AddCommand(repoKeyCmd(), repoInitCmd(), repoAddCmd(), repoRemoveCmd(), repoDelegateCmd(), repoRotateCmd(),
-		repoRenewCmd(), repoSignCmd(), repoTimestampCmd(), repoStatusCmd(), repoRegisterCmd(), repoServeCmd())
+		repoRenewCmd(), repoDiscardCmd(), repoSignCmd(), repoTimestampCmd(), repoStatusCmd(), repoRegisterCmd(), repoServeCmd())
 	return c
 }
 
@@ -92,6 +92,29 @@ func withRepo(dir string, fn func(r *repo.Repo) error) error {
 	}
 	defer r.Close()
 	return fn(r)
+}
+
+// withStaging opens DIR for a command that stages targets roles: staging
+// asks the config's ledger for the latest logged version of each role, so
+// the new one is above it, and --version (version, 0 if not given) fixes
+// the version. Warnings (an unreachable ledger) go to stderr.
+func withStaging(cmd *cobra.Command, dir string, version int64, fn func(r *repo.Repo) error) error {
+	return withRepo(dir, func(r *repo.Repo) error {
+		if err := r.AskLedger("", nil); err != nil {
+			return err
+		}
+		r.Version = version
+		err := fn(r)
+		for _, w := range r.Warnings {
+			fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+		}
+		return err
+	})
+}
+
+// versionFlag adds --version to a staging command.
+func versionFlag(c *cobra.Command, v *int64) {
+	c.Flags().Int64Var(v, "version", 0, "version of every targets role this command stages (default: above every version known locally and to the ledger); refused unless above the ledger's latest that the role's current keys still sign")
 }
 
 func repoKeyCmd() *cobra.Command {
@@ -239,6 +262,7 @@ unsigned: keyholders sign them with ` + "`shiplog repo sign`" + `, then
 }
 
 func repoAddCmd() *cobra.Command {
+	var version int64
 	var dir string
 	var path, prefix, custom, customFile string
 	var caps []string
@@ -290,7 +314,7 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 			if !asJSON && term.IsTerminal(int(os.Stderr.Fd())) {
 				prog = os.Stderr
 			}
-			return withRepo(dir, func(r *repo.Repo) error {
+			return withStaging(cmd, dir, version, func(r *repo.Repo) error {
 				res, err := r.Add(repo.AddOptions{Targets: in, Replace: replace, Progress: prog})
 				if err != nil {
 					return err
@@ -316,11 +340,13 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 	c.Flags().StringArrayVar(&caps, "capability", nil, "a capability the targets declare (repeatable; docs/spec/capabilities.md)")
 	c.Flags().BoolVar(&replace, "replace", false, "allow a path to point to a new file")
 	addOutputFlags(c, &asJSON)
+	versionFlag(c, &version)
 	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoRemoveCmd() *cobra.Command {
+	var version int64
 	var dir string
 	var asJSON bool
 	c := &cobra.Command{
@@ -330,7 +356,7 @@ func repoRemoveCmd() *cobra.Command {
 		Args:    dirArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = takeDir(cmd, &dir, args)
-			return withRepo(dir, func(r *repo.Repo) error {
+			return withStaging(cmd, dir, version, func(r *repo.Repo) error {
 				roles, err := r.Remove(args)
 				if err != nil {
 					return err
@@ -350,11 +376,13 @@ func repoRemoveCmd() *cobra.Command {
 		},
 	}
 	addOutputFlags(c, &asJSON)
+	versionFlag(c, &version)
 	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoDelegateCmd() *cobra.Command {
+	var version int64
 	var dir string
 	var o repo.DelegateOptions
 	var keyFiles []string
@@ -372,7 +400,7 @@ func repoDelegateCmd() *cobra.Command {
 				return err
 			}
 			o.Keys = ks
-			return withRepo(dir, func(r *repo.Repo) error {
+			return withStaging(cmd, dir, version, func(r *repo.Repo) error {
 				staged, err := r.Delegate(o)
 				if err != nil {
 					return err
@@ -394,6 +422,7 @@ func repoDelegateCmd() *cobra.Command {
 	c.Flags().StringArrayVar(&keyFiles, "key", nil, "public key file of the delegated role (repeatable)")
 	c.Flags().IntVar(&o.Threshold, "threshold", 1, "signature threshold of the delegated role")
 	addOutputFlags(c, &asJSON)
+	versionFlag(c, &version)
 	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
@@ -406,6 +435,7 @@ func summarize(names []string) string {
 }
 
 func repoRotateCmd() *cobra.Command {
+	var version int64
 	var dir string
 	var o repo.RotateOptions
 	var addFiles []string
@@ -423,7 +453,7 @@ func repoRotateCmd() *cobra.Command {
 				return err
 			}
 			o.Add = ks
-			return withRepo(dir, func(r *repo.Repo) error {
+			return withStaging(cmd, dir, version, func(r *repo.Repo) error {
 				staged, err := r.Rotate(o)
 				if err != nil {
 					return err
@@ -442,22 +472,33 @@ func repoRotateCmd() *cobra.Command {
 	c.Flags().IntVar(&o.Threshold, "threshold", 0, "new threshold (default: unchanged)")
 	c.MarkFlagRequired("role")
 	addOutputFlags(c, &asJSON)
+	versionFlag(c, &version)
 	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
 
 func repoRenewCmd() *cobra.Command {
+	var version int64
 	var dir string
 	var role string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "renew --data-dir DIR",
-		Short:   "Stage a new version of a role with a fresh expiry",
-		Example: `  shiplog repo renew -d repo --role targets`,
-		Args:    dirArgs(cobra.NoArgs),
+		Use:   "renew --data-dir DIR",
+		Short: "Stage a new version of a role with a fresh expiry",
+		Long: `Stage a new version of a role with a fresh expiry. A targets role gets a version
+above every one known: its committed and staged versions and the ledger's latest
+logged one (asked of the config's ledger), or --version N. After a stolen key
+logged a version you cannot go above (2^63-1), rotate the role's keys first:
+the ledger's version then no longer binds (docs/spec/versions.md).`,
+		Example: `  shiplog repo renew -d repo --role targets
+  shiplog repo renew -d repo --role targets --version 100`,
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = takeDir(cmd, &dir, args)
-			return withRepo(dir, func(r *repo.Repo) error {
+			if version != 0 && (role == "root" || role == "snapshot" || role == "timestamp") {
+				return fmt.Errorf("--version applies to targets roles; %s versions are set by the repository (root goes up by exactly one)", role)
+			}
+			return withStaging(cmd, dir, version, func(r *repo.Repo) error {
 				v, exp, err := r.Renew(role)
 				if err != nil {
 					return err
@@ -472,7 +513,47 @@ func repoRenewCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&role, "role", "", "role to renew")
 	addOutputFlags(c, &asJSON)
+	versionFlag(c, &version)
 	c.MarkFlagRequired("role")
+	dataDirFlag(c, &dir, "", "the repository directory (required)")
+	return c
+}
+
+func repoDiscardCmd() *cobra.Command {
+	var dir string
+	var roles []string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "discard --data-dir DIR",
+		Short: "Drop staged changes (every staged role, or --role), back to the committed versions",
+		Long: `Drop staged changes, as git restore drops edits: every staged role, or only
+each --role, goes back to its committed version, signatures and all. Nothing
+published changes. Target files that repo add copied into DIR/targets stay
+there; no signed metadata names them, so no device installs them.`,
+		Example: `  shiplog repo discard -d repo
+  shiplog repo discard -d repo --role targets`,
+		Args: dirArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			takeDir(cmd, &dir, args)
+			return withRepo(dir, func(r *repo.Repo) error {
+				dropped, err := r.Discard(roles)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"discarded": dropped})
+				}
+				if len(dropped) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "nothing staged")
+					return nil
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "discarded staged %s\n", summarize(dropped))
+				return nil
+			})
+		},
+	}
+	c.Flags().StringArrayVar(&roles, "role", nil, "discard only this staged role (repeatable)")
+	addOutputFlags(c, &asJSON)
 	dataDirFlag(c, &dir, "", "the repository directory (required)")
 	return c
 }
