@@ -25,20 +25,30 @@ type Exposure struct {
 	Expires   time.Time `json:"timestamp_expires"`
 }
 
-// onlineKey checks that k is a key of the top-level role and that the role's
-// threshold is 1, since snapshot and timestamp are signed by one online key.
-func (r *Repo) onlineKey(role string, k *keys.Private) error {
-	if k == nil {
-		return fmt.Errorf("no %s key: pass --%s-key FILE", role, role)
+// onlineKeys checks that every key of ks is a key of the top-level role
+// (snapshot or timestamp) and that together they meet the role's threshold
+// in distinct keys (TUF 1.0 §4.3: a role's threshold of its keys), and
+// returns them without duplicates.
+func (r *Repo) onlineKeys(role string, ks []*keys.Private) ([]*keys.Private, error) {
+	if len(ks) == 0 || ks[0] == nil {
+		return nil, fmt.Errorf("no %s key: pass --%s-key FILE", role, role)
 	}
 	rr := r.root.Signed.Roles[role]
-	if !slices.Contains(rr.KeyIDs, k.ID) {
-		return fmt.Errorf("key %s is not a %s key of root v%d (its %s keys: %s)", short(k.ID), role, r.root.Signed.Version, role, describeKeys([]Authority{{Name: role, Threshold: rr.Threshold, KeyIDs: rr.KeyIDs}}))
+	var out []*keys.Private
+	seen := map[string]bool{}
+	for _, k := range ks {
+		if !slices.Contains(rr.KeyIDs, k.ID) {
+			return nil, fmt.Errorf("key %s is not a %s key of root v%d (its %s keys: %s)", short(k.ID), role, r.root.Signed.Version, role, describeKeys([]Authority{{Name: role, Threshold: rr.Threshold, KeyIDs: rr.KeyIDs}}))
+		}
+		if !seen[k.ID] {
+			seen[k.ID] = true
+			out = append(out, k)
+		}
 	}
-	if rr.Threshold != 1 {
-		return fmt.Errorf("%s threshold is %d; shiplog signs %s with one online key: rotate it to threshold 1", role, rr.Threshold, role)
+	if len(out) < rr.Threshold {
+		return nil, fmt.Errorf("%s threshold is %d of root v%d's keys and %d distinct key(s) were given: pass --%s-key FILE once per key", role, rr.Threshold, r.root.Signed.Version, len(out), role)
 	}
-	return nil
+	return out, nil
 }
 
 // expose writes a new snapshot listing the latest committed version of
@@ -47,21 +57,22 @@ func (r *Repo) onlineKey(role string, k *keys.Private) error {
 // tlog-proof verifies under p) and that the whole state passes the TUF
 // client workflow. <v>.snapshot.json is written first and timestamp.json
 // last: a crash in between exposes nothing new.
-func (r *Repo) expose(p *policy.Policy, snapKey, tsKey *keys.Private) (*Exposure, error) {
+func (r *Repo) expose(p *policy.Policy, snapKeys, tsKeys []*keys.Private) (*Exposure, error) {
 	if r.root == nil {
 		return nil, errors.New("the repository has no root yet: run `shiplog repo register` first")
 	}
-	if err := r.onlineKey("snapshot", snapKey); err != nil {
+	snapKeys, err := r.onlineKeys("snapshot", snapKeys)
+	if err != nil {
 		return nil, err
 	}
-	if err := r.onlineKey("timestamp", tsKey); err != nil {
+	if tsKeys, err = r.onlineKeys("timestamp", tsKeys); err != nil {
 		return nil, err
 	}
 	if err := r.checkProof("root", r.root.Signed.Version, r.roots[len(r.roots)-1], p); err != nil {
 		return nil, err
 	}
 	meta := map[string]*metadata.MetaFiles{}
-	err := r.committedView().walk(func(d delegation, m *metadata.Metadata[metadata.TargetsType]) error {
+	err = r.committedView().walk(func(d delegation, m *metadata.Metadata[metadata.TargetsType]) error {
 		c := r.roles[d.Role]
 		if c == nil {
 			return fmt.Errorf("role %s is delegated by %s but has no published version: sign it and run publish", d.Role, d.Delegator)
@@ -84,11 +95,11 @@ func (r *Repo) expose(p *policy.Policy, snapKey, tsKey *keys.Private) (*Exposure
 		snap.Signed.Version = r.snapshot.Signed.Version + 1
 	}
 	snap.Signed.Meta = meta
-	snapBytes, err := signBytes(snap, snapKey)
+	snapBytes, err := signBytes(snap, snapKeys...)
 	if err != nil {
 		return nil, err
 	}
-	return r.writeTimestamp(snap, snapBytes, tsKey)
+	return r.writeTimestamp(snap, snapBytes, tsKeys)
 }
 
 // upToDate reports whether the current snapshot lists exactly meta, still
@@ -127,31 +138,33 @@ func (r *Repo) clientState(ts, snap []byte) clientState {
 }
 
 // Timestamp refreshes timestamp.json (a new version with a fresh expiry
-// naming the current snapshot), as a cron job does before it expires. It
-// refuses an expired snapshot, since that needs `shiplog publish`.
-func (r *Repo) Timestamp(tsKey *keys.Private) (*Exposure, error) {
+// naming the current snapshot), as a cron job does before it expires,
+// signed by tsKeys (at least the timestamp role's threshold of its keys).
+// It refuses an expired snapshot, since that needs `shiplog publish`.
+func (r *Repo) Timestamp(tsKeys ...*keys.Private) (*Exposure, error) {
 	if r.snapshot == nil {
 		return nil, errors.New("nothing is exposed yet: run `shiplog publish` with --snapshot-key and --timestamp-key first")
 	}
-	if err := r.onlineKey("timestamp", tsKey); err != nil {
+	tsKeys, err := r.onlineKeys("timestamp", tsKeys)
+	if err != nil {
 		return nil, err
 	}
 	if !r.snapshot.Signed.Expires.After(r.now()) {
 		return nil, fmt.Errorf("snapshot v%d expired at %s: run `shiplog publish` with --snapshot-key to write a new one", r.snapshot.Signed.Version, r.snapshot.Signed.Expires.Format(time.RFC3339))
 	}
-	return r.writeTimestamp(r.snapshot, r.snapshotBytes, tsKey)
+	return r.writeTimestamp(r.snapshot, r.snapshotBytes, tsKeys)
 }
 
 // writeTimestamp signs a timestamp for snap, checks the resulting state as a
 // client would, and writes snapshot (if new) and timestamp durably.
-func (r *Repo) writeTimestamp(snap *metadata.Metadata[metadata.SnapshotType], snapBytes []byte, tsKey *keys.Private) (*Exposure, error) {
+func (r *Repo) writeTimestamp(snap *metadata.Metadata[metadata.SnapshotType], snapBytes []byte, tsKeys []*keys.Private) (*Exposure, error) {
 	ts := metadata.Timestamp(r.expiry("timestamp"))
 	if r.timestamp != nil {
 		ts.Signed.Version = r.timestamp.Signed.Version + 1
 	}
 	sum := sha256.Sum256(snapBytes)
 	ts.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": {Version: snap.Signed.Version, Length: int64(len(snapBytes)), Hashes: metadata.Hashes{"sha256": sum[:]}}}
-	tsBytes, err := signBytes(ts, tsKey)
+	tsBytes, err := signBytes(ts, tsKeys...)
 	if err != nil {
 		return nil, err
 	}
@@ -174,15 +187,17 @@ func (r *Repo) writeTimestamp(snap *metadata.Metadata[metadata.SnapshotType], sn
 	return &Exposure{Snapshot: snap.Signed.Version, Timestamp: ts.Signed.Version, Expires: ts.Signed.Expires}, nil
 }
 
-// signBytes signs m with k and returns its file bytes.
-func signBytes[T metadata.Roles](m *metadata.Metadata[T], k *keys.Private) ([]byte, error) {
-	s, err := k.Signer()
-	if err != nil {
-		return nil, err
-	}
+// signBytes signs m with every key of ks and returns its file bytes.
+func signBytes[T metadata.Roles](m *metadata.Metadata[T], ks ...*keys.Private) ([]byte, error) {
 	m.Signatures = []metadata.Signature{}
-	if _, err := m.Sign(s); err != nil {
-		return nil, err
+	for _, k := range ks {
+		s, err := k.Signer()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := m.Sign(s); err != nil {
+			return nil, err
+		}
 	}
 	return m.ToBytes(true)
 }

@@ -37,6 +37,9 @@ type PublishOptions struct {
 	// SnapshotKey and TimestampKey, when both set, make Publish expose what
 	// it logged: a new snapshot and timestamp. Without them Publish only logs.
 	SnapshotKey, TimestampKey *keys.Private
+	// MoreSnapshotKeys and MoreTimestampKeys are further keys of those
+	// roles, signing with the first when a role's threshold is above 1.
+	MoreSnapshotKeys, MoreTimestampKeys []*keys.Private
 	// Token is the ledger's admin token (Register only).
 	Token string
 	// HTTPClient is used for every request; nil means a client with a 90s timeout.
@@ -134,7 +137,7 @@ func Publish(ctx context.Context, dir string, o PublishOptions) (*PublishResult,
 		res.NotExposed = "no --snapshot-key and --timestamp-key: logged versions are not exposed to clients yet; run publish again with both keys"
 		return res, nil
 	}
-	if res.Exposed, err = r.expose(p, o.SnapshotKey, o.TimestampKey); err != nil {
+	if res.Exposed, err = r.expose(p, append([]*keys.Private{o.SnapshotKey}, o.MoreSnapshotKeys...), append([]*keys.Private{o.TimestampKey}, o.MoreTimestampKeys...)); err != nil {
 		return res, err
 	}
 	return res, nil

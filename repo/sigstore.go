@@ -41,6 +41,8 @@ type RekorOptions struct {
 	Keys []*keys.Private
 	// SnapshotKey and TimestampKey, when both set, expose what was logged.
 	SnapshotKey, TimestampKey *keys.Private
+	// MoreSnapshotKeys and MoreTimestampKeys: as in PublishOptions.
+	MoreSnapshotKeys, MoreTimestampKeys []*keys.Private
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -106,7 +108,7 @@ func PublishRekor(ctx context.Context, dir string, rk RekorSubmitter, o RekorOpt
 	if r.root == nil {
 		return res, errors.New("root v1 is not logged yet: sign it and publish again")
 	}
-	if res.Exposed, err = r.expose(p, o.SnapshotKey, o.TimestampKey); err != nil {
+	if res.Exposed, err = r.expose(p, append([]*keys.Private{o.SnapshotKey}, o.MoreSnapshotKeys...), append([]*keys.Private{o.TimestampKey}, o.MoreTimestampKeys...)); err != nil {
 		return res, err
 	}
 	return res, nil

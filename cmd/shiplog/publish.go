@@ -14,7 +14,8 @@ func init() { addCommand(publishCmd) }
 func publishCmd() *cobra.Command {
 	var dir string
 	var o repo.PublishOptions
-	var policyFile, snapFile, tsFile, passFile, rekorURL string
+	var policyFile, passFile, rekorURL string
+	var snapFiles, tsFiles []string
 	var keyFiles []string
 	var asJSON, verbose bool
 	var lf *logFlags
@@ -49,16 +50,20 @@ a hashedrekord entry, and the returned Sigstore bundle is verified under --polic
 					return err
 				}
 			}
-			if (snapFile == "") != (tsFile == "") {
+			if (len(snapFiles) == 0) != (len(tsFiles) == 0) {
 				return fmt.Errorf("give both --snapshot-key and --timestamp-key to expose, or neither to only log")
 			}
-			if snapFile != "" {
-				if o.SnapshotKey, err = loadKey(snapFile, passFile); err != nil {
+			if len(snapFiles) > 0 {
+				snap, err := loadKeys(snapFiles, passFile)
+				if err != nil {
 					return err
 				}
-				if o.TimestampKey, err = loadKey(tsFile, passFile); err != nil {
+				ts, err := loadKeys(tsFiles, passFile)
+				if err != nil {
 					return err
 				}
+				o.SnapshotKey, o.MoreSnapshotKeys = snap[0], snap[1:]
+				o.TimestampKey, o.MoreTimestampKeys = ts[0], ts[1:]
 			}
 			if verbose {
 				lf.level = "info"
@@ -108,8 +113,8 @@ a hashedrekord entry, and the returned Sigstore bundle is verified under --polic
 	}
 	c.Flags().StringVar(&o.Ledger, "ledger", "", "ledger base URL (default: the config's)")
 	c.Flags().StringVar(&policyFile, "policy", "", "C2SP tlog-policy file every proof must satisfy (default: the config's)")
-	c.Flags().StringVar(&snapFile, "snapshot-key", "", "snapshot private key file (to expose)")
-	c.Flags().StringVar(&tsFile, "timestamp-key", "", "timestamp private key file (to expose)")
+	c.Flags().StringArrayVar(&snapFiles, "snapshot-key", nil, "snapshot private key file (to expose; repeat up to the snapshot threshold)")
+	c.Flags().StringArrayVar(&tsFiles, "timestamp-key", nil, "timestamp private key file (to expose; repeat up to the timestamp threshold)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the keys' passphrase")
 	c.Flags().StringVar(&rekorURL, "rekor", "", "log in this Sigstore Rekor v1 server instead of a ledger")
 	c.Flags().StringArrayVar(&keyFiles, "key", nil, "with --rekor: a role private key file to sign log entries with (repeatable)")
@@ -128,7 +133,8 @@ func publishRekor(cmd *cobra.Command, dir, url string, keyFiles []string, passFi
 	if o.Ledger != "" {
 		return nil, fmt.Errorf("give --rekor or --ledger, not both")
 	}
-	ro := repo.RekorOptions{Policy: o.Policy, SnapshotKey: o.SnapshotKey, TimestampKey: o.TimestampKey, Logger: o.Logger}
+	ro := repo.RekorOptions{Policy: o.Policy, SnapshotKey: o.SnapshotKey, TimestampKey: o.TimestampKey,
+		MoreSnapshotKeys: o.MoreSnapshotKeys, MoreTimestampKeys: o.MoreTimestampKeys, Logger: o.Logger}
 	for _, f := range keyFiles {
 		k, err := loadKey(f, passFile)
 		if err != nil {

@@ -66,6 +66,22 @@ func loadKey(path, passFile string) (*keys.Private, error) {
 	return keys.Load(path, passphrase(passFile, path))
 }
 
+// loadKeys loads one private key per path; none is an error.
+func loadKeys(paths []string, passFile string) ([]*keys.Private, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no key file given")
+	}
+	out := make([]*keys.Private, 0, len(paths))
+	for _, p := range paths {
+		k, err := loadKey(p, passFile)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
 func loadPublicKeys(paths []string) ([]*metadata.Key, error) {
 	var out []*metadata.Key
 	for _, p := range paths {
@@ -611,7 +627,8 @@ needs the old root's threshold and its own).`,
 
 func repoTimestampCmd() *cobra.Command {
 	var dir string
-	var keyFile, passFile string
+	var keyFiles []string
+	var passFile string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "timestamp --data-dir DIR",
@@ -621,12 +638,12 @@ func repoTimestampCmd() *cobra.Command {
 		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = takeDir(cmd, &dir, args)
-			k, err := loadKey(keyFile, passFile)
+			ks, err := loadKeys(keyFiles, passFile)
 			if err != nil {
 				return err
 			}
 			return withRepo(dir, func(r *repo.Repo) error {
-				e, err := r.Timestamp(k)
+				e, err := r.Timestamp(ks...)
 				if err != nil {
 					return err
 				}
@@ -638,7 +655,7 @@ func repoTimestampCmd() *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&keyFile, "key", "", "timestamp private key file")
+	c.Flags().StringArrayVar(&keyFiles, "key", nil, "timestamp private key file (repeat up to the timestamp threshold)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the key's passphrase")
 	addOutputFlags(c, &asJSON)
 	c.MarkFlagRequired("key")
