@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence"
+	"github.com/shiplog/shiplog/evidence/checkpoint"
 )
 
 // Intervals of the publisher when replicas share the log (Coordinator set).
@@ -26,6 +27,10 @@ type runState struct {
 	lastFollow  time.Time
 	lastCatchUp time.Time
 	lastWM      uint64
+	// lastLogRaw and lastLogCP are the log's last checkpoint as read and
+	// as verified (publishOnce verifies a checkpoint once).
+	lastLogRaw []byte
+	lastLogCP  *checkpoint.Signed
 }
 
 // round runs one round of Run: without a coordinator, publishOnce; with
