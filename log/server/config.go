@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,6 +119,16 @@ type Config struct {
 	MaxConnectionsPerClient int   `json:"max_connections_per_client,omitempty"`
 	MaxStreamsPerConnection int   `json:"max_streams_per_connection,omitempty"`
 	MaxBytesInFlight        int64 `json:"max_bytes_in_flight,omitempty"`
+	// ChallengeCAFile (PEM; relative to the ledger directory) replaces the
+	// system's CA certificates for registration challenges (package
+	// log/challenge); ChallengeAllowedNets lists address ranges (CIDR) a
+	// challenge fetch may connect to although they are not global
+	// (private networks, tests); ChallengeHosts maps a host name to the
+	// "host:port" to fetch its challenges from instead of resolving it on
+	// port 443. All empty by default: public CAs, global addresses only.
+	ChallengeCAFile      string            `json:"challenge_ca_file,omitempty"`
+	ChallengeAllowedNets []string          `json:"challenge_allowed_nets,omitempty"`
+	ChallengeHosts       map[string]string `json:"challenge_hosts,omitempty"`
 }
 
 const (
@@ -158,6 +169,17 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	if c.Storage != "posix" && c.Storage != StorageTrillian {
 		return nil, fmt.Errorf("%s: storage %q is not supported (want \"posix\" or \"trillian\")", ConfigFile, c.Storage)
+	}
+	for _, n := range c.ChallengeAllowedNets {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			return nil, fmt.Errorf("%s: challenge_allowed_nets: %w", ConfigFile, err)
+		}
+	}
+	if len(c.ChallengeAllowedNets) == 0 {
+		c.ChallengeAllowedNets = nil // as re-encoded (omitempty)
+	}
+	if len(c.ChallengeHosts) == 0 {
+		c.ChallengeHosts = nil
 	}
 	if c.MaxBytesInFlight != 0 && c.MaxBytesInFlight < 4*maxGRPCMessage {
 		return nil, fmt.Errorf("%s: max_bytes_in_flight must be at least %d (four of the largest requests: a client may hold a quarter)", ConfigFile, 4*maxGRPCMessage)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -38,6 +39,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"origin":"example.com/log","storage":"posix"}`))
 	f.Add([]byte(`{"origin":"o","storage":"posix","batch_max_age":"50ms","rate_limit":-1,"http_addr":"127.0.0.1:0"}`))
 	f.Add([]byte(`{"origin":"o","storage":"posix","unknown":1}`))
+	f.Add([]byte(`{"origin":"o","storage":"posix","challenge_allowed_nets":["127.0.0.1/32"],"challenge_hosts":{"a.example.com":"127.0.0.1:1"},"max_connections":3}`))
 	f.Add([]byte(`{"origin":"o","storage":"posix"} {}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseConfig(b)
@@ -49,7 +51,7 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 		c2, err := ParseConfig(again)
-		if err != nil || *c2 != *c {
+		if err != nil || !reflect.DeepEqual(c2, c) {
 			t.Fatalf("%s re-encoded as %s: %+v, %v", b, again, c2, err)
 		}
 		if strings.TrimSpace(c.Origin) == "" && c.Origin == "" {

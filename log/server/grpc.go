@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	ledger "github.com/shiplog/shiplog/log"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -41,11 +43,14 @@ type grpcService struct {
 }
 
 // grpcError maps a ledger error to a gRPC status, through its HTTP status
-// so both APIs classify errors in one place (ledger.HTTPStatus).
+// so both APIs classify errors in one place (ledger.HTTPStatus, and
+// registrationStatus for registration).
 func (g *grpcService) grpcError(err error) error {
 	var code codes.Code
 	msg := err.Error()
-	switch ledger.HTTPStatus(err) {
+	switch registrationStatus(err) {
+	case http.StatusUnauthorized:
+		code = codes.Unauthenticated
 	case http.StatusBadRequest:
 		code = codes.InvalidArgument
 	case http.StatusForbidden:
@@ -156,4 +161,42 @@ func (g *grpcService) Role(ctx context.Context, req *ledgerv1.RoleRequest) (*led
 		return nil, g.grpcError(err)
 	}
 	return &ledgerv1.RoleResponse{Version: st.Version, Sha256: st.SHA256[:], Index: st.Index}, nil
+}
+
+func (g *grpcService) RegisterChallenge(ctx context.Context, req *ledgerv1.RegisterChallengeRequest) (*ledgerv1.RegisterChallengeResponse, error) {
+	c, err := g.n.issueChallenge(req.GetRepo(), req.GetRoot())
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	return &ledgerv1.RegisterChallengeResponse{Token: c.Token, Url: c.URL, KeyAuthorization: c.KeyAuthorization, ExpiresUnix: c.Expires.Unix()}, nil
+}
+
+// errUnauthenticated is a registration without a challenge token and
+// without an operator token for the id.
+var errUnauthenticated = errors.New("an operator token for this repository id is required (authorization metadata), or a challenge token")
+
+func (g *grpcService) Register(ctx context.Context, req *ledgerv1.RegisterRequest) (*ledgerv1.PublishResponse, error) {
+	wait, err := waitMS(req.WaitMs, DefaultWait)
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	var rc *ledger.Receipt
+	if req.GetChallengeToken() != "" {
+		rc, err = g.n.registerWithChallenge(ctx, req.GetRepo(), req.GetChallengeToken(), req.GetRoot(), wait)
+	} else {
+		md, _ := metadata.FromIncomingContext(ctx)
+		auth := md.Get("authorization")
+		bearer, ok := "", len(auth) == 1
+		if ok {
+			bearer, ok = strings.CutPrefix(auth[0], "Bearer ")
+		}
+		if !ok || !g.n.tokenAllows(bearer, req.GetRepo()) {
+			return nil, status.Error(codes.Unauthenticated, errUnauthenticated.Error())
+		}
+		rc, err = g.n.ledger.Register(ctx, req.GetRepo(), req.GetRoot(), wait)
+	}
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	return &ledgerv1.PublishResponse{Index: rc.Index, LeafHash: rc.LeafHash[:], Entry: rc.Entry, Duplicate: rc.Duplicate, Proof: rc.Proof}, nil
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -53,6 +52,8 @@ func (n *Node) Handler() http.Handler {
 	v1.HandleFunc("GET /v1/consistency", n.getConsistency)
 	v1.HandleFunc("GET /v1/repositories/", n.getRole)
 	v1.HandleFunc("POST /v1/admin/repositories", n.postRegister)
+	v1.HandleFunc("POST /v1/registrations/challenge", n.postChallenge)
+	v1.HandleFunc("POST /v1/registrations", n.postRegistration)
 	mux.Handle("/v1/", n.limiter.wrapHTTP(n.budget.wrapHTTP(v1)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { text(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", n.getReady)
@@ -364,13 +365,13 @@ func (n *Node) postPublish(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) postRegister(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
 	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(auth), []byte(n.token)) != 1 {
+	if !ok || !n.tokenAllows(auth, q.Get("id")) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		text(w, http.StatusUnauthorized, "admin token required")
+		text(w, http.StatusUnauthorized, "an operator token for this repository id is required")
 		return
 	}
-	q := r.URL.Query()
 	wait, err := parseWait(q, DefaultWait)
 	if err != nil {
 		n.fail(w, r, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/shiplog/shiplog/internal/durable"
 	"github.com/shiplog/shiplog/internal/keyref"
 	ledger "github.com/shiplog/shiplog/log"
+	"github.com/shiplog/shiplog/log/challenge"
 	"github.com/shiplog/shiplog/log/tessera"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"golang.org/x/mod/sumdb/note"
@@ -69,6 +70,8 @@ type Node struct {
 	reg      *prometheus.Registry
 	limiter  *limiter
 	budget   *budget
+	pending  *challenge.Pending
+	fetcher  *challenge.Fetcher
 	log      *slog.Logger
 	httpSrv  *http.Server
 	grpcSrv  *grpc.Server
@@ -166,6 +169,10 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 	}
 	n.limiter = newLimiter(rate, burst)
 	n.budget = newBudget(n.cfg.floodLimits().inFlight)
+	n.pending = &challenge.Pending{Now: n.opts.Now}
+	if n.fetcher, err = newFetcher(n.dir, n.cfg); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -15,7 +15,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: proto/ledger/v1/ledger.proto
+// source: ledger.proto
 
 package ledgerv1
 
@@ -51,7 +51,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[0]
+	mi := &file_ledger_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -63,7 +63,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[0]
+	mi := &file_ledger_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -76,7 +76,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{0}
+	return file_ledger_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *PublishRequest) GetRepo() string {
@@ -125,7 +125,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[1]
+	mi := &file_ledger_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -137,7 +137,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[1]
+	mi := &file_ledger_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -150,7 +150,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{1}
+	return file_ledger_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *PublishResponse) GetIndex() uint64 {
@@ -204,7 +204,7 @@ type ProofRequest struct {
 
 func (x *ProofRequest) Reset() {
 	*x = ProofRequest{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[2]
+	mi := &file_ledger_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +216,7 @@ func (x *ProofRequest) String() string {
 func (*ProofRequest) ProtoMessage() {}
 
 func (x *ProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[2]
+	mi := &file_ledger_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +229,7 @@ func (x *ProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProofRequest.ProtoReflect.Descriptor instead.
 func (*ProofRequest) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{2}
+	return file_ledger_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ProofRequest) GetEntry() isProofRequest_Entry {
@@ -290,7 +290,7 @@ type ProofResponse struct {
 
 func (x *ProofResponse) Reset() {
 	*x = ProofResponse{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[3]
+	mi := &file_ledger_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +302,7 @@ func (x *ProofResponse) String() string {
 func (*ProofResponse) ProtoMessage() {}
 
 func (x *ProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[3]
+	mi := &file_ledger_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +315,7 @@ func (x *ProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProofResponse.ProtoReflect.Descriptor instead.
 func (*ProofResponse) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{3}
+	return file_ledger_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ProofResponse) GetProof() []byte {
@@ -335,7 +335,7 @@ type ConsistencyRequest struct {
 
 func (x *ConsistencyRequest) Reset() {
 	*x = ConsistencyRequest{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[4]
+	mi := &file_ledger_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +347,7 @@ func (x *ConsistencyRequest) String() string {
 func (*ConsistencyRequest) ProtoMessage() {}
 
 func (x *ConsistencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[4]
+	mi := &file_ledger_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +360,7 @@ func (x *ConsistencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsistencyRequest.ProtoReflect.Descriptor instead.
 func (*ConsistencyRequest) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{4}
+	return file_ledger_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConsistencyRequest) GetOldSize() uint64 {
@@ -387,7 +387,7 @@ type ConsistencyResponse struct {
 
 func (x *ConsistencyResponse) Reset() {
 	*x = ConsistencyResponse{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[5]
+	mi := &file_ledger_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +399,7 @@ func (x *ConsistencyResponse) String() string {
 func (*ConsistencyResponse) ProtoMessage() {}
 
 func (x *ConsistencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[5]
+	mi := &file_ledger_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +412,7 @@ func (x *ConsistencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsistencyResponse.ProtoReflect.Descriptor instead.
 func (*ConsistencyResponse) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_ledger_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConsistencyResponse) GetHashes() [][]byte {
@@ -430,7 +430,7 @@ type CheckpointRequest struct {
 
 func (x *CheckpointRequest) Reset() {
 	*x = CheckpointRequest{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[6]
+	mi := &file_ledger_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +442,7 @@ func (x *CheckpointRequest) String() string {
 func (*CheckpointRequest) ProtoMessage() {}
 
 func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[6]
+	mi := &file_ledger_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +455,7 @@ func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 type CheckpointResponse struct {
@@ -468,7 +468,7 @@ type CheckpointResponse struct {
 
 func (x *CheckpointResponse) Reset() {
 	*x = CheckpointResponse{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[7]
+	mi := &file_ledger_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +480,7 @@ func (x *CheckpointResponse) String() string {
 func (*CheckpointResponse) ProtoMessage() {}
 
 func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[7]
+	mi := &file_ledger_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +493,7 @@ func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CheckpointResponse) GetCheckpoint() []byte {
@@ -515,7 +515,7 @@ type RoleRequest struct {
 
 func (x *RoleRequest) Reset() {
 	*x = RoleRequest{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[8]
+	mi := &file_ledger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +527,7 @@ func (x *RoleRequest) String() string {
 func (*RoleRequest) ProtoMessage() {}
 
 func (x *RoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[8]
+	mi := &file_ledger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +540,7 @@ func (x *RoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleRequest.ProtoReflect.Descriptor instead.
 func (*RoleRequest) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RoleRequest) GetRepo() string {
@@ -573,7 +573,7 @@ type RoleResponse struct {
 
 func (x *RoleResponse) Reset() {
 	*x = RoleResponse{}
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[9]
+	mi := &file_ledger_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +585,7 @@ func (x *RoleResponse) String() string {
 func (*RoleResponse) ProtoMessage() {}
 
 func (x *RoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_ledger_v1_ledger_proto_msgTypes[9]
+	mi := &file_ledger_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +598,7 @@ func (x *RoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleResponse.ProtoReflect.Descriptor instead.
 func (*RoleResponse) Descriptor() ([]byte, []int) {
-	return file_proto_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_ledger_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RoleResponse) GetVersion() uint64 {
@@ -622,11 +622,208 @@ func (x *RoleResponse) GetIndex() uint64 {
 	return 0
 }
 
-var File_proto_ledger_v1_ledger_proto protoreflect.FileDescriptor
+type RegisterChallengeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Repository id to register, starting with a DNS name.
+	Repo string `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	// The exact root.json to register (its SHA-256 is bound to the challenge).
+	Root          []byte `protobuf:"bytes,2,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
 
-const file_proto_ledger_v1_ledger_proto_rawDesc = "" +
+func (x *RegisterChallengeRequest) Reset() {
+	*x = RegisterChallengeRequest{}
+	mi := &file_ledger_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterChallengeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterChallengeRequest) ProtoMessage() {}
+
+func (x *RegisterChallengeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterChallengeRequest.ProtoReflect.Descriptor instead.
+func (*RegisterChallengeRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RegisterChallengeRequest) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *RegisterChallengeRequest) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+type RegisterChallengeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// https://<host>/.well-known/shiplog-challenge/<token>
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// The exact body to serve at url: "<token>.<hex SHA-256 of root>".
+	KeyAuthorization string `protobuf:"bytes,3,opt,name=key_authorization,json=keyAuthorization,proto3" json:"key_authorization,omitempty"`
+	// Unix seconds after which the challenge cannot be completed.
+	ExpiresUnix   int64 `protobuf:"varint,4,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterChallengeResponse) Reset() {
+	*x = RegisterChallengeResponse{}
+	mi := &file_ledger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterChallengeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterChallengeResponse) ProtoMessage() {}
+
+func (x *RegisterChallengeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterChallengeResponse.ProtoReflect.Descriptor instead.
+func (*RegisterChallengeResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RegisterChallengeResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RegisterChallengeResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *RegisterChallengeResponse) GetKeyAuthorization() string {
+	if x != nil {
+		return x.KeyAuthorization
+	}
+	return ""
+}
+
+func (x *RegisterChallengeResponse) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+type RegisterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Repo  string                 `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	// The exact root.json (self-signed by its threshold).
+	Root []byte `protobuf:"bytes,2,opt,name=root,proto3" json:"root,omitempty"`
+	// The token of a challenge issued for repo and root; empty to register
+	// with an operator token instead.
+	ChallengeToken string `protobuf:"bytes,3,opt,name=challenge_token,json=challengeToken,proto3" json:"challenge_token,omitempty"`
+	// As in PublishRequest.
+	WaitMs        *uint32 `protobuf:"varint,4,opt,name=wait_ms,json=waitMs,proto3,oneof" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterRequest) Reset() {
+	*x = RegisterRequest{}
+	mi := &file_ledger_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterRequest) ProtoMessage() {}
+
+func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterRequest.ProtoReflect.Descriptor instead.
+func (*RegisterRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RegisterRequest) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *RegisterRequest) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *RegisterRequest) GetChallengeToken() string {
+	if x != nil {
+		return x.ChallengeToken
+	}
+	return ""
+}
+
+func (x *RegisterRequest) GetWaitMs() uint32 {
+	if x != nil && x.WaitMs != nil {
+		return *x.WaitMs
+	}
+	return 0
+}
+
+var File_ledger_proto protoreflect.FileDescriptor
+
+const file_ledger_proto_rawDesc = "" +
 	"\n" +
-	"\x1cproto/ledger/v1/ledger.proto\x12\x11shiplog.ledger.v1\"~\n" +
+	"\fledger.proto\x12\x11shiplog.ledger.v1\"~\n" +
 	"\x0ePublishRequest\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1a\n" +
@@ -665,83 +862,108 @@ const file_proto_ledger_v1_ledger_proto_rawDesc = "" +
 	"\fRoleResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x14\n" +
-	"\x05index\x18\x03 \x01(\x04R\x05index2\xa8\x03\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\"B\n" +
+	"\x18RegisterChallengeRequest\x12\x12\n" +
+	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
+	"\x04root\x18\x02 \x01(\fR\x04root\"\x93\x01\n" +
+	"\x19RegisterChallengeResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12+\n" +
+	"\x11key_authorization\x18\x03 \x01(\tR\x10keyAuthorization\x12!\n" +
+	"\fexpires_unix\x18\x04 \x01(\x03R\vexpiresUnix\"\x8c\x01\n" +
+	"\x0fRegisterRequest\x12\x12\n" +
+	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
+	"\x04root\x18\x02 \x01(\fR\x04root\x12'\n" +
+	"\x0fchallenge_token\x18\x03 \x01(\tR\x0echallengeToken\x12\x1c\n" +
+	"\await_ms\x18\x04 \x01(\rH\x00R\x06waitMs\x88\x01\x01B\n" +
+	"\n" +
+	"\b_wait_ms2\xec\x04\n" +
 	"\x06Ledger\x12P\n" +
 	"\aPublish\x12!.shiplog.ledger.v1.PublishRequest\x1a\".shiplog.ledger.v1.PublishResponse\x12J\n" +
 	"\x05Proof\x12\x1f.shiplog.ledger.v1.ProofRequest\x1a .shiplog.ledger.v1.ProofResponse\x12\\\n" +
 	"\vConsistency\x12%.shiplog.ledger.v1.ConsistencyRequest\x1a&.shiplog.ledger.v1.ConsistencyResponse\x12Y\n" +
 	"\n" +
 	"Checkpoint\x12$.shiplog.ledger.v1.CheckpointRequest\x1a%.shiplog.ledger.v1.CheckpointResponse\x12G\n" +
-	"\x04Role\x12\x1e.shiplog.ledger.v1.RoleRequest\x1a\x1f.shiplog.ledger.v1.RoleResponseB5Z3github.com/shiplog/shiplog/proto/ledger/v1;ledgerv1b\x06proto3"
+	"\x04Role\x12\x1e.shiplog.ledger.v1.RoleRequest\x1a\x1f.shiplog.ledger.v1.RoleResponse\x12n\n" +
+	"\x11RegisterChallenge\x12+.shiplog.ledger.v1.RegisterChallengeRequest\x1a,.shiplog.ledger.v1.RegisterChallengeResponse\x12R\n" +
+	"\bRegister\x12\".shiplog.ledger.v1.RegisterRequest\x1a\".shiplog.ledger.v1.PublishResponseB5Z3github.com/shiplog/shiplog/proto/ledger/v1;ledgerv1b\x06proto3"
 
 var (
-	file_proto_ledger_v1_ledger_proto_rawDescOnce sync.Once
-	file_proto_ledger_v1_ledger_proto_rawDescData []byte
+	file_ledger_proto_rawDescOnce sync.Once
+	file_ledger_proto_rawDescData []byte
 )
 
-func file_proto_ledger_v1_ledger_proto_rawDescGZIP() []byte {
-	file_proto_ledger_v1_ledger_proto_rawDescOnce.Do(func() {
-		file_proto_ledger_v1_ledger_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_proto_ledger_v1_ledger_proto_rawDesc), len(file_proto_ledger_v1_ledger_proto_rawDesc)))
+func file_ledger_proto_rawDescGZIP() []byte {
+	file_ledger_proto_rawDescOnce.Do(func() {
+		file_ledger_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_ledger_proto_rawDesc), len(file_ledger_proto_rawDesc)))
 	})
-	return file_proto_ledger_v1_ledger_proto_rawDescData
+	return file_ledger_proto_rawDescData
 }
 
-var file_proto_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
-var file_proto_ledger_v1_ledger_proto_goTypes = []any{
-	(*PublishRequest)(nil),      // 0: shiplog.ledger.v1.PublishRequest
-	(*PublishResponse)(nil),     // 1: shiplog.ledger.v1.PublishResponse
-	(*ProofRequest)(nil),        // 2: shiplog.ledger.v1.ProofRequest
-	(*ProofResponse)(nil),       // 3: shiplog.ledger.v1.ProofResponse
-	(*ConsistencyRequest)(nil),  // 4: shiplog.ledger.v1.ConsistencyRequest
-	(*ConsistencyResponse)(nil), // 5: shiplog.ledger.v1.ConsistencyResponse
-	(*CheckpointRequest)(nil),   // 6: shiplog.ledger.v1.CheckpointRequest
-	(*CheckpointResponse)(nil),  // 7: shiplog.ledger.v1.CheckpointResponse
-	(*RoleRequest)(nil),         // 8: shiplog.ledger.v1.RoleRequest
-	(*RoleResponse)(nil),        // 9: shiplog.ledger.v1.RoleResponse
+var file_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ledger_proto_goTypes = []any{
+	(*PublishRequest)(nil),            // 0: shiplog.ledger.v1.PublishRequest
+	(*PublishResponse)(nil),           // 1: shiplog.ledger.v1.PublishResponse
+	(*ProofRequest)(nil),              // 2: shiplog.ledger.v1.ProofRequest
+	(*ProofResponse)(nil),             // 3: shiplog.ledger.v1.ProofResponse
+	(*ConsistencyRequest)(nil),        // 4: shiplog.ledger.v1.ConsistencyRequest
+	(*ConsistencyResponse)(nil),       // 5: shiplog.ledger.v1.ConsistencyResponse
+	(*CheckpointRequest)(nil),         // 6: shiplog.ledger.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),        // 7: shiplog.ledger.v1.CheckpointResponse
+	(*RoleRequest)(nil),               // 8: shiplog.ledger.v1.RoleRequest
+	(*RoleResponse)(nil),              // 9: shiplog.ledger.v1.RoleResponse
+	(*RegisterChallengeRequest)(nil),  // 10: shiplog.ledger.v1.RegisterChallengeRequest
+	(*RegisterChallengeResponse)(nil), // 11: shiplog.ledger.v1.RegisterChallengeResponse
+	(*RegisterRequest)(nil),           // 12: shiplog.ledger.v1.RegisterRequest
 }
-var file_proto_ledger_v1_ledger_proto_depIdxs = []int32{
-	0, // 0: shiplog.ledger.v1.Ledger.Publish:input_type -> shiplog.ledger.v1.PublishRequest
-	2, // 1: shiplog.ledger.v1.Ledger.Proof:input_type -> shiplog.ledger.v1.ProofRequest
-	4, // 2: shiplog.ledger.v1.Ledger.Consistency:input_type -> shiplog.ledger.v1.ConsistencyRequest
-	6, // 3: shiplog.ledger.v1.Ledger.Checkpoint:input_type -> shiplog.ledger.v1.CheckpointRequest
-	8, // 4: shiplog.ledger.v1.Ledger.Role:input_type -> shiplog.ledger.v1.RoleRequest
-	1, // 5: shiplog.ledger.v1.Ledger.Publish:output_type -> shiplog.ledger.v1.PublishResponse
-	3, // 6: shiplog.ledger.v1.Ledger.Proof:output_type -> shiplog.ledger.v1.ProofResponse
-	5, // 7: shiplog.ledger.v1.Ledger.Consistency:output_type -> shiplog.ledger.v1.ConsistencyResponse
-	7, // 8: shiplog.ledger.v1.Ledger.Checkpoint:output_type -> shiplog.ledger.v1.CheckpointResponse
-	9, // 9: shiplog.ledger.v1.Ledger.Role:output_type -> shiplog.ledger.v1.RoleResponse
-	5, // [5:10] is the sub-list for method output_type
-	0, // [0:5] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+var file_ledger_proto_depIdxs = []int32{
+	0,  // 0: shiplog.ledger.v1.Ledger.Publish:input_type -> shiplog.ledger.v1.PublishRequest
+	2,  // 1: shiplog.ledger.v1.Ledger.Proof:input_type -> shiplog.ledger.v1.ProofRequest
+	4,  // 2: shiplog.ledger.v1.Ledger.Consistency:input_type -> shiplog.ledger.v1.ConsistencyRequest
+	6,  // 3: shiplog.ledger.v1.Ledger.Checkpoint:input_type -> shiplog.ledger.v1.CheckpointRequest
+	8,  // 4: shiplog.ledger.v1.Ledger.Role:input_type -> shiplog.ledger.v1.RoleRequest
+	10, // 5: shiplog.ledger.v1.Ledger.RegisterChallenge:input_type -> shiplog.ledger.v1.RegisterChallengeRequest
+	12, // 6: shiplog.ledger.v1.Ledger.Register:input_type -> shiplog.ledger.v1.RegisterRequest
+	1,  // 7: shiplog.ledger.v1.Ledger.Publish:output_type -> shiplog.ledger.v1.PublishResponse
+	3,  // 8: shiplog.ledger.v1.Ledger.Proof:output_type -> shiplog.ledger.v1.ProofResponse
+	5,  // 9: shiplog.ledger.v1.Ledger.Consistency:output_type -> shiplog.ledger.v1.ConsistencyResponse
+	7,  // 10: shiplog.ledger.v1.Ledger.Checkpoint:output_type -> shiplog.ledger.v1.CheckpointResponse
+	9,  // 11: shiplog.ledger.v1.Ledger.Role:output_type -> shiplog.ledger.v1.RoleResponse
+	11, // 12: shiplog.ledger.v1.Ledger.RegisterChallenge:output_type -> shiplog.ledger.v1.RegisterChallengeResponse
+	1,  // 13: shiplog.ledger.v1.Ledger.Register:output_type -> shiplog.ledger.v1.PublishResponse
+	7,  // [7:14] is the sub-list for method output_type
+	0,  // [0:7] is the sub-list for method input_type
+	0,  // [0:0] is the sub-list for extension type_name
+	0,  // [0:0] is the sub-list for extension extendee
+	0,  // [0:0] is the sub-list for field type_name
 }
 
-func init() { file_proto_ledger_v1_ledger_proto_init() }
-func file_proto_ledger_v1_ledger_proto_init() {
-	if File_proto_ledger_v1_ledger_proto != nil {
+func init() { file_ledger_proto_init() }
+func file_ledger_proto_init() {
+	if File_ledger_proto != nil {
 		return
 	}
-	file_proto_ledger_v1_ledger_proto_msgTypes[0].OneofWrappers = []any{}
-	file_proto_ledger_v1_ledger_proto_msgTypes[2].OneofWrappers = []any{
+	file_ledger_proto_msgTypes[0].OneofWrappers = []any{}
+	file_ledger_proto_msgTypes[2].OneofWrappers = []any{
 		(*ProofRequest_Index)(nil),
 		(*ProofRequest_LeafHash)(nil),
 	}
+	file_ledger_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_ledger_v1_ledger_proto_rawDesc), len(file_proto_ledger_v1_ledger_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_proto_rawDesc), len(file_ledger_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_proto_ledger_v1_ledger_proto_goTypes,
-		DependencyIndexes: file_proto_ledger_v1_ledger_proto_depIdxs,
-		MessageInfos:      file_proto_ledger_v1_ledger_proto_msgTypes,
+		GoTypes:           file_ledger_proto_goTypes,
+		DependencyIndexes: file_ledger_proto_depIdxs,
+		MessageInfos:      file_ledger_proto_msgTypes,
 	}.Build()
-	File_proto_ledger_v1_ledger_proto = out.File
-	file_proto_ledger_v1_ledger_proto_goTypes = nil
-	file_proto_ledger_v1_ledger_proto_depIdxs = nil
+	File_ledger_proto = out.File
+	file_ledger_proto_goTypes = nil
+	file_ledger_proto_depIdxs = nil
 }

@@ -15,7 +15,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.5.1
 // - protoc             v3.21.12
-// source: proto/ledger/v1/ledger.proto
+// source: ledger.proto
 
 package ledgerv1
 
@@ -32,11 +32,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Ledger_Publish_FullMethodName     = "/shiplog.ledger.v1.Ledger/Publish"
-	Ledger_Proof_FullMethodName       = "/shiplog.ledger.v1.Ledger/Proof"
-	Ledger_Consistency_FullMethodName = "/shiplog.ledger.v1.Ledger/Consistency"
-	Ledger_Checkpoint_FullMethodName  = "/shiplog.ledger.v1.Ledger/Checkpoint"
-	Ledger_Role_FullMethodName        = "/shiplog.ledger.v1.Ledger/Role"
+	Ledger_Publish_FullMethodName           = "/shiplog.ledger.v1.Ledger/Publish"
+	Ledger_Proof_FullMethodName             = "/shiplog.ledger.v1.Ledger/Proof"
+	Ledger_Consistency_FullMethodName       = "/shiplog.ledger.v1.Ledger/Consistency"
+	Ledger_Checkpoint_FullMethodName        = "/shiplog.ledger.v1.Ledger/Checkpoint"
+	Ledger_Role_FullMethodName              = "/shiplog.ledger.v1.Ledger/Role"
+	Ledger_RegisterChallenge_FullMethodName = "/shiplog.ledger.v1.Ledger/RegisterChallenge"
+	Ledger_Register_FullMethodName          = "/shiplog.ledger.v1.Ledger/Register"
 )
 
 // LedgerClient is the client API for Ledger service.
@@ -53,6 +55,16 @@ type LedgerClient interface {
 	Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error)
 	// Role returns the latest logged entry of one role of a repository.
 	Role(ctx context.Context, in *RoleRequest, opts ...grpc.CallOption) (*RoleResponse, error)
+	// RegisterChallenge issues a challenge proving control of a repository id
+	// whose first segment is a DNS name (docs/spec/ledger-api.md,
+	// "Registration by proof of control"): InvalidArgument for other ids.
+	RegisterChallenge(ctx context.Context, in *RegisterChallengeRequest, opts ...grpc.CallOption) (*RegisterChallengeResponse, error)
+	// Register registers a repository: with challenge_token, once the id's
+	// host serves the challenge's key authorization over HTTPS
+	// (PermissionDenied if not, NotFound for an unknown or expired token);
+	// without, with an operator token in the "authorization" metadata
+	// ("Bearer <token>"; Unauthenticated if missing or not for this id).
+	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*PublishResponse, error)
 }
 
 type ledgerClient struct {
@@ -113,6 +125,26 @@ func (c *ledgerClient) Role(ctx context.Context, in *RoleRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *ledgerClient) RegisterChallenge(ctx context.Context, in *RegisterChallengeRequest, opts ...grpc.CallOption) (*RegisterChallengeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterChallengeResponse)
+	err := c.cc.Invoke(ctx, Ledger_RegisterChallenge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerClient) Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*PublishResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishResponse)
+	err := c.cc.Invoke(ctx, Ledger_Register_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServer is the server API for Ledger service.
 // All implementations must embed UnimplementedLedgerServer
 // for forward compatibility.
@@ -127,6 +159,16 @@ type LedgerServer interface {
 	Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error)
 	// Role returns the latest logged entry of one role of a repository.
 	Role(context.Context, *RoleRequest) (*RoleResponse, error)
+	// RegisterChallenge issues a challenge proving control of a repository id
+	// whose first segment is a DNS name (docs/spec/ledger-api.md,
+	// "Registration by proof of control"): InvalidArgument for other ids.
+	RegisterChallenge(context.Context, *RegisterChallengeRequest) (*RegisterChallengeResponse, error)
+	// Register registers a repository: with challenge_token, once the id's
+	// host serves the challenge's key authorization over HTTPS
+	// (PermissionDenied if not, NotFound for an unknown or expired token);
+	// without, with an operator token in the "authorization" metadata
+	// ("Bearer <token>"; Unauthenticated if missing or not for this id).
+	Register(context.Context, *RegisterRequest) (*PublishResponse, error)
 	mustEmbedUnimplementedLedgerServer()
 }
 
@@ -151,6 +193,12 @@ func (UnimplementedLedgerServer) Checkpoint(context.Context, *CheckpointRequest)
 }
 func (UnimplementedLedgerServer) Role(context.Context, *RoleRequest) (*RoleResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Role not implemented")
+}
+func (UnimplementedLedgerServer) RegisterChallenge(context.Context, *RegisterChallengeRequest) (*RegisterChallengeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RegisterChallenge not implemented")
+}
+func (UnimplementedLedgerServer) Register(context.Context, *RegisterRequest) (*PublishResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Register not implemented")
 }
 func (UnimplementedLedgerServer) mustEmbedUnimplementedLedgerServer() {}
 func (UnimplementedLedgerServer) testEmbeddedByValue()                {}
@@ -263,6 +311,42 @@ func _Ledger_Role_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Ledger_RegisterChallenge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterChallengeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServer).RegisterChallenge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ledger_RegisterChallenge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServer).RegisterChallenge(ctx, req.(*RegisterChallengeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Ledger_Register_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServer).Register(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ledger_Register_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServer).Register(ctx, req.(*RegisterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Ledger_ServiceDesc is the grpc.ServiceDesc for Ledger service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -290,7 +374,15 @@ var Ledger_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Role",
 			Handler:    _Ledger_Role_Handler,
 		},
+		{
+			MethodName: "RegisterChallenge",
+			Handler:    _Ledger_RegisterChallenge_Handler,
+		},
+		{
+			MethodName: "Register",
+			Handler:    _Ledger_Register_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "proto/ledger/v1/ledger.proto",
+	Metadata: "ledger.proto",
 }
