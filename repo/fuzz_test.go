@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"encoding/hex"
 	"testing"
 )
 
@@ -49,6 +50,25 @@ func FuzzValidTargetPath(f *testing.F) {
 		stored := storedName(p, "00")
 		if bytes.HasPrefix([]byte(stored), []byte("/")) || bytes.Contains([]byte("/"+stored+"/"), []byte("/../")) {
 			t.Fatalf("valid path %q escapes: %q", p, stored)
+		}
+	})
+}
+
+// FuzzParseRoleRecord: the ledger's role record parser returns either an
+// error or a canonical SHA-256 hex string, whatever the bytes.
+func FuzzParseRoleRecord(f *testing.F) {
+	f.Add([]byte(`{"index":2,"sha256":"ebbb08662929863ab705527beff3f7a4bf14b981ece4ce1da44a8d2f78b38752","version":2}`))
+	f.Add([]byte(`{"index":2,"sha256":"EBBB08662929863ab705527beff3f7a4bf14b981ece4ce1da44a8d2f78b38752","version":2}`))
+	f.Add([]byte(`{"sha256":"00","version":1}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sum, err := parseRoleRecord(b)
+		if err != nil {
+			return
+		}
+		d, derr := hex.DecodeString(sum)
+		if derr != nil || len(d) != 32 || hex.EncodeToString(d) != sum {
+			t.Fatalf("accepted sha256 %q", sum)
 		}
 	})
 }

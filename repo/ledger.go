@@ -42,7 +42,7 @@ func ledgerHint(status int) string {
 	case http.StatusNotFound:
 		return " (register the repository with `shiplog repo register` first)"
 	case http.StatusConflict:
-		return " (the ledger already logged this or a later version with other bytes: stage a new version with `shiplog repo renew` and sign it)"
+		return " (the ledger already logged this or a later version with other bytes: stage a new version with `shiplog repo renew` and sign it; if the ledger holds the largest version, rotate the role's keys first: docs/vendor.md, \"Incident\")"
 	case http.StatusForbidden:
 		return " (the signatures do not meet the threshold the ledger's logged root requires: check `shiplog repo status`)"
 	case http.StatusUnauthorized:

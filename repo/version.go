@@ -68,25 +68,40 @@ func (c *ledgerClient) latest(repoID, role string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rec struct {
-		Version uint64 `json:"version"`
-		SHA256  string `json:"sha256"`
+	sum, err := parseRoleRecord(b)
+	if err != nil {
+		return nil, fmt.Errorf("malformed ledger record of %s: %w", role, err)
 	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("malformed ledger record of %s: %v", role, err)
-	}
-	sum, err := hex.DecodeString(rec.SHA256)
-	if err != nil || len(sum) != sha256.Size || hex.EncodeToString(sum) != rec.SHA256 {
-		return nil, fmt.Errorf("malformed ledger record of %s: bad sha256", role)
-	}
-	md, err := get("/metadata/"+rec.SHA256, "/metadata/"+rec.SHA256, MaxMetadataUpload)
+	md, err := get("/metadata/"+sum, "/metadata/"+sum, MaxMetadataUpload)
 	if err != nil {
 		return nil, err
 	}
-	if got := sha256.Sum256(md); hex.EncodeToString(got[:]) != rec.SHA256 {
+	if got := sha256.Sum256(md); hex.EncodeToString(got[:]) != sum {
 		return nil, fmt.Errorf("the ledger served metadata for %s that does not match its record", role)
 	}
 	return md, nil
+}
+
+// parseRoleRecord reads the ledger's role record (docs/spec/ledger-api.md:
+// {"version": V, "sha256": "<hex>", "index": N}, at most 4 KiB) and
+// returns its sha256: 64 lowercase hex digits, or an error.
+func parseRoleRecord(b []byte) (string, error) {
+	if len(b) > maxErrorSize {
+		return "", errors.New("record too large")
+	}
+	var rec struct {
+		Version uint64 `json:"version"`
+		SHA256  string `json:"sha256"`
+		Index   uint64 `json:"index"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return "", errors.New("not the JSON record")
+	}
+	sum, err := hex.DecodeString(rec.SHA256)
+	if err != nil || len(sum) != sha256.Size || hex.EncodeToString(sum) != rec.SHA256 || rec.Version < 1 {
+		return "", errors.New("bad sha256 or version")
+	}
+	return rec.SHA256, nil
 }
 
 // logged is what the ledger says of a role: the version of its latest
