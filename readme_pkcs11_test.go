@@ -46,6 +46,16 @@ shiplog ledger init -d ledger --origin ledger.example/log --http-listen 127.0.0.
 	if strings.Contains(script, ".key\n") || strings.Contains(script, ".key ") {
 		t.Fatalf("a key file is left in the rewritten walkthrough:\n%s", script)
 	}
+	// Before stopping the servers: refresh with the online keys in the
+	// token (a 200h margin makes the one-day timestamp and the one-week
+	// snapshot due), and the device still updates against the result.
+	rewrite("\nkill $(jobs -p)", `
+shiplog repo refresh -d repo --within 200h --metrics-file refresh.prom \
+  --timestamp-key "$(p11 vendor timestamp)" --snapshot-key "$(p11 vendor snapshot)" | tee refresh.out
+grep -q "signed snapshot v2 and timestamp v2" refresh.out
+grep -q 'shiplog_repo_metadata_expires_timestamp_seconds{repository="example.com/firmware",role="timestamp"}' refresh.prom
+shiplog-device --data-dir device update --yes
+kill $(jobs -p)`)
 	hsm := t.TempDir()
 	conf, err := keyreftest.InitToken(hsm, "vendor", "ledger", "witnesses")
 	if err != nil {

@@ -61,6 +61,10 @@ type Config struct {
 	Witnesses []string
 	// Peers are other auditors' URLs; the auditor reads <peer>/checkpoint.
 	Peers []string
+	// Repositories are TUF metadata base URLs (or local metadata
+	// directories) whose timestamp.json the auditor checks for expiry in
+	// every round (KindTimestampLapsed).
+	Repositories []string
 	// Workers bounds concurrent fetches; zero means 8.
 	Workers int
 	// StepBundles is the number of entry bundles (of 256 entries) per
@@ -204,6 +208,9 @@ func (a *Auditor) Step(ctx context.Context) (Result, error) {
 	err := a.follow(ctx, &res)
 	if err == nil {
 		err = a.gossip(ctx, &res)
+	}
+	if err == nil {
+		err = a.freshness(ctx, &res)
 	}
 	if h, ok, herr := a.cfg.State.Head(); herr == nil && ok {
 		res.Audited = h.Size

@@ -47,6 +47,9 @@ type Options struct {
 	VendorHashes string
 	VendorRepos  []string
 	VendorDir    string
+	// Repositories are TUF metadata base URLs whose timestamp expiry is
+	// checked every round; in vendor mode VendorDir/metadata is checked too.
+	Repositories []string
 	// VendorGrace is how long vendor mode waits for a release's metadata to
 	// appear in the vendor's files before it reports it; 0 means 10 s.
 	VendorGrace time.Duration
@@ -101,7 +104,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildmetric.Collector())
 	a, err := New(Config{Ledger: o.Ledger, Policy: p, State: db, Client: client, Logger: o.Logger,
-		Sink: minSeverity{o.MinSeverity, sinks}, Vendor: vendor, Witnesses: o.Witnesses, Peers: o.Peers,
+		Sink: minSeverity{o.MinSeverity, sinks}, Vendor: vendor, Witnesses: o.Witnesses, Peers: o.Peers, Repositories: o.repositories(),
 		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter})
 	if err != nil {
 		return ExitError, err
@@ -271,4 +274,13 @@ func (m minSeverity) Alert(ctx context.Context, f alert.Finding) error {
 		return nil
 	}
 	return m.next.Alert(ctx, f)
+}
+
+// repositories are the metadata locations whose freshness is checked.
+func (o Options) repositories() []string {
+	out := append([]string(nil), o.Repositories...)
+	if o.VendorDir != "" {
+		out = append(out, filepath.Join(o.VendorDir, "metadata"))
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/shiplog/shiplog/evidence/policy"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/tessera"
+	"github.com/shiplog/shiplog/repo"
 	"github.com/shiplog/shiplog/witness"
 	wclient "github.com/shiplog/shiplog/witness/client"
 	"golang.org/x/mod/sumdb/note"
@@ -131,6 +132,9 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	if _, err := audit.New(audit.Config{Ledger: "http://127.0.0.1:1", Policy: pol, State: db, Registerer: rec}); err != nil {
 		t.Fatal(err)
 	}
+
+	// The repository refresh (shiplog repo refresh).
+	repo.NewFreshnessMetrics(rec)
 
 	names := rec.names
 	for n := range names {

@@ -135,7 +135,7 @@ func (r *Repo) nextSteps(s *Status) []string {
 		next = append(next, fmt.Sprintf("3. expose: `shiplog publish %s --policy POLICY --snapshot-key KEY --timestamp-key KEY` writes snapshot and timestamp, only for logged versions", r.Dir))
 	}
 	if len(next) == 0 {
-		next = append(next, fmt.Sprintf("nothing pending; refresh the timestamp before it expires with `shiplog repo timestamp %s --key KEY` (from cron)", r.Dir))
+		next = append(next, fmt.Sprintf("nothing pending; keep timestamp and snapshot fresh with `shiplog repo refresh %s --timestamp-key KEY --snapshot-key KEY` (from a timer, or with --every)", r.Dir))
 	}
 	return next
 }

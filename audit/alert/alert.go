@@ -101,6 +101,12 @@ const (
 	// threshold crossed (one finding per outage and severity); the message
 	// carries the latest error.
 	KindLedgerUnreachable Kind = "ledger-unreachable"
+	// KindTimestampLapsed: a watched repository (audit --repo) serves a
+	// timestamp.json that has expired (or is not timestamp metadata), so
+	// devices silently stop getting updates, security fixes included. One
+	// finding per lapsed timestamp version. Evidence: the source, version
+	// and expiry.
+	KindTimestampLapsed Kind = "timestamp-lapsed"
 )
 
 // Kinds of finding about entries and their metadata.

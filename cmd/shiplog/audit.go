@@ -92,6 +92,7 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 	f.StringVar(&minSev, "min-severity", "info", "lowest severity sent to stdout and the webhook: info, warning or critical")
 	f.StringArrayVar(&o.Witnesses, "witness", nil, "witness monitoring URL prefix to gossip with (repeatable)")
 	f.StringArrayVar(&o.Peers, "peer", nil, "another auditor's URL to gossip with (repeatable)")
+	f.StringArrayVar(&o.Repositories, "repo-url", nil, "TUF metadata base URL whose timestamp must not lapse (repeatable; vendor mode checks --vendor-dir's too)")
 	f.StringVar(&o.VendorDir, "vendor-dir", "", "vendor mode: the vendor's repository directory (shiplog-repo.json, metadata/)")
 	f.DurationVar(&o.VendorGrace, "vendor-grace", 0, "vendor mode: how long to wait for a release to appear in the vendor's files before reporting it (default 10s)")
 	f.StringVar(&o.VendorHashes, "vendor-hashes", "", "vendor mode: file of expected metadata SHA-256s, one per line")
