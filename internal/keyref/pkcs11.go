@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -76,29 +77,15 @@ func session(u *PKCS11URI, rw bool) (*pkcs11.Ctx, pkcs11.SessionHandle, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	slots, err := c.GetSlotList(true)
+	found, err := findSlots(c, u)
 	if err != nil {
-		return nil, 0, fmt.Errorf("couldn't list PKCS #11 slots: %w", err)
-	}
-	var found []uint
-	for _, s := range slots {
-		ti, err := c.GetTokenInfo(s)
-		if err != nil {
-			continue
-		}
-		if matches(u.Token, ti.Label) && matches(u.Serial, ti.SerialNumber) && matches(u.Manufacturer, ti.ManufacturerID) &&
-			matches(u.Model, ti.Model) && (u.SlotID == nil || *u.SlotID == s) {
-			found = append(found, s)
-		}
-	}
-	if len(found) != 1 {
-		return nil, 0, fmt.Errorf("the URI matches %d tokens, want exactly 1", len(found))
+		return nil, 0, err
 	}
 	flags := uint(pkcs11.CKF_SERIAL_SESSION)
 	if rw {
 		flags |= pkcs11.CKF_RW_SESSION
 	}
-	sh, err := c.OpenSession(found[0], flags)
+	sh, err := c.OpenSession(found, flags)
 	if err != nil {
 		return nil, 0, fmt.Errorf("couldn't open a PKCS #11 session: %w", err)
 	}
@@ -114,6 +101,47 @@ func session(u *PKCS11URI, rw bool) (*pkcs11.Ctx, pkcs11.SessionHandle, error) {
 		}
 	}
 	return c, sh, nil
+}
+
+// findSlots returns the one slot whose token u names. When none matches it
+// looks again for up to a second: a token shared by several processes can be
+// briefly unreadable, or read as uninitialised, while another one writes to
+// it (SoftHSM2's file store does this), so a misspelt token name costs a
+// second before it is reported.
+func findSlots(c *pkcs11.Ctx, u *PKCS11URI) (uint, error) {
+	var lastErr error
+	for attempt := 0; attempt < 20; attempt++ {
+		if attempt > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		slots, err := c.GetSlotList(true)
+		if err != nil {
+			return 0, fmt.Errorf("couldn't list PKCS #11 slots: %w", err)
+		}
+		var found []uint
+		lastErr = nil
+		for _, s := range slots {
+			ti, err := c.GetTokenInfo(s)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if matches(u.Token, ti.Label) && matches(u.Serial, ti.SerialNumber) && matches(u.Manufacturer, ti.ManufacturerID) &&
+				matches(u.Model, ti.Model) && (u.SlotID == nil || *u.SlotID == s) {
+				found = append(found, s)
+			}
+		}
+		switch {
+		case len(found) == 1:
+			return found[0], nil
+		case len(found) > 1:
+			return 0, fmt.Errorf("the URI matches %d tokens, want exactly 1", len(found))
+		}
+	}
+	if lastErr != nil {
+		return 0, fmt.Errorf("the URI matches no readable token (last error: %w)", lastErr)
+	}
+	return 0, errors.New("the URI matches no token")
 }
 
 func matches(want, got string) bool { return want == "" || want == strings.TrimRight(got, " \x00") }
