@@ -199,3 +199,75 @@ func resolveKeyID(ids []string, id string) (string, error) {
 	}
 	return "", fmt.Errorf("key ID prefix %s is ambiguous", id)
 }
+
+// Undelegate stages the removal of a delegation (TUF 1.0 §4.5): a new
+// version of the delegating role from ("" means targets) without the named
+// role name, or without its hash bins when name is their prefix, and
+// without the keys no remaining delegation uses. Staged versions of roles
+// that are no longer reachable are discarded. Published versions stay in
+// DIR/metadata (older snapshots name them); the next publish writes a
+// snapshot without them, so clients no longer trust the role for anything.
+// It returns the staged delegating role and the discarded roles.
+func (r *Repo) Undelegate(from, name string) (staged string, discarded []string, err error) {
+	if from == "" {
+		from = "targets"
+	}
+	dm := r.working().targets(from)
+	if dm == nil {
+		return "", nil, fmt.Errorf("role %s does not exist", from)
+	}
+	d := dm.Signed.Delegations
+	if d == nil || !delegates(d, name) {
+		return "", nil, fmt.Errorf("role %s does not delegate %q (see `shiplog repo status`)", from, name)
+	}
+	m, err := r.stageTargets(from)
+	if err != nil {
+		return "", nil, err
+	}
+	d = m.Signed.Delegations
+	if d.SuccinctRoles != nil {
+		d.SuccinctRoles = nil
+	} else {
+		d.Roles = slices.DeleteFunc(d.Roles, func(dr metadata.DelegatedRole) bool { return dr.Name == name })
+	}
+	used := map[string]bool{}
+	for _, dr := range d.Roles {
+		for _, id := range dr.KeyIDs {
+			used[id] = true
+		}
+	}
+	for id := range d.Keys {
+		if !used[id] {
+			delete(d.Keys, id)
+		}
+	}
+	if len(d.Roles) == 0 && d.SuccinctRoles == nil {
+		m.Signed.Delegations = nil
+	}
+	reachable, err := r.working().delegators()
+	if err != nil {
+		return "", nil, err
+	}
+	for role := range r.staged.Targets {
+		if _, ok := reachable[role]; !ok {
+			delete(r.staged.Targets, role)
+			discarded = append(discarded, role)
+		}
+	}
+	slices.Sort(discarded)
+	return from, discarded, r.saveStaging()
+}
+
+// delegates reports whether d delegates to the named role, or to hash
+// bins with that prefix.
+func delegates(d *metadata.Delegations, name string) bool {
+	if d.SuccinctRoles != nil {
+		return d.SuccinctRoles.NamePrefix == name
+	}
+	for _, dr := range d.Roles {
+		if dr.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -402,15 +402,45 @@ func repoDelegateCmd() *cobra.Command {
 	var dir string
 	var o repo.DelegateOptions
 	var keyFiles []string
+	var remove string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "delegate --data-dir DIR",
-		Short: "Stage a delegation: a named role with path patterns, or hash bins",
+		Short: "Stage a delegation (a named role with path patterns, or hash bins), or its removal",
+		Long: `Stage a delegation: a new version of the delegating role (--from, default targets)
+that delegates to a named role with path patterns, or to hash bins; the new roles get
+an empty staged version 1.
+
+With --remove NAME, stage its removal instead (TUF 1.0 delegations): a new version of
+the delegating role without the role NAME (or without its hash bins when NAME is their
+prefix) and without keys no other delegation uses; unpublished staged versions of roles
+no longer reachable are discarded. Sign the delegating role and publish: the new
+snapshot no longer lists the role and devices stop trusting it for any target.`,
 		Example: `  shiplog repo delegate -d repo --name vendor-b --path 'vendor-b/*' --key vb.key.pub
-  shiplog repo delegate -d repo --hash-bins 256 --prefix bins --key bins.key.pub`,
+  shiplog repo delegate -d repo --hash-bins 256 --prefix bins --key bins.key.pub
+  shiplog repo delegate -d repo --remove vendor-b`,
 		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = takeDir(cmd, &dir, args)
+			if remove != "" {
+				if o.Name != "" || o.HashBins != 0 || len(keyFiles) > 0 || len(o.Paths) > 0 {
+					return fmt.Errorf("--remove takes only --from: it removes a delegation, it does not make one")
+				}
+				return withStaging(cmd, dir, version, func(r *repo.Repo) error {
+					staged, discarded, err := r.Undelegate(o.From, remove)
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return printJSON(cmd.OutOrStdout(), map[string]any{"staged": []string{staged}, "discarded": discarded})
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "staged %s without the delegation to %s; sign it and publish\n", staged, remove)
+					if len(discarded) > 0 {
+						fmt.Fprintf(cmd.OutOrStdout(), "discarded staged role(s) no longer reachable: %s\n", summarize(discarded))
+					}
+					return nil
+				})
+			}
 			ks, err := loadPublicKeys(keyFiles)
 			if err != nil {
 				return err
@@ -437,6 +467,7 @@ func repoDelegateCmd() *cobra.Command {
 	c.Flags().StringVar(&o.Prefix, "prefix", "bins", "hash bin name prefix")
 	c.Flags().StringArrayVar(&keyFiles, "key", nil, "public key file of the delegated role (repeatable)")
 	c.Flags().IntVar(&o.Threshold, "threshold", 1, "signature threshold of the delegated role")
+	c.Flags().StringVar(&remove, "remove", "", "stage the removal of this delegated role (or hash-bin prefix) instead")
 	addOutputFlags(c, &asJSON)
 	versionFlag(c, &version)
 	dataDirFlag(c, &dir, "", "the repository directory (required)")
