@@ -140,14 +140,31 @@ type Ledger struct {
 	reader   tessera.LogReader
 	awaiter  *tessera.PublicationAwaiter
 	cancel   context.CancelFunc
+	ordered  bool // each entry is its own Tessera batch (New, not NewBulk)
 
 	mu      sync.Mutex
 	bySeq   map[uint64][sha256.Size]byte // index -> metadata hash
 	cosigns map[string][]byte            // checkpoint body -> cosigned note
 }
 
-// New starts a log in dir (created if needed) signed with keys.
+// New starts a log in dir (created if needed) signed with keys. Tessera
+// integrates each entry in a batch of its own, so the entries one goroutine
+// adds are logged in the order it added them (see Append); that costs one
+// integration (a few fsyncs) per entry.
 func New(ctx context.Context, dir string, keys *Keys) (*Ledger, error) {
+	return start(ctx, dir, keys, 1)
+}
+
+// NewBulk starts a log like New whose Tessera batches up to 4096 entries,
+// for building large logs quickly with AppendUnordered. Tessera may then log
+// one goroutine's entries out of order: a batch flushed by its timer races
+// the next batch to storage, and the later one can win. Append refuses to
+// run on such a ledger.
+func NewBulk(ctx context.Context, dir string, keys *Keys) (*Ledger, error) {
+	return start(ctx, dir, keys, 4096)
+}
+
+func start(ctx context.Context, dir string, keys *Keys, batch uint) (*Ledger, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "metadata"), 0o755); err != nil {
 		return nil, err
 	}
@@ -156,9 +173,13 @@ func New(ctx context.Context, dir string, keys *Keys) (*Ledger, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	// With a batch of one, every Add flushes its entry from the caller's
+	// goroutine onto Tessera's single sequencing worker, so one goroutine's
+	// entries reach it, and are given indices, in order; the batch timer
+	// then never finds an entry to flush.
 	opts := tessera.NewAppendOptions().
 		WithCheckpointSigner(keys.logSigner).
-		WithBatching(4096, 5*time.Millisecond).
+		WithBatching(batch, 5*time.Millisecond).
 		WithCheckpointInterval(100 * time.Millisecond)
 	app, shutdown, reader, err := tessera.NewAppender(ctx, drv, opts)
 	if err != nil {
@@ -166,7 +187,7 @@ func New(ctx context.Context, dir string, keys *Keys) (*Ledger, error) {
 		return nil, err
 	}
 	l := &Ledger{Keys: keys, Dir: dir, appender: app, shutdown: shutdown, reader: reader, cancel: cancel,
-		bySeq: map[uint64][sha256.Size]byte{}, cosigns: map[string][]byte{}}
+		ordered: batch == 1, bySeq: map[uint64][sha256.Size]byte{}, cosigns: map[string][]byte{}}
 	l.awaiter = tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 20*time.Millisecond)
 	return l, nil
 }
@@ -180,12 +201,14 @@ func (l *Ledger) Close() error {
 	return err
 }
 
-// Append logs releases in order and returns once a published checkpoint
-// covers them all. It returns their indices. Tessera's queue keeps one
-// goroutine's entries in order as long as only its batch timer flushes, so
-// give Append fewer than 4096 releases at a time (the batch size); it checks
-// the order and fails rather than log out of order.
+// Append logs releases in the order given and returns once a published
+// checkpoint covers them all. It returns their indices, and fails rather
+// than return indices that are not consecutive (another goroutine appending
+// at the same time). It fails on a ledger from NewBulk.
 func (l *Ledger) Append(ctx context.Context, rs ...Release) ([]uint64, error) {
+	if !l.ordered {
+		return nil, errors.New("ledgertest: Append needs a ledger from New (NewBulk's batches may log entries out of order)")
+	}
 	futures := make([]tessera.IndexFuture, len(rs))
 	for i, r := range rs {
 		e, err := entry.New(r.Repo, r.Role, r.Version, r.Metadata)
@@ -223,11 +246,11 @@ func (l *Ledger) AppendBulk(ctx context.Context, rs []Release) error {
 	return l.Publish(ctx)
 }
 
-// AppendUnordered logs releases concurrently (indices need not follow the
-// order given) and returns once each has its index, without waiting for a
-// checkpoint. Releases logged by later calls get larger indices, so a
-// caller logs one repository's releases in order by giving at most one of
-// them per call (see Publish).
+// AppendUnordered logs releases concurrently (on a ledger from NewBulk,
+// indices need not follow the order given) and returns once each has its
+// index, without waiting for a checkpoint. Releases logged by later calls
+// get larger indices, so a caller logs one repository's releases in order
+// by giving at most one of them per call (see Publish).
 func (l *Ledger) AppendUnordered(ctx context.Context, rs []Release) error {
 	futures := make([]tessera.IndexFuture, len(rs))
 	for i, r := range rs {

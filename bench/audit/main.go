@@ -68,7 +68,7 @@ func run(n, nrepos, workers int) error {
 	if err != nil {
 		return err
 	}
-	l, err := ledgertest.New(ctx, filepath.Join(dir, "log"), keys)
+	l, err := ledgertest.NewBulk(ctx, filepath.Join(dir, "log"), keys)
 	if err != nil {
 		return err
 	}
