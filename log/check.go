@@ -39,6 +39,30 @@ type History interface {
 // Accepted is a submission that passed the checks.
 type Accepted struct {
 	Entry entry.Entry
+	// Targets is the verified metadata of an accepted targets role, and
+	// Delegator the metadata whose keys it met the threshold of (the root
+	// for top-level targets, the delegating targets role otherwise); nil
+	// for a root.
+	Targets   *tufcheck.Targets
+	Delegator any
+}
+
+// thresholdMemo is a History that remembers which logged targets files
+// met the threshold of the keys their delegator lists for them (the
+// ledger's remembers those it accepted), so the floor of the next
+// submission need not verify them again. Delegator and latest are compared
+// by identity: the same parsed objects the History returned.
+type thresholdMemo interface {
+	metThreshold(delegator any, role string, latest *tufcheck.Targets) bool
+}
+
+// floorOf returns latest's version if h remembers that it met its
+// threshold under delegator, else compute().
+func floorOf(h History, delegator any, role string, latest *tufcheck.Targets, compute func() int64) int64 {
+	if m, ok := h.(thresholdMemo); ok && latest != nil && m.metThreshold(delegator, role, latest) {
+		return latest.Signed.Version
+	}
+	return compute()
 }
 
 // CheckInitialRoot checks the first root of repository repo: a root,
@@ -90,6 +114,8 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 		return Accepted{}, ErrUnknownRepository
 	}
 	var version, floor int64
+	var verified *tufcheck.Targets
+	var delegatorOf any
 	switch role {
 	case metadata.ROOT:
 		r, err := tufcheck.NextRoot(root, data, now)
@@ -110,7 +136,9 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 		if err != nil {
 			return Accepted{}, err
 		}
-		version, floor = t.Signed.Version, tufcheck.TargetsFloor(root, latest)
+		version = t.Signed.Version
+		floor = floorOf(h, root, role, latest, func() int64 { return tufcheck.TargetsFloor(root, latest) })
+		verified, delegatorOf = t, root
 	default:
 		delegator, err := findDelegator(h, role)
 		if err != nil {
@@ -124,12 +152,16 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 		if err != nil {
 			return Accepted{}, err
 		}
-		version, floor = t.Signed.Version, tufcheck.DelegatedFloor(delegator, role, latest)
+		version = t.Signed.Version
+		floor = floorOf(h, delegator, role, latest, func() int64 { return tufcheck.DelegatedFloor(delegator, role, latest) })
+		verified, delegatorOf = t, delegator
 	}
 	if version <= floor { // rollback, or a replay of other bytes for a logged version
 		return Accepted{}, fmt.Errorf("%w: %s v%d is not above the logged v%d (the latest version its current keys signed; docs/spec/versions.md)", tufcheck.ErrVersion, role, version, floor)
 	}
-	return accepted(repo, role, version, data)
+	acc, err := accepted(repo, role, version, data)
+	acc.Targets, acc.Delegator = verified, delegatorOf
+	return acc, err
 }
 
 // checkShape checks what needs no parsing: sizes, names and logged roles.

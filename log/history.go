@@ -45,6 +45,10 @@ func (h history) Version(role string) (uint64, error) {
 	return st.Version, nil
 }
 
+func (h history) metThreshold(delegator any, role string, latest *tufcheck.Targets) bool {
+	return h.l.verified.has(verifiedKey{delegator, role}, latest)
+}
+
 // parsed returns the latest logged version of role, parsed by parse, from
 // the cache of parsed metadata.
 func (h history) parsed(role string, parse func([]byte) (any, error)) (any, error) {
@@ -97,4 +101,48 @@ func (c *parsedCache) put(k [sha256.Size]byte, v any) {
 		}
 	}
 	c.m[k] = v
+}
+
+func (c *parsedCache) drop(k [sha256.Size]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+}
+
+// verifiedKey names a delegator (parsed root or targets) and a role it
+// delegates.
+type verifiedKey struct {
+	delegator any
+	role      string
+}
+
+// verifiedSet remembers, per delegator and role, the last targets file
+// (parsed) accepted as meeting the threshold of the delegator's keys for
+// the role: the one the next submission of the role is checked above. At
+// most max entries (one dropped when full).
+type verifiedSet struct {
+	mu  sync.Mutex
+	m   map[verifiedKey]*tufcheck.Targets
+	max int
+}
+
+func (s *verifiedSet) has(k verifiedKey, t *tufcheck.Targets) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[k] == t
+}
+
+func (s *verifiedSet) add(k verifiedKey, t *tufcheck.Targets) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[verifiedKey]*tufcheck.Targets)
+	}
+	if _, ok := s.m[k]; !ok && len(s.m) >= s.max {
+		for old := range s.m {
+			delete(s.m, old)
+			break
+		}
+	}
+	s.m[k] = t
 }

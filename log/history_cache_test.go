@@ -2,7 +2,13 @@ package log
 
 import (
 	"crypto/sha256"
+	"errors"
 	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/client/tufcheck"
+	"github.com/shiplog/shiplog/log/tuftest"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 // A full cache drops one entry per insertion, not all of them: a working
@@ -22,5 +28,59 @@ func TestParsedCacheDropsOneEntryWhenFull(t *testing.T) {
 	c.put(key(64), 64) // present: nothing dropped
 	if len(c.m) != 64 {
 		t.Fatalf("%d entries after putting a present key, want 64", len(c.m))
+	}
+}
+
+// memoHistory is a fakeHistory that remembers one targets file as having
+// met its threshold under one delegator.
+type memoHistory struct {
+	*fakeHistory
+	delegator any
+	met       *tufcheck.Targets
+}
+
+func (h memoHistory) metThreshold(delegator any, role string, latest *tufcheck.Targets) bool {
+	return delegator == h.delegator && role == "targets" && latest == h.met
+}
+
+// The floor comes from the remembered verification only for the very
+// objects remembered: the same content parsed again, or the same file
+// under another root, is verified again. A latest version signed by a key
+// the root no longer lists (here: another key) does not set the floor
+// unless the memo says it met the threshold.
+func TestCheckSubmissionUsesRememberedThresholdOnlyForTheSameObjects(t *testing.T) {
+	now := time.Now()
+	repo := tuftest.NewRepo(now.Add(time.Hour))
+	root, err := tufcheck.InitialRoot(repo.RootBytes(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey := tuftest.NewKey()
+	parse := func(b []byte) *tufcheck.Targets {
+		m, err := metadata.Targets().FromBytes(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	latest := parse(repo.Targets(5, otherKey)) // not signed by the root's targets key
+	h := &fakeHistory{root: root, targets: map[string]*tufcheck.Targets{"targets": latest}, version: map[string]uint64{"root": 1, "targets": 5}}
+	v3 := repo.Targets(3)
+	if _, err := CheckSubmission(h, "example.com/fw", "targets", v3, now); err != nil {
+		t.Fatalf("v3 above a latest v5 its current keys did not sign: %v", err)
+	}
+	if _, err := CheckSubmission(memoHistory{h, root, latest}, "example.com/fw", "targets", v3, now); !errors.Is(err, tufcheck.ErrVersion) {
+		t.Fatalf("v3 with v5 remembered as verified: %v, want ErrVersion", err)
+	}
+	if _, err := CheckSubmission(memoHistory{h, root, parse(repo.Targets(5, otherKey))}, "example.com/fw", "targets", v3, now); err != nil {
+		t.Fatalf("a memo of another parse of the file was used: %v", err)
+	}
+	otherRoot, _ := tufcheck.InitialRoot(repo.RootBytes(), now)
+	if _, err := CheckSubmission(memoHistory{h, otherRoot, latest}, "example.com/fw", "targets", v3, now); err != nil {
+		t.Fatalf("a memo under another root object was used: %v", err)
+	}
+	acc, err := CheckSubmission(h, "example.com/fw", "targets", repo.Targets(6), now)
+	if err != nil || acc.Targets == nil || acc.Delegator != any(root) || acc.Targets.Signed.Version != 6 {
+		t.Fatalf("accepted targets: %+v, %v", acc, err)
 	}
 }

@@ -84,7 +84,8 @@ type Ledger struct {
 
 	repos       keyedLock
 	parsedCache parsedCache
-	run         runState // used by Run's goroutine only
+	verified    verifiedSet // targets files accepted, with the delegator whose threshold they met
+	run         runState    // used by Run's goroutine only
 	closing     atomic.Bool
 	failed      atomic.Pointer[error]
 
@@ -132,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 		origin: cfg.Origin, logKey: pl.Verifier, cosigner: cfg.Cosigner, stateDir: cfg.StateDir,
 		state: cfg.State, coord: cfg.Coordinator,
 		now: cfg.Now, log: cfg.Logger, poll: cfg.PollInterval, cosignLimit: cfg.CosignTimeout,
-		parsedCache: parsedCache{max: 1024},
+		parsedCache: parsedCache{max: 1024}, verified: verifiedSet{max: 4096},
 	}
 	if l.now == nil {
 		l.now = time.Now
@@ -268,11 +269,26 @@ func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []by
 			return l.receipt(e, idx, true), nil
 		}
 	}
+	prev, hadPrev, err := l.index.Role(repo, role)
+	if err != nil {
+		return nil, err
+	}
 	acc, err := CheckSubmission(history{l, repo}, repo, role, data, l.now())
 	if err != nil {
 		return nil, err
 	}
-	return l.appendLocked(ctx, acc.Entry, data)
+	r, err := l.appendLocked(ctx, acc.Entry, data)
+	if err == nil && acc.Targets != nil {
+		// The next submission of this role reads these bytes as the latest:
+		// keep them parsed instead of the version they replace, and
+		// remember they met their threshold.
+		if hadPrev {
+			l.parsedCache.drop(prev.SHA256)
+		}
+		l.parsedCache.put(acc.Entry.SHA256, acc.Targets)
+		l.verified.add(verifiedKey{acc.Delegator, role}, acc.Targets)
+	}
+	return r, err
 }
 
 // appendLocked stores the metadata durably, appends the entry and records
