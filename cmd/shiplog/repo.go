@@ -607,32 +607,90 @@ there; no signed metadata names them, so no device installs them.`,
 
 func repoSignCmd() *cobra.Command {
 	var dir string
-	var keyFile, passFile string
-	var roles []string
+	var keyFile, passFile, exportFile, requestFile, outFile string
+	var roles, imports []string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "sign --data-dir DIR",
-		Short: "Add your signature to the staged roles your key signs",
+		Short: "Add your signature to the staged roles your key signs (or run a signing ceremony)",
 		Long: `Add one keyholder's signature to every staged role the key is a key of (or
 only --role). Each keyholder runs this with their own key; nobody sees another's
 private key. A role is ready to publish when every threshold is met (a new root
-needs the old root's threshold and its own).`,
+needs the old root's threshold and its own).
+
+A ceremony without shared files, for keyholders on other (offline) machines:
+  shiplog repo sign -d DIR --export-request req.json   what is to be signed: the canonical
+                                                        bytes and a summary of what changes
+  shiplog repo sign --request req.json --key KEY --out alice.sig
+                                                        on the keyholder's machine: prints what
+                                                        the bytes say, writes a signature file
+  shiplog repo sign -d DIR --import alice.sig --import bob.sig
+                                                        adds them, refusing signatures over other
+                                                        bytes or by keys not of the role
+Keys are files, pkcs11: URIs or KMS URIs. See docs/vendor.md, "A root-key ceremony".`,
 		Example: `  shiplog repo sign -d repo --key keys/targets.key
-  shiplog repo sign -d repo --key alice.key --role root --passphrase-file alice.pass`,
-		Args: dirArgs(cobra.NoArgs),
+  shiplog repo sign -d repo --key alice.key --role root --passphrase-file alice.pass
+  shiplog repo sign -d repo --export-request root-v2.request --role root
+  shiplog repo sign --request root-v2.request --key 'pkcs11:token=alice;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so' --out alice.sig
+  shiplog repo sign -d repo --import alice.sig --import bob.sig`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if requestFile != "" {
+				return cobra.NoArgs(cmd, args)
+			}
+			return dirArgs(cobra.NoArgs)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			args = takeDir(cmd, &dir, args)
-			if keyFile == "" {
-				return errors.New("--key FILE is required")
+			if requestFile != "" {
+				if dir != "" || exportFile != "" || len(imports) != 0 {
+					return errors.New("--request signs on its own: give no --data-dir, --export-request or --import")
+				}
+				return signRequest(cmd, requestFile, keyFile, passFile, outFile, asJSON)
 			}
-			k, err := loadKey(keyFile, passFile)
-			if err != nil {
-				return err
+			takeDir(cmd, &dir, args)
+			modes := 0
+			for _, set := range []bool{exportFile != "", len(imports) > 0, keyFile != ""} {
+				if set {
+					modes++
+				}
 			}
-			return withRepo(dir, func(r *repo.Repo) error {
-				res, err := r.Sign(k, roles)
+			if modes != 1 {
+				return errors.New("give exactly one of --key FILE, --export-request FILE, --import FILE")
+			}
+			if exportFile != "" {
+				return withRepo(dir, func(r *repo.Repo) error { return exportRequest(cmd, r, exportFile, roles) })
+			}
+			var k *keys.Private
+			var sigs []*repo.Signatures
+			var err error
+			if keyFile != "" {
+				if k, err = loadKey(keyFile, passFile); err != nil {
+					return err
+				}
+			}
+			for _, f := range imports {
+				b, err := keys.ReadFile(f, repo.MaxSignaturesSize)
 				if err != nil {
 					return err
+				}
+				s, err := repo.ParseSignatures(b)
+				if err != nil {
+					return fmt.Errorf("%s: %w", f, err)
+				}
+				sigs = append(sigs, s)
+			}
+			return withRepo(dir, func(r *repo.Repo) error {
+				var res []repo.SignResult
+				if k != nil {
+					if res, err = r.Sign(k, roles); err != nil {
+						return err
+					}
+				}
+				for i, s := range sigs {
+					got, err := r.ImportSignatures(s)
+					if err != nil {
+						return fmt.Errorf("%s: %w", imports[i], err)
+					}
+					res = append(res, got...)
 				}
 				if asJSON {
 					return printJSON(cmd.OutOrStdout(), res)
@@ -648,11 +706,15 @@ needs the old root's threshold and its own).`,
 			})
 		},
 	}
-	c.Flags().StringVar(&keyFile, "key", "", "private key file")
+	c.Flags().StringVar(&keyFile, "key", "", "private key: file, pkcs11: URI or KMS URI")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file whose first line is the key's passphrase")
-	c.Flags().StringArrayVar(&roles, "role", nil, "sign only this staged role (repeatable)")
+	c.Flags().StringArrayVar(&roles, "role", nil, "sign (or export) only this staged role (repeatable)")
+	c.Flags().StringVar(&exportFile, "export-request", "", "write a signing request for the staged roles to FILE")
+	c.Flags().StringVar(&requestFile, "request", "", "sign the request in FILE with --key (no repository needed)")
+	c.Flags().StringVar(&outFile, "out", "", "with --request: the signature file to write")
+	c.Flags().StringArrayVar(&imports, "import", nil, "add the signatures in FILE (repeatable)")
 	addOutputFlags(c, &asJSON)
-	dataDirFlag(c, &dir, "", "the repository directory (required)")
+	dataDirFlag(c, &dir, "", "the repository directory (required, except with --request)")
 	return c
 }
 
