@@ -3,6 +3,8 @@ package keyref
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"errors"
 	"fmt"
 
 	sigkms "github.com/sigstore/sigstore/pkg/signature/kms"
@@ -26,6 +28,11 @@ func openKMS(ctx context.Context, ref string) (crypto.Signer, error) {
 	}
 	if opts != nil && opts.HashFunc() != crypto.SHA256 {
 		return nil, fmt.Errorf("KMS signer hashes with %v, want SHA-256", opts.HashFunc())
+	}
+	// sigstore's KMS signers sign digests; shiplog uses them for ECDSA
+	// P-256 only (Ed25519 signs whole messages, which they do not pass).
+	if _, ok := s.Public().(*ecdsa.PublicKey); !ok {
+		return nil, errors.New("KMS keys must be ECDSA P-256")
 	}
 	return s, nil
 }
