@@ -74,7 +74,7 @@ func importKey(conf, dir string) error {
 }
 
 // tokenSigner generates a key named object in the test token and opens it.
-func tokenSigner(t *testing.T, object string, ecdsaP256 bool) crypto.Signer {
+func tokenSigner(t testing.TB, object string, ecdsaP256 bool) crypto.Signer {
 	t.Helper()
 	keyreftest.Require(t)
 	ref := keyreftest.URI(token, object)
