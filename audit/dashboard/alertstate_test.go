@@ -15,7 +15,7 @@ import (
 	"github.com/shiplog/shiplog/audit/store"
 )
 
-func findingDB(t *testing.T) (*store.DB, uint64) {
+func findingDB(t testing.TB) (*store.DB, uint64) {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {

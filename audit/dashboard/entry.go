@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/replay"
@@ -253,10 +254,18 @@ func (h *Handler) setAlertState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := r.PostForm.Get("state")
-	if state == "open" {
+	switch state {
+	case "open":
 		state = store.AlertOpen
+	case store.AlertOpen: // "": a form without a state changes nothing
+		http.Error(w, "state must be acknowledged, resolved or open", http.StatusBadRequest)
+		return
 	}
 	note := strings.TrimSpace(r.PostForm.Get("note"))
+	if !utf8.ValidString(note) {
+		http.Error(w, "the note is not UTF-8 text", http.StatusBadRequest)
+		return
+	}
 	if len(note) > store.MaxAlertNote {
 		http.Error(w, "the note is too long (at most 2000 bytes)", http.StatusRequestEntityTooLarge)
 		return

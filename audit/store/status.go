@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode/utf8"
 )
 
 // The monitoring state: how the last rounds went, what each gossip source
@@ -146,7 +147,7 @@ var ErrNoFinding = errors.New("no such finding")
 // SetAlertState records that finding id moved to state (AlertAcknowledged,
 // AlertResolved, or AlertOpen to reopen it) with note, at time now. It
 // fails with ErrNoFinding for an unknown id, and for an unknown state or a
-// note longer than MaxAlertNote.
+// note longer than MaxAlertNote or not UTF-8.
 func (t *Tx) SetAlertState(id uint64, state, note string, now time.Time) error {
 	switch state {
 	case AlertOpen, AlertAcknowledged, AlertResolved:
@@ -155,6 +156,9 @@ func (t *Tx) SetAlertState(id uint64, state, note string, now time.Time) error {
 	}
 	if len(note) > MaxAlertNote {
 		return fmt.Errorf("note of %d bytes; at most %d", len(note), MaxAlertNote)
+	}
+	if !utf8.ValidString(note) {
+		return errors.New("the note is not UTF-8 text")
 	}
 	if t.tx.Bucket(bucketFindings).Get(u64(id)) == nil {
 		return ErrNoFinding
