@@ -1,5 +1,5 @@
-// Package approval is the consumer's say over updates (DESIGN.md, the
-// device's rule 4): a policy per device — never check, check and notify,
+// Package approval is the consumer's say over updates (docs/ARCHITECTURE.md,
+// the device's rule 4): a policy per device — never check, check and notify,
 // download and ask, install automatically, or install security updates
 // automatically — and the informed summary shown before asking: what
 // changes (targets added, removed, changed, with sizes), the release notes

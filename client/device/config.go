@@ -1,6 +1,6 @@
 // Package device is the device agent behind shiplog-device: it keeps a state
 // directory (configuration, tlog-policy, trusted state), and runs the
-// device's rule of DESIGN.md end to end — the TUF update loop with the
+// device's rule of docs/ARCHITECTURE.md end to end — the TUF update loop with the
 // transparency gate (client/update), consumer approval (client/approval),
 // an atomic install (client/install) and an atomic commit of the trusted
 // state (client/state) only after the install succeeded — for online

@@ -69,7 +69,7 @@ func TestVerifyKeysAndLogs(t *testing.T) {
 	}
 }
 
-// Each bad input of issue #10 is refused with its own reason.
+// Each bad input (docs/sigstore.md) is refused with its own reason.
 func TestBadBundlesRefused(t *testing.T) {
 	for name, l := range testLogs() {
 		k := newRoleKey(t, name == "v2")

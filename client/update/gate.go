@@ -46,7 +46,7 @@ type Ledger interface {
 	Consistency(ctx context.Context, old, new uint64) ([][sha256.Size]byte, error)
 }
 
-// Gate is the transparency gate: the device's rule 2 and 3 of DESIGN.md.
+// Gate is the transparency gate: the device's rule 2 and 3 of docs/ARCHITECTURE.md.
 //
 // A role passes when a tlog-proof verifies for its shiplog/release/v1 entry
 // under Policy (evidence.VerifyEntry) and the proof's checkpoint moves the

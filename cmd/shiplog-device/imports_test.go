@@ -24,7 +24,7 @@ var forbidden = []string{
 }
 
 // allowedPrefixes are what client/... packages may import directly, besides
-// the standard library (DESIGN.md: the device links evidence/, proto/bundle,
+// the standard library (docs/ARCHITECTURE.md: the device links evidence/, proto/bundle,
 // internal/durable, internal/capped and client/ only, plus go-tuf, merkle, x/ and protobuf).
 var allowedPrefixes = []string{
 	"golang.org/x/",

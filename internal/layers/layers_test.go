@@ -1,5 +1,5 @@
 // Package layers holds the test that keeps the house's floors apart
-// (DESIGN.md, Layout): evidence/ and proto/ at the bottom import nothing of
+// (docs/ARCHITECTURE.md, "Layers"): evidence/ and proto/ at the bottom import nothing of
 // ours above them; client/ and witness/ stand on them; log/, repo/ and audit/
 // above; the commands and deploy/ (the sandbox) on top. Model: go/build's deps_test.go.
 package layers
