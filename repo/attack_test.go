@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -403,5 +404,35 @@ func TestPublishNothingLoggedIsAnError(t *testing.T) {
 	}
 	if res := f.publish(true); res.NothingLogged() != nil { // nothing staged: not an error
 		t.Errorf("nothing staged: %v", res.NothingLogged())
+	}
+}
+
+// TestPublishWaitReportsWitnessesAndUnmetQuorum: while publish waits for a
+// cosigned checkpoint it reports which witnesses cosigned and which did
+// not; when it gives up it says the quorum was not met and by whom, not
+// only that no checkpoint came.
+func TestPublishWaitReportsWitnessesAndUnmetQuorum(t *testing.T) {
+	f := newFixture(t)
+	f.add(map[string]string{"fw.bin": "v2"})
+	f.sign(f.keys["targets"], "targets")
+	f.ledger.WitnessDown = true
+	var progress bytes.Buffer
+	o := f.opts(true)
+	o.Wait, o.Progress = time.Second, &progress
+	_, err := Publish(context.Background(), f.dir, o)
+	if err == nil {
+		t.Fatal("published without a cosigned checkpoint")
+	}
+	for _, want := range []string{"quorum was not met", "cosigned: none", "not cosigned: w1 (dial tcp 127.0.0.1:9: connection refused)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\ndoes not say %q", err, want)
+		}
+	}
+	if !strings.Contains(progress.String(), "waiting for a cosigned checkpoint covering targets v2") || !strings.Contains(progress.String(), "not yet: w1") {
+		t.Errorf("progress: %q", progress.String())
+	}
+	f.ledger.WitnessDown = false
+	if res := f.publish(true); len(res.Logged) != 1 {
+		t.Errorf("after the witness came back: %+v", res)
 	}
 }

@@ -107,6 +107,63 @@ func (c *ledgerClient) publish(ctx context.Context, repoID, role string, body []
 	return c.postJSON(ctx, "publish "+role, c.url("/v1/publish", q), "", body)
 }
 
+// WitnessStatus is the ledger's account of one witness (GET /v1/witnesses):
+// the largest checkpoint size it cosigned and the last error of a round it
+// did not cosign.
+type WitnessStatus struct {
+	Name         string `json:"name"`
+	URL          string `json:"url,omitempty"`
+	CosignedSize uint64 `json:"cosigned_size"`
+	LastError    string `json:"last_error,omitempty"`
+}
+
+// maxWitnesses bounds the witnesses read from the ledger's answer.
+const maxWitnesses = 256
+
+// witnesses asks the ledger what it last heard from each witness. A ledger
+// without the endpoint (older versions) answers an error; callers only
+// use it to report progress.
+func (c *ledgerClient) witnesses(ctx context.Context) ([]WitnessStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/v1/witnesses", nil), nil)
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := c.once(req, "witnesses", 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Witnesses []WitnessStatus `json:"witnesses"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Witnesses) > maxWitnesses {
+		return nil, errors.New("malformed witness status")
+	}
+	for i := range out.Witnesses {
+		out.Witnesses[i].Name = sanitize([]byte(out.Witnesses[i].Name))
+		out.Witnesses[i].LastError = sanitize([]byte(out.Witnesses[i].LastError))
+	}
+	return out.Witnesses, nil
+}
+
+// quorumReport says, for an entry at index, which witnesses cosigned a
+// checkpoint covering it and which did not (with their last error).
+func quorumReport(ws []WitnessStatus, index uint64) (cosigned, missing []string) {
+	for _, w := range ws {
+		if w.CosignedSize > index {
+			cosigned = append(cosigned, w.Name)
+			continue
+		}
+		m := w.Name
+		if w.LastError != "" {
+			m += " (" + w.LastError + ")"
+		} else {
+			m += fmt.Sprintf(" (cosigned up to size %d)", w.CosignedSize)
+		}
+		missing = append(missing, m)
+	}
+	return cosigned, missing
+}
+
 // register submits the initial root with the admin token.
 func (c *ledgerClient) register(ctx context.Context, repoID, token string, root []byte) (*PublishResponse, error) {
 	return c.postJSON(ctx, "register", c.url("/v1/admin/repositories", url.Values{"id": {repoID}}), token, root)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -46,6 +47,10 @@ type PublishOptions struct {
 	HTTPClient *http.Client
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
+	// Progress, when not nil, receives a line every few seconds while
+	// publish waits for a cosigned checkpoint: which witnesses cosigned and
+	// which did not answer (as the ledger reports them).
+	Progress io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// RetryDelay is the first backoff after a 429/503 (default 1s).
@@ -279,11 +284,11 @@ func (r *Repo) publishRole(ctx context.Context, lc *ledgerClient, p *policy.Poli
 	if wait <= 0 {
 		wait = 30 * time.Second
 	}
-	resp, err := lc.publish(ctx, r.Config.Repository, role, body, min(wait, 60*time.Second))
+	resp, err := lc.publish(ctx, r.Config.Repository, role, body, min(wait, proofPoll))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't log %s v%d: %w", role, version, err)
 	}
-	pr, err := r.awaitProof(ctx, lc, p, role, version, body, resp, wait)
+	pr, err := r.awaitProof(ctx, lc, p, role, version, body, resp, wait, o.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +302,7 @@ func (r *Repo) publishRole(ctx context.Context, lc *ledgerClient, p *policy.Poli
 // or by polling the ledger, verified under p: its entry is rebuilt from the
 // bytes we sent, never taken from the ledger. An unverified proof is never
 // returned.
-func (r *Repo) awaitProof(ctx context.Context, lc *ledgerClient, p *policy.Policy, role string, version int64, body []byte, resp *PublishResponse, wait time.Duration) ([]byte, error) {
+func (r *Repo) awaitProof(ctx context.Context, lc *ledgerClient, p *policy.Policy, role string, version int64, body []byte, resp *PublishResponse, wait time.Duration, progress io.Writer) ([]byte, error) {
 	e, err := entry.New(r.Config.Repository, role, uint64(version), body)
 	if err != nil {
 		return nil, err
@@ -311,9 +316,19 @@ func (r *Repo) awaitProof(ctx context.Context, lc *ledgerClient, p *policy.Polic
 	for len(pr) == 0 {
 		left := deadline.Sub(r.now())
 		if left <= 0 {
-			return nil, fmt.Errorf("%s v%d is logged at index %d but no cosigned checkpoint covered it within %v: run publish again later", role, version, resp.Index, wait)
+			msg := fmt.Sprintf("%s v%d is logged at index %d but no cosigned checkpoint covered it within %v", role, version, resp.Index, wait)
+			if ws, err := lc.witnesses(ctx); err == nil && len(ws) > 0 {
+				cosigned, missing := quorumReport(ws, resp.Index)
+				msg += fmt.Sprintf(": the policy's witness quorum was not met (cosigned: %s; not cosigned: %s)", orNone(cosigned), orNone(missing))
+			}
+			return nil, errors.New(msg + ": run publish again later (the entry stays logged; publish picks it up)")
 		}
-		if pr, err = lc.proof(ctx, resp.LeafHash, min(left, 60*time.Second)); err != nil {
+		if ws, err := lc.witnesses(ctx); err == nil && len(ws) > 0 && progress != nil {
+			cosigned, missing := quorumReport(ws, resp.Index)
+			fmt.Fprintf(progress, "waiting for a cosigned checkpoint covering %s v%d (index %d, %v left): cosigned by %s; not yet: %s\n",
+				role, version, resp.Index, left.Round(time.Second), orNone(cosigned), orNone(missing))
+		}
+		if pr, err = lc.proof(ctx, resp.LeafHash, min(left, proofPoll)); err != nil {
 			var le *LedgerError
 			if errors.As(err, &le) && le.Status == http.StatusGatewayTimeout {
 				pr = nil
@@ -326,6 +341,17 @@ func (r *Repo) awaitProof(ctx context.Context, lc *ledgerClient, p *policy.Polic
 		return nil, fmt.Errorf("the ledger's proof for %s v%d does not verify under the policy, not written: %w", role, version, err)
 	}
 	return pr, nil
+}
+
+// proofPoll is how long one request waits for a proof before publish
+// reports progress and asks again.
+const proofPoll = 5 * time.Second
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 // stagedBytes returns the exact bytes a staged role is published as.
@@ -426,7 +452,7 @@ func Register(ctx context.Context, dir string, o PublishOptions) (*LoggedEntry, 
 	if wait <= 0 {
 		wait = 30 * time.Second
 	}
-	pr, err := r.awaitProof(ctx, lc, p, "root", 1, body, resp, wait)
+	pr, err := r.awaitProof(ctx, lc, p, "root", 1, body, resp, wait, o.Progress)
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,7 @@ a hashedrekord entry, and the returned Sigstore bundle is verified under --polic
 			if verbose {
 				lf.level = "info"
 			}
+			o.Progress = cmd.ErrOrStderr() // which witnesses cosigned while publish waits
 			if o.Logger, err = lf.logger(cmd.ErrOrStderr()); err != nil {
 				return err
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,17 +31,63 @@ const quorumGrace = 100 * time.Millisecond
 type quorumCosigner struct {
 	policy   *policy.Policy
 	each     []*wclient.Collector
+	names    []string // names[i] is the witness of each[i]
 	deadline time.Duration
 	log      *slog.Logger
+
+	mu     sync.Mutex
+	status map[string]*WitnessStatus // by witness name
+}
+
+// WitnessStatus is what the ledger last heard from one policy witness: the
+// largest checkpoint size it cosigned and when, and the last error of a
+// round it did not cosign. GET /v1/witnesses serves it, so a vendor waiting
+// for a cosigned checkpoint can say which witnesses answered.
+type WitnessStatus struct {
+	Name         string    `json:"name"`
+	URL          string    `json:"url,omitempty"`
+	CosignedSize uint64    `json:"cosigned_size"`
+	Cosigned     time.Time `json:"cosigned,omitzero"`
+	LastAttempt  time.Time `json:"last_attempt,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+}
+
+// Witnesses returns the status of every witness with a URL, in policy order.
+func (q *quorumCosigner) Witnesses() []WitnessStatus {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]WitnessStatus, 0, len(q.names))
+	for _, n := range q.names {
+		out = append(out, *q.status[n])
+	}
+	return out
+}
+
+// record notes one witness's answer to the round for a checkpoint of size.
+func (q *quorumCosigner) record(name string, size uint64, cosigned bool, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st := q.status[name]
+	st.LastAttempt = time.Now().UTC()
+	switch {
+	case cosigned:
+		st.CosignedSize, st.Cosigned, st.LastError = max(st.CosignedSize, size), st.LastAttempt, ""
+	case err != nil:
+		st.LastError = err.Error()
+	default:
+		st.LastError = "answered without a cosignature"
+	}
 }
 
 // collectorCosigner is the default CosignerFunc.
 func collectorCosigner(p *policy.Policy, proofs ProofFunc, timeout time.Duration, logger *slog.Logger, reg prometheus.Registerer) (ledger.Cosigner, error) {
-	q := &quorumCosigner{policy: p, deadline: 2 * timeout, log: logger}
+	q := &quorumCosigner{policy: p, deadline: 2 * timeout, log: logger, status: map[string]*WitnessStatus{}}
 	for _, w := range p.Witnesses {
 		if w.URL == "" {
 			continue
 		}
+		q.names = append(q.names, w.Name)
+		q.status[w.Name] = &WitnessStatus{Name: w.Name, URL: w.URL}
 		one := &policy.Policy{Logs: p.Logs, Witnesses: []*policy.Witness{w}} // quorum none: checked here
 		c, err := wclient.NewCollector(one, wclient.ProofFunc(proofs), wclient.Options{Timeout: timeout, Logger: logger, Registerer: reg})
 		if err != nil {
@@ -56,8 +104,9 @@ func collectorCosigner(p *policy.Policy, proofs ProofFunc, timeout time.Duration
 func (q *quorumCosigner) Cosign(ctx context.Context, signed []byte) ([]byte, error) {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.deadline)
 	results := make(chan []byte, len(q.each)) // buffered: late answers never block
+	size := checkpointSize(signed)
 	var wg sync.WaitGroup
-	for _, c := range q.each {
+	for i, c := range q.each {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -65,6 +114,7 @@ func (q *quorumCosigner) Cosign(ctx context.Context, signed []byte) ([]byte, err
 			if err != nil || len(out) < len(signed) {
 				out = signed
 			}
+			q.record(q.names[i], size, len(out) > len(signed), err)
 			results <- out[len(signed):] // this witness's verified signature lines
 		}()
 	}
@@ -88,4 +138,15 @@ func (q *quorumCosigner) Cosign(ctx context.Context, signed []byte) ([]byte, err
 		return nil, fmt.Errorf("couldn't gather a witness quorum: %w", err)
 	}
 	return merged, nil
+}
+
+// checkpointSize reads the size line of a checkpoint the ledger itself
+// signed (for WitnessStatus only); 0 if it cannot.
+func checkpointSize(signed []byte) uint64 {
+	lines := strings.SplitN(string(signed), "\n", 3)
+	if len(lines) < 3 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(lines[1], 10, 64)
+	return n
 }

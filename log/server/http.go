@@ -50,6 +50,7 @@ func (n *Node) Handler() http.Handler {
 	v1.HandleFunc("POST /v1/publish", n.postPublish)
 	v1.HandleFunc("GET /v1/proof", n.getProof)
 	v1.HandleFunc("GET /v1/consistency", n.getConsistency)
+	v1.HandleFunc("GET /v1/witnesses", n.getWitnesses)
 	v1.HandleFunc("GET /v1/repositories/", n.getRole)
 	v1.HandleFunc("POST /v1/admin/repositories", n.postRegister)
 	v1.HandleFunc("POST /v1/registrations/challenge", n.postChallenge)
@@ -86,6 +87,21 @@ func (n *Node) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ledger.ErrBadRequest}, args...)...)
+}
+
+// getWitnesses answers what the ledger last heard from each policy witness
+// (WitnessStatus), so that a vendor waiting for a cosigned checkpoint can
+// report which witnesses cosigned and which did not answer.
+func (n *Node) getWitnesses(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Witnesses []WitnessStatus `json:"witnesses"`
+	}{Witnesses: []WitnessStatus{}}
+	if wr, ok := n.cos.(interface{ Witnesses() []WitnessStatus }); ok {
+		out.Witnesses = wr.Witnesses()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(out)
 }
 
 // getReady answers 200 only when the ledger accepts submissions and its

@@ -64,6 +64,7 @@ type Node struct {
 	cfg      *Config
 	opts     Options
 	ledger   *ledger.Ledger
+	cos      ledger.Cosigner // nil without witnesses
 	store    ledger.Storage
 	be       *backend
 	token    string
@@ -151,6 +152,7 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 			return fmt.Errorf("couldn't set up the witness client: %w", err)
 		}
 	}
+	n.cos = cos
 	n.ledger, err = ledger.New(ctx, ledger.Config{
 		Storage: n.store, Index: n.be.index, Metadata: n.be.meta, Policy: pol, Origin: n.cfg.Origin,
 		Cosigner: cos, StateDir: n.dir, State: n.be.state, Coordinator: n.be.coord,

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -58,6 +59,29 @@ func TestWitnessDownDoesNotStopTheLog(t *testing.T) {
 	}
 	if r := n.do("GET", fmt.Sprintf("/v1/proof?index=%d&wait=300ms", rc.Index), nil); r.code != 504 {
 		t.Fatalf("proof with the quorum down: %d, want 504", r.code)
+	}
+	// The ledger says which witnesses cosigned and which did not answer
+	// (what a waiting vendor reports); rounds finish in the background.
+	var st struct {
+		Witnesses []struct {
+			Name         string `json:"name"`
+			CosignedSize uint64 `json:"cosigned_size"`
+			LastError    string `json:"last_error"`
+		} `json:"witnesses"`
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if err := json.Unmarshal(n.do("GET", "/v1/witnesses", nil).body, &st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Witnesses) == 3 && st.Witnesses[2].CosignedSize > rc.Index && st.Witnesses[0].LastError != "" && st.Witnesses[1].LastError != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/v1/witnesses with two witnesses down: %+v", st)
+		}
+	}
+	if st.Witnesses[0].CosignedSize > rc.Index || st.Witnesses[1].CosignedSize > rc.Index {
+		t.Errorf("a witness that is down is reported as cosigning index %d: %+v", rc.Index, st)
 	}
 	publish(4, "0") // the log keeps growing
 	ws[1].down.Store(false)

@@ -52,6 +52,9 @@ type Server struct {
 	ProofLater bool
 	// TamperProof flips a bit in every inclusion proof served.
 	TamperProof bool
+	// WitnessDown makes its one witness unreachable: no proof is ever
+	// served (504), and /v1/witnesses says so.
+	WitnessDown bool
 	// Requests counts requests by path.
 	Requests map[string]int
 }
@@ -90,6 +93,7 @@ func New() *Server {
 	mux.HandleFunc("POST /v1/publish", s.publish)
 	mux.HandleFunc("POST /v1/admin/repositories", s.register)
 	mux.HandleFunc("GET /v1/proof", s.proof)
+	mux.HandleFunc("GET /v1/witnesses", s.witnesses)
 	s.Server = httptest.NewServer(http.MaxBytesHandler(s.faults(mux), 5<<20+1))
 	return s
 }
@@ -261,7 +265,7 @@ type response struct {
 func (s *Server) respondLocked(w http.ResponseWriter, id, role string, version int64, body []byte, idx uint64, dup bool) {
 	leaf := entry.LeafHash(s.entries[idx])
 	resp := response{Index: idx, LeafHash: hex.EncodeToString(leaf[:]), Entry: string(s.entries[idx]), Duplicate: dup}
-	if !s.ProofLater {
+	if !s.ProofLater && !s.WitnessDown {
 		resp.Proof = string(s.proofLocked(idx))
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -299,10 +303,27 @@ func (s *Server) proofLocked(idx uint64) []byte {
 	return p.Format()
 }
 
+// witnesses answers as the ledger's GET /v1/witnesses: the one witness,
+// up to date unless WitnessDown.
+func (s *Server) witnesses(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := map[string]any{"name": "w1", "cosigned_size": s.tree.Size()}
+	if s.WitnessDown {
+		st["cosigned_size"], st["last_error"] = 0, "dial tcp 127.0.0.1:9: connection refused"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"witnesses": []any{st}})
+}
+
 func (s *Server) proof(w http.ResponseWriter, r *http.Request) {
 	leaf := r.URL.Query().Get("leaf")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.WitnessDown {
+		http.Error(w, "no cosigned checkpoint covers the entry yet", http.StatusGatewayTimeout)
+		return
+	}
 	for i, e := range s.entries {
 		h := entry.LeafHash(e)
 		if hex.EncodeToString(h[:]) == leaf {
