@@ -124,7 +124,7 @@ func startNode(policy func(vkey string) string) (*node, error) {
 		return nil, err
 	}
 	ctx := context.Background()
-	if err := server.Init(ctx, dir, server.InitOptions{Origin: "bench.test/log", Config: &server.Config{RateLimit: -1}}); err != nil {
+	if err := server.Init(ctx, dir, server.InitOptions{Origin: "bench.test/log", Config: &server.Config{RateLimit: -1, MaxConnections: 8192, MaxConnectionsPerClient: 8192}}); err != nil {
 		return nil, err
 	}
 	if policy != nil {
