@@ -128,7 +128,15 @@ func TestAttackStalledGRPCPublishFlood(t *testing.T) {
 	defer cancel()
 	big := make([]byte, server.MaxBody)
 	stalled := grpcFrom(t, n.addrs["grpc"], "127.0.0.2", ctx, 1<<20)
-	go stalled.Publish(ctx, &ledgerv1.PublishRequest{Repo: fw, Role: "targets", Metadata: big})
+	go func() {
+		// Publish returns only when refused (a connection that came while
+		// the client's others were open, on a loaded machine) or when the
+		// test ends: call again until it ends, so the share stays held.
+		for ctx.Err() == nil {
+			stalled.Publish(ctx, &ledgerv1.PublishRequest{Repo: fw, Role: "targets", Metadata: big})
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	attacker := grpcFrom(t, n.addrs["grpc"], "127.0.0.2", context.Background(), 0)
 	waitFor(t, "the attacker's share to be taken", func() bool {
 		_, err := attacker.Checkpoint(context.Background(), &ledgerv1.CheckpointRequest{})
@@ -171,10 +179,17 @@ func TestAttackStalledHTTPBodyFlood(t *testing.T) {
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{DialContext: dialFrom("127.0.0.2"), DisableKeepAlives: true}}
 	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "POST", n.url+"/v1/publish?repo="+fw+"&role=targets&wait=0", &stalledBody{ctx: ctx, left: 1 << 20})
-		req.ContentLength = server.MaxBody
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
+		// The stalled publish returns only when it is refused (its
+		// connection may come while the probes below hold the client's
+		// connections, on a loaded machine) or the test ends: try again
+		// until the test ends, so the share is always held.
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, "POST", n.url+"/v1/publish?repo="+fw+"&role=targets&wait=0", &stalledBody{ctx: ctx, left: 1 << 20})
+			req.ContentLength = server.MaxBody
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}()
 	// A small body (8 KiB, past the 4 KiB left of the client's share) is
