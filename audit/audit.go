@@ -85,6 +85,13 @@ type Config struct {
 	// auditor reports a ledger-unreachable finding (warning; critical after
 	// twelve times as long); zero means 5 minutes.
 	UnreachableAfter time.Duration
+	// StaleViewAfter is how long a witness or peer may hold a log-signed
+	// checkpoint larger than any tree the ledger's tiles support before the
+	// auditor reports a stale-view finding. A witness cosigns a checkpoint
+	// before the ledger publishes it (the ledger publishes once a quorum
+	// cosigned, retrying with a 10 s cosigning timeout and backoff up to
+	// 5 s), so being ahead for a while is normal. Zero means 2 minutes.
+	StaleViewAfter time.Duration
 }
 
 // Auditor follows one ledger. Its methods must not be called concurrently.
@@ -122,6 +129,9 @@ func New(cfg Config) (*Auditor, error) {
 	}
 	if cfg.UnreachableAfter <= 0 {
 		cfg.UnreachableAfter = defaultUnreachableAfter
+	}
+	if cfg.StaleViewAfter <= 0 {
+		cfg.StaleViewAfter = defaultStaleViewAfter
 	}
 	lc, err := newLedgerClient(cfg.Ledger, cfg.Client)
 	if err != nil {

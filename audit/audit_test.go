@@ -286,8 +286,89 @@ func TestAttackFreezeBehindWitness(t *testing.T) {
 	ws.Set(cp)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()
-	a := e.auditor(func(c *Config) { c.Witnesses = []string{wsrv.URL} })
-	wantFinding(t, e.step(a), alert.KindStaleView)
+	now := time.Now()
+	a := e.auditor(func(c *Config) {
+		c.Witnesses = []string{wsrv.URL}
+		c.Now = func() time.Time { return now }
+	})
+	// The witness may have cosigned a checkpoint the ledger is about to
+	// publish: not yet a stale view.
+	wantNone(t, e.step(a))
+	now = now.Add(defaultStaleViewAfter - time.Second)
+	wantNone(t, e.step(a))
+	// Still unsupported once StaleViewAfter has passed: a stale view.
+	now = now.Add(time.Second)
+	f := wantFinding(t, e.step(a), alert.KindStaleView)
+	if f.Evidence["checkpoint"] != string(cp) {
+		t.Errorf("stale-view evidence %q, want the witness's checkpoint", f.Evidence["checkpoint"])
+	}
+}
+
+// TestWitnessAheadWhileLedgerPublishesIsNoStaleView: a witness cosigns a
+// checkpoint before the ledger publishes it (the ledger publishes once a
+// quorum cosigned), so it may hold a size the ledger's tiles do not serve
+// yet. Once the ledger publishes it, that is no finding, however long after.
+func TestWitnessAheadWhileLedgerPublishesIsNoStaleView(t *testing.T) {
+	e := newEnv(t)
+	next := e.newLedger() // the same log, a few entries further
+	rs := e.honest(next, 6)
+	if _, err := e.ledger.Append(e.ctx, rs[:4]...); err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := next.Checkpoint(e.ctx)
+	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws.Set(cp)
+	wsrv := httptest.NewServer(ws)
+	defer wsrv.Close()
+	now := time.Now()
+	a := e.auditor(func(c *Config) {
+		c.Witnesses = []string{wsrv.URL}
+		c.Now = func() time.Time { return now }
+	})
+	wantNone(t, e.step(a))
+	if _, err := e.ledger.Append(e.ctx, rs[4:]...); err != nil {
+		t.Fatal(err)
+	}
+	wantNone(t, e.step(a))
+	now = now.Add(2 * defaultStaleViewAfter)
+	wantNone(t, e.step(a))
+}
+
+// TestAttackSplitViewAheadOfAuditor: the ledger shows the witness a forked
+// log that always stays larger than what it shows the auditor. The
+// witness's first forked checkpoint is checked again once the ledger's tree
+// reaches its size: a fork, found before any stale-view grace period ends.
+func TestAttackSplitViewAheadOfAuditor(t *testing.T) {
+	e := newEnv(t)
+	e.honest(e.ledger, 3) // size 4
+	forked := e.newLedger()
+	saved := *e.repo
+	e.repo = tuftest.NewRepo("example.com/other", time.Now().Add(time.Hour))
+	e.version = 0
+	e.honest(forked, 5) // size 6
+	first, _ := forked.Checkpoint(e.ctx)
+	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws.Set(first)
+	wsrv := httptest.NewServer(ws)
+	defer wsrv.Close()
+	now := time.Now()
+	a := e.auditor(func(c *Config) {
+		c.Witnesses = []string{wsrv.URL}
+		c.Now = func() time.Time { return now }
+	})
+	wantNone(t, e.step(a))
+	// The fork grows on (size 16) ahead of the log the auditor sees (size 8).
+	e.honest(forked, 10)
+	later, _ := forked.Checkpoint(e.ctx)
+	ws.Set(later)
+	*e.repo = saved
+	e.version = 3
+	e.honest(e.ledger, 4)
+	f := wantFinding(t, e.step(a), alert.KindFork)
+	verifyForkEvidence(t, f, e.policy, false) // sizes 6 and 8, with the proof that fails
+	if fork, _ := evidence.ParseFork([]byte(f.Evidence["fork"])); !bytes.Equal(fork.Old, first) {
+		t.Errorf("fork evidence holds %q, want the witness's first forked checkpoint", fork.Old)
+	}
 }
 
 func TestAttackDroppedEntry(t *testing.T) {

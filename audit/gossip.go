@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/store"
@@ -24,9 +25,13 @@ func WitnessCheckpointURL(prefix, origin string) string {
 
 // gossip compares the latest verified checkpoint with each witness's and
 // peer auditor's. A checkpoint signed by the log that is inconsistent with
-// the auditor's is a fork; one larger than the ledger's tiles can support is
-// a stale view (the ledger shows the auditor an older log than it showed the
-// witness). Unreachable sources are reported once, as info.
+// the auditor's is a fork. One larger than the ledger's tiles support is
+// normal for a while (witnesses cosign a checkpoint before the ledger
+// publishes it): the auditor keeps the oldest such checkpoint of each source
+// and checks it again every round, a fork as soon as the ledger's tiles
+// reach its size and disagree, a stale view (the ledger shows the auditor an
+// older log than it showed the witness) once they have not reached it for
+// Config.StaleViewAfter. Unreachable sources are reported once, as info.
 func (a *Auditor) gossip(ctx context.Context, res *Result) error {
 	head, ok, err := a.cfg.State.Head()
 	if err != nil || !ok {
@@ -36,6 +41,10 @@ func (a *Auditor) gossip(ctx context.Context, res *Result) error {
 		name, url string
 		witness   bool
 	}
+	prevRecs, err := a.gossipRecords()
+	if err != nil {
+		return err
+	}
 	var sources []source
 	for _, w := range a.cfg.Witnesses {
 		sources = append(sources, source{w, WitnessCheckpointURL(w, head.Origin), true})
@@ -44,7 +53,8 @@ func (a *Auditor) gossip(ctx context.Context, res *Result) error {
 		sources = append(sources, source{p, strings.TrimSuffix(p, "/") + "/checkpoint", false})
 	}
 	for _, src := range sources {
-		rec := store.GossipRecord{Source: src.name, Witness: src.witness}
+		prevRec := prevRecs[src.name]
+		rec := store.GossipRecord{Source: src.name, Witness: src.witness, Ahead: prevRec.Ahead, AheadSince: prevRec.AheadSince}
 		f := a.gossipOne(ctx, head, src.url, &rec)
 		if err := a.recordGossip(rec, head); err != nil {
 			return err
@@ -56,6 +66,19 @@ func (a *Auditor) gossip(ctx context.Context, res *Result) error {
 		}
 	}
 	return nil
+}
+
+// gossipRecords returns the stored gossip records by source.
+func (a *Auditor) gossipRecords() (map[string]store.GossipRecord, error) {
+	out := map[string]store.GossipRecord{}
+	err := a.cfg.State.View(func(tx *store.Tx) error {
+		recs, err := tx.Gossip()
+		for _, r := range recs {
+			out[r.Source] = r
+		}
+		return err
+	})
+	return out, err
 }
 
 // recordGossip stores what a source showed (keeping the last good size and
@@ -115,6 +138,12 @@ func (a *Auditor) isWitness(source string) bool {
 // gossipOne checks one source's checkpoint and returns a finding, if any.
 // It fills in rec with what the source showed.
 func (a *Auditor) gossipOne(ctx context.Context, head store.Head, src string, rec *store.GossipRecord) *alert.Finding {
+	prev, headErr := a.openHead(head)
+	if headErr == nil && rec.Ahead != "" { // even when the source no longer answers
+		if f := a.checkAhead(ctx, head, prev, src, rec); f != nil {
+			return f
+		}
+	}
 	ev := map[string]string{"source": src}
 	raw, err := get(ctx, a.cfg.Client, src, checkpoint.MaxNoteSize)
 	if err != nil {
@@ -132,8 +161,7 @@ func (a *Auditor) gossipOne(ctx context.Context, head store.Head, src string, re
 			Message: "a gossip source served a checkpoint without a valid log signature: " + err.Error(), Evidence: ev}
 	}
 	rec.Size, rec.Seen = cp.Size, a.cfg.Now().UTC()
-	prev, err := a.openHead(head)
-	if err != nil {
+	if headErr != nil {
 		return nil
 	}
 	fork, err := a.consistent(ctx, head, prev, cp)
@@ -142,15 +170,51 @@ func (a *Auditor) gossipOne(ctx context.Context, head store.Head, src string, re
 		f := a.forkFindingFor(head.Origin, fork, src)
 		return &f
 	case errors.Is(err, os.ErrNotExist):
-		ev["checkpoint"] = string(raw)
-		return &alert.Finding{Severity: alert.Warning, Kind: alert.KindStaleView, Log: head.Origin,
-			Message:  fmt.Sprintf("a gossip source holds a checkpoint of size %d that the ledger's tiles do not support (the ledger serves size %d)", cp.Size, prev.Size),
-			Evidence: ev}
+		// Ahead of the tiles the ledger serves: checked again next round.
+		if rec.Ahead == "" {
+			rec.Ahead, rec.AheadSince = string(raw), rec.Seen
+		}
+		a.log.Debug("gossip checkpoint ahead of the ledger's", "source", src, "size", cp.Size, "ledger", prev.Size)
+		return nil
 	case err != nil:
 		a.log.Warn("couldn't check a gossip checkpoint", "source", src, "err", err)
 		return nil
 	}
 	a.log.Debug("gossip checkpoint consistent", "source", src, "size", cp.Size)
+	return nil
+}
+
+// checkAhead checks again the oldest checkpoint of a source that the
+// ledger's tiles did not support (rec.Ahead): a fork once they reach its
+// size and disagree; forgotten once they agree; a stale view while they
+// still do not reach it Config.StaleViewAfter after the auditor first read
+// it.
+func (a *Auditor) checkAhead(ctx context.Context, head store.Head, prev *checkpoint.Signed, src string, rec *store.GossipRecord) *alert.Finding {
+	v, _ := evidence.LogVerifier(a.cfg.Policy, head.Origin)
+	cp, err := checkpoint.Open([]byte(rec.Ahead), head.Origin, v, a.cfg.Policy.WitnessVerifiers()...)
+	if err != nil { // the policy changed since: nothing to hold against the ledger
+		rec.Ahead, rec.AheadSince = "", time.Time{}
+		return nil
+	}
+	fork, err := a.consistent(ctx, head, prev, cp)
+	switch {
+	case fork != nil:
+		f := a.forkFindingFor(head.Origin, fork, src)
+		return &f
+	case errors.Is(err, os.ErrNotExist):
+		held := a.cfg.Now().Sub(rec.AheadSince)
+		if held < a.cfg.StaleViewAfter {
+			return nil
+		}
+		return &alert.Finding{Severity: alert.Warning, Kind: alert.KindStaleView, Log: head.Origin,
+			Message: fmt.Sprintf("a gossip source has held a checkpoint of size %d since %s that the ledger's tiles still do not support after %s (the ledger serves size %d)",
+				cp.Size, rec.AheadSince.Format(time.RFC3339), held.Round(time.Second), prev.Size),
+			Evidence: map[string]string{"source": src, "checkpoint": rec.Ahead}}
+	case err != nil:
+		a.log.Warn("couldn't check a gossip checkpoint", "source", src, "err", err)
+		return nil
+	}
+	rec.Ahead, rec.AheadSince = "", time.Time{}
 	return nil
 }
 

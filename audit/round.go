@@ -13,6 +13,9 @@ import (
 // defaultUnreachableAfter is Config.UnreachableAfter's default.
 const defaultUnreachableAfter = 5 * time.Minute
 
+// defaultStaleViewAfter is Config.StaleViewAfter's default.
+const defaultStaleViewAfter = 2 * time.Minute
+
 // criticalFactor: an outage this many times UnreachableAfter long is
 // critical.
 const criticalFactor = 12

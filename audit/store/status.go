@@ -82,7 +82,17 @@ type GossipRecord struct {
 	// when the latest read succeeded (at most 512 bytes).
 	Tried time.Time `json:"tried"`
 	Error string    `json:"error,omitempty"`
+	// Ahead is the oldest checkpoint (the note as served, at most
+	// MaxAheadNote bytes) the source held that the ledger's tiles did not
+	// support yet, and AheadSince when the auditor first read it; empty once
+	// the ledger supports its size and agrees with it.
+	Ahead      string    `json:"ahead,omitempty"`
+	AheadSince time.Time `json:"ahead_since,omitzero"`
 }
+
+// MaxAheadNote bounds GossipRecord.Ahead: checkpoint.MaxNoteSize, a
+// checkpoint note with its signatures.
+const MaxAheadNote = 64 << 10
 
 // PutGossip replaces the record of r.Source (at most 2 KiB of URL).
 func (t *Tx) PutGossip(r GossipRecord) error {
@@ -91,6 +101,9 @@ func (t *Tx) PutGossip(r GossipRecord) error {
 	}
 	if len(r.Error) > MaxRoundError {
 		r.Error = r.Error[:MaxRoundError]
+	}
+	if len(r.Ahead) > MaxAheadNote {
+		return fmt.Errorf("gossip checkpoint of %d bytes", len(r.Ahead))
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
