@@ -87,9 +87,10 @@ const (
 	// KindBadCheckpoint: a checkpoint fails the policy (log signature or
 	// witness quorum).
 	KindBadCheckpoint Kind = "bad-checkpoint"
-	// KindStaleView: a witness or peer auditor holds a larger checkpoint than
-	// the ledger's tiles support, or the ledger serves an older checkpoint
-	// than one it served before (a freeze, or a stale cache).
+	// KindStaleView: a witness or peer auditor has held a larger checkpoint
+	// than the ledger's tiles support for the auditor's StaleViewAfter, or
+	// the ledger serves an older checkpoint than one it served before (a
+	// freeze, or a stale cache).
 	KindStaleView Kind = "stale-view"
 	// KindGossipUnavailable: a witness or peer could not be queried.
 	KindGossipUnavailable Kind = "gossip-unavailable"
