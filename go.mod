@@ -6,6 +6,7 @@ require (
 	filippo.io/age v1.3.2
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-openapi/strfmt v0.27.0
+	github.com/gofrs/flock v0.13.2
 	github.com/google/go-cmp v0.7.0
 	github.com/google/trillian v1.8.0
 	github.com/jackc/pgx/v5 v5.12.0

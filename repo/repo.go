@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gofrs/flock"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/shiplog/shiplog/internal/capped"
@@ -68,7 +68,7 @@ type Repo struct {
 	timestampBytes []byte
 
 	staged *staging
-	lock   *os.File
+	lock   *flock.Flock
 	now    func() time.Time
 
 	// Logged, if set, is asked for the ledger's latest logged metadata of
@@ -141,16 +141,19 @@ func (r *Repo) Close() error {
 	return err
 }
 
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+// lockDir takes the repository's lock file (github.com/gofrs/flock:
+// flock(2) on Unix, LockFileEx on Windows), failing at once when another
+// command holds it.
+func lockDir(dir string) (*flock.Flock, error) {
+	l := flock.New(filepath.Join(dir, lockFile), flock.SetFlag(os.O_RDWR|os.O_CREATE), flock.SetPermissions(0o644))
+	ok, err := l.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("couldn't lock repository: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+	if !ok {
 		return nil, fmt.Errorf("repository %s is in use by another shiplog command; wait for it to finish", dir)
 	}
-	return f, nil
+	return l, nil
 }
 
 func (r *Repo) load() error {

@@ -20,5 +20,8 @@ done
 echo "== go vet"
 go vet ./...
 
+echo "== cross-platform builds (linux, darwin, windows on amd64 and arm64)"
+bash scripts/crossbuild.sh
+
 echo "== go test"
 go test -count=1 -timeout 25m ./...

@@ -1,3 +1,8 @@
+//go:build !windows
+
+// The interoperability tests run a Tessera log on its POSIX driver, which
+// does not run on Windows.
+
 package witness_test
 
 import (

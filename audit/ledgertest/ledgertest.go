@@ -29,7 +29,6 @@ import (
 	"github.com/shiplog/shiplog/evidence/notekey"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api/layout"
-	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
 )
@@ -168,7 +167,7 @@ func start(ctx context.Context, dir string, keys *Keys, batch uint) (*Ledger, er
 	if err := os.MkdirAll(filepath.Join(dir, "metadata"), 0o755); err != nil {
 		return nil, err
 	}
-	drv, err := posix.New(ctx, posix.Config{Path: dir, HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	drv, err := newDriver(ctx, dir)
 	if err != nil {
 		return nil, err
 	}

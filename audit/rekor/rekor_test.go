@@ -23,7 +23,6 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api/layout"
-	"github.com/transparency-dev/tessera/storage/posix"
 )
 
 // tilesLog is a Rekor v2 stand-in: a real Tessera POSIX log on disk of
@@ -50,10 +49,7 @@ func newTilesLog(t *testing.T) *tilesLog {
 	}
 	l := &tilesLog{dir: t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := posix.New(ctx, posix.Config{Path: l.dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := posixDriver(t, ctx, l.dir)
 	o := tessera.NewAppendOptions().WithCheckpointSigner(signer).WithBatching(256, 20*time.Millisecond).WithCheckpointInterval(100 * time.Millisecond)
 	a, shutdown, r, err := tessera.NewAppender(ctx, d, o)
 	if err != nil {

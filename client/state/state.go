@@ -22,10 +22,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gofrs/flock"
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/shiplog/shiplog/internal/durable"
 )
@@ -194,14 +194,17 @@ func (st Store) Commit(old, next *State) error {
 
 // Lock takes an exclusive advisory lock on the state directory, failing at
 // once if another process holds it. Unlock with the returned function.
+//
+// The lock is github.com/gofrs/flock's: flock(2) on Unix, LockFileEx on
+// Windows; it ends when the process exits, however it exits.
 func (st Store) Lock() (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(st.Dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	l := flock.New(filepath.Join(st.Dir, "lock"), flock.SetFlag(os.O_RDWR|os.O_CREATE), flock.SetPermissions(0o600))
+	ok, err := l.TryLock()
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("device state %s is in use by another process: %w", st.Dir, err)
+	if !ok {
+		return nil, fmt.Errorf("device state %s is in use by another process", st.Dir)
 	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return func() { l.Unlock() }, nil
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,14 +89,6 @@ func signatureFloor(rem memRemote) func() {
 			}
 		}
 	}
-}
-
-// cpuTime returns the process's user and system CPU time: on a machine
-// shared with other work it moves less than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // cpuPerOp measures the CPU time of one call of f, over n calls.

@@ -149,7 +149,7 @@ func (s *sandbox) start(logName string, stdout io.Writer, args ...string) error 
 	if stdout != nil {
 		cmd.Stdout = io.MultiWriter(logf, stdout)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -164,7 +164,9 @@ func (s *sandbox) stopAll() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.Process.Signal(syscall.SIGTERM)
+			if err := p.Process.Signal(syscall.SIGTERM); err != nil {
+				p.Process.Kill() // Windows: no SIGTERM to send
+			}
 			done := make(chan struct{})
 			go func() { p.Wait(); close(done) }()
 			select {

@@ -1,3 +1,5 @@
+//go:build unix
+
 package durable
 
 import (
@@ -7,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestModesIgnoreUmask: public files are 0644 and private ones 0600 even
+// TestModesIgnoreUmask (Unix: Windows has no umask): public files are 0644 and private ones 0600 even
 // under a umask of 077 (a vendor's shell) and through CreateTemp, whose
 // files are 0600 by default (a web server then answers 403).
 func TestModesIgnoreUmask(t *testing.T) {

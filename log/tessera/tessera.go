@@ -30,7 +30,6 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -45,6 +44,10 @@ const (
 	MaxEntrySize = 65535
 	stateFile    = ".state/treeState"
 )
+
+// ErrPlatform is the error of Create and Open where Tessera's POSIX driver
+// does not run (Windows).
+var ErrPlatform = errors.New("the embedded log engine (Tessera's POSIX driver) runs on Linux and macOS, not Windows: serve the ledger there, or with --storage trillian")
 
 // Options configures Open.
 type Options struct {
@@ -89,7 +92,7 @@ func Create(ctx context.Context, dir string, signer note.Signer) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d, err := posix.New(ctx, posix.Config{Path: dir, HTTPClient: noHTTP})
+	d, err := newDriver(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -121,7 +124,7 @@ func Open(ctx context.Context, opts Options) (*Storage, error) {
 		WithCheckpointRepublishInterval(0).
 		WithShutdownTimeout(30 * time.Second)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d, err := posix.New(bg, posix.Config{Path: opts.Dir, HTTPClient: noHTTP})
+	d, err := newDriver(bg, opts.Dir)
 	if err != nil {
 		cancel()
 		return nil, err
