@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,12 +16,6 @@ import (
 	"github.com/shiplog/shiplog/log/tessera"
 	"github.com/shiplog/shiplog/log/tuftest"
 )
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // parallel runs f(i) for i in [0, n) on workers goroutines, goroutine g
 // taking the i with i % workers == g, and returns the process CPU time it

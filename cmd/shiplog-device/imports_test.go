@@ -38,6 +38,7 @@ var allowedPrefixes = []string{
 	"github.com/shiplog/shiplog/internal/durable",
 	"github.com/shiplog/shiplog/internal/capped",
 	"github.com/shiplog/shiplog/client/",
+	"github.com/gofrs/flock", // the state lock: flock(2) on Unix, LockFileEx on Windows
 }
 
 func goList(t *testing.T, args ...string) []string {
