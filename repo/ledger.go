@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -167,6 +168,71 @@ func quorumReport(ws []WitnessStatus, index uint64) (cosigned, missing []string)
 // register submits the initial root with the admin token.
 func (c *ledgerClient) register(ctx context.Context, repoID, token string, root []byte) (*PublishResponse, error) {
 	return c.postJSON(ctx, "register", c.url("/v1/admin/repositories", url.Values{"id": {repoID}}), token, root)
+}
+
+// RegistrationChallenge is the ledger's answer to a request for a
+// registration challenge (docs/spec/ledger-api.md, "Registration by proof
+// of control"): serve KeyAuthorization at URL over HTTPS, then register
+// with Token before Expires.
+type RegistrationChallenge struct {
+	Token            string    `json:"token"`
+	URL              string    `json:"url"`
+	KeyAuthorization string    `json:"key_authorization"`
+	Expires          time.Time `json:"expires"`
+}
+
+// maxChallengeResponse caps the ledger's challenge answer (a token, a URL
+// of at most a DNS name and the token, and a key authorization).
+const maxChallengeResponse = 4 << 10
+
+// challenge asks the ledger for a registration challenge for repoID and
+// root.
+func (c *ledgerClient) challenge(ctx context.Context, repoID string, root []byte) (*RegistrationChallenge, error) {
+	u := c.url("/v1/registrations/challenge", url.Values{"id": {repoID}})
+	b, err := c.do(ctx, "challenge", func() (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(root))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		return req, nil
+	}, maxChallengeResponse)
+	if err != nil {
+		return nil, err
+	}
+	return parseChallenge(b)
+}
+
+// parseChallenge decodes the ledger's challenge strictly: the token is
+// what the URL ends in, and the key authorization starts with the token.
+func parseChallenge(b []byte) (*RegistrationChallenge, error) {
+	var ch RegistrationChallenge
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ch); err != nil || dec.More() {
+		return nil, errors.New("malformed challenge from the ledger")
+	}
+	if !challengeTokenRE.MatchString(ch.Token) || !strings.HasSuffix(ch.URL, challengePath+ch.Token) ||
+		!strings.HasPrefix(ch.URL, "https://") || !strings.HasPrefix(ch.KeyAuthorization, ch.Token+".") ||
+		len(ch.KeyAuthorization) > 512 || strings.ContainsAny(ch.KeyAuthorization, "\r\n") {
+		return nil, errors.New("malformed challenge from the ledger")
+	}
+	return &ch, nil
+}
+
+// challengePath is where a registration challenge is served on the id's
+// host (RFC 8615 well-known URI).
+const challengePath = "/.well-known/shiplog-challenge/"
+
+// challengeTokenRE is the token alphabet the challenge file may be named
+// with (base64url), so a token can never name a path outside the
+// challenge directory.
+var challengeTokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
+
+// registerWithChallenge completes a challenge: the ledger fetches the key
+// authorization and registers the root.
+func (c *ledgerClient) registerWithChallenge(ctx context.Context, repoID, token string, root []byte) (*PublishResponse, error) {
+	return c.postJSON(ctx, "register", c.url("/v1/registrations", url.Values{"id": {repoID}, "token": {token}}), "", root)
 }
 
 // proof fetches the tlog-proof of a leaf, waiting up to wait for a cosigned

@@ -16,11 +16,35 @@ import (
 // realLedger starts the real ledger (log/server on Tessera POSIX, in a
 // temporary directory, quorum none) behind a real HTTP server.
 func realLedger(t *testing.T) ledgerEndpoint {
+	return realLedgerWith(t, nil)
+}
+
+// realLedgerWith is realLedger with its config.json changed by configure
+// (given the ledger directory) before it starts.
+func realLedgerWith(t *testing.T, configure func(dir string, cfg map[string]any)) ledgerEndpoint {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "ledger")
 	if err := server.Init(ctx, dir, server.InitOptions{Origin: "e2e.example/log"}); err != nil {
 		t.Fatal(err)
+	}
+	if configure != nil {
+		path := filepath.Join(dir, server.ConfigFile)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]any
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		configure(dir, cfg)
+		if b, err = json.Marshal(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	n, err := server.Open(ctx, dir, server.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", AddrFile: addrFile})

@@ -43,6 +43,11 @@ type PublishOptions struct {
 	MoreSnapshotKeys, MoreTimestampKeys []*keys.Private
 	// Token is the ledger's admin token (Register only).
 	Token string
+	// ChallengeDir, when Token is empty, registers by proof of control
+	// instead (Register only; ids whose first segment is a DNS name): the
+	// directory served as https://<host>/ of the id's host, into which
+	// Register writes the ledger's challenge for the time of the call.
+	ChallengeDir string
 	// HTTPClient is used for every request; nil means a client with a 90s timeout.
 	HTTPClient *http.Client
 	// Logger receives progress; nil discards.
@@ -423,8 +428,8 @@ func Register(ctx context.Context, dir string, o PublishOptions) (*LoggedEntry, 
 	if r.staged.Root == nil || r.staged.Root.Signed.Version != 1 {
 		return nil, errors.New("no staged root v1: create the repository with `shiplog repo init`")
 	}
-	if o.Token == "" {
-		return nil, errors.New("no admin token: pass --token FILE (the ledger's admin.token)")
+	if o.Token == "" && o.ChallengeDir == "" {
+		return nil, errors.New("no admin token and no challenge directory: pass --token-file FILE (the ledger's admin.token, or a token scoped to the id), or --challenge-dir DIR (the web root of the id's host) to prove control of the id")
 	}
 	p, lc, err := r.publishSetup(o)
 	if err != nil {
@@ -444,7 +449,12 @@ func Register(ctx context.Context, dir string, o PublishOptions) (*LoggedEntry, 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := lc.register(ctx, r.Config.Repository, o.Token, body)
+	var resp *PublishResponse
+	if o.Token != "" {
+		resp, err = lc.register(ctx, r.Config.Repository, o.Token, body)
+	} else {
+		resp, err = registerByChallenge(ctx, lc, r.Config.Repository, body, o.ChallengeDir, o.Logger)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("couldn't register: %w", err)
 	}

@@ -787,24 +787,29 @@ func repoStatusCmd() *cobra.Command {
 
 func repoRegisterCmd() *cobra.Command {
 	var dir string
-	var ledger, tokenFile, policyFile string
+	var ledger, tokenFile, challengeDir, policyFile string
 	var wait time.Duration
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "register --data-dir DIR",
-		Short:   "Register the repository with the ledger by logging its signed root v1 (admin call)",
-		Example: `  shiplog repo register -d repo --ledger https://ledger.example --token-file admin.token --policy policy.txt`,
-		Args:    dirArgs(cobra.NoArgs),
+		Use:   "register --data-dir DIR",
+		Short: "Register the repository with the ledger by logging its signed root v1 (operator token or proof of control)",
+		Example: `  shiplog repo register -d repo --ledger https://ledger.example --token-file admin.token --policy policy.txt
+  shiplog repo register -d repo --challenge-dir /var/www/example.com   # id example.com/...: prove control over HTTPS`,
+		Args: dirArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = takeDir(cmd, &dir, args)
-			if tokenFile == "" {
-				return errors.New("--token-file FILE is required (the ledger's admin.token)")
+			if (tokenFile == "") == (challengeDir == "") {
+				return errors.New("pass one of --token-file FILE (the ledger's admin.token, or a token scoped to the id) or --challenge-dir DIR (the web root of the id's host, to prove control of the id)")
 			}
-			tok, err := keys.ReadFile(tokenFile, 4096)
-			if err != nil {
-				return fmt.Errorf("couldn't read token: %w", err)
+			o := repo.PublishOptions{Ledger: ledger, ChallengeDir: challengeDir, Wait: wait}
+			if tokenFile != "" {
+				tok, err := keys.ReadFile(tokenFile, 4096)
+				if err != nil {
+					return fmt.Errorf("couldn't read token: %w", err)
+				}
+				o.Token = strings.TrimSpace(string(tok))
 			}
-			o := repo.PublishOptions{Ledger: ledger, Token: strings.TrimSpace(string(tok)), Wait: wait}
+			var err error
 			if policyFile != "" {
 				if o.Policy, err = repo.LoadPolicy(policyFile); err != nil {
 					return err
@@ -824,6 +829,7 @@ func repoRegisterCmd() *cobra.Command {
 	c.Flags().StringVar(&ledger, "ledger", "", "ledger base URL (default: the config's)")
 	c.Flags().StringVar(&tokenFile, "token-file", "", "file holding the ledger's admin token")
 	alias(c.Flags(), "token-file", "token")
+	c.Flags().StringVar(&challengeDir, "challenge-dir", "", "instead of a token, prove control of the id (its first segment a DNS name): the web root served as https://<host>/, where the ledger's challenge is written while it registers")
 	c.Flags().StringVar(&policyFile, "policy", "", "C2SP tlog-policy file (default: the config's)")
 	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for the proof")
 	addOutputFlags(c, &asJSON)
