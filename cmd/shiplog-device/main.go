@@ -280,30 +280,5 @@ func envOr(k, def string) string {
 // jsonFlag registers --json and -o/--output json.
 func jsonFlag(fs *pflag.FlagSet, p *bool, usage string) {
 	fs.BoolVar(p, "json", false, usage)
-	fs.VarP(&outputValue{asJSON: p}, "output", "o", "output format: text or json")
-}
-
-type outputValue struct {
-	asJSON *bool
-	v      string
-}
-
-func (o *outputValue) String() string {
-	if o.v == "" {
-		return "text"
-	}
-	return o.v
-}
-func (o *outputValue) Type() string { return "format" }
-func (o *outputValue) Set(s string) error {
-	switch s {
-	case "json":
-		*o.asJSON = true
-	case "text":
-		*o.asJSON = false
-	default:
-		return fmt.Errorf("want text or json")
-	}
-	o.v = s
-	return nil
+	fs.VarP(&clilog.Output{AsJSON: p}, "output", "o", "output format: text or json")
 }

@@ -113,35 +113,9 @@ type outputFlags struct {
 // something; *asJSON is true after parsing when either asks for JSON.
 func addOutputFlags(c *cobra.Command, asJSON *bool) {
 	c.Flags().BoolVar(asJSON, "json", false, "print JSON (also -o json); errors too, as one JSON object on stderr")
-	out := &outputValue{asJSON: asJSON}
+	out := &clilog.Output{AsJSON: asJSON}
 	c.Flags().VarP(out, "output", "o", "output format: text or json")
 	c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
-}
-
-// outputValue is -o/--output: "json" sets the --json bool.
-type outputValue struct {
-	asJSON *bool
-	v      string
-}
-
-func (o *outputValue) String() string {
-	if o.v == "" {
-		return "text"
-	}
-	return o.v
-}
-func (o *outputValue) Type() string { return "format" }
-func (o *outputValue) Set(s string) error {
-	switch s {
-	case "json":
-		*o.asJSON = true
-	case "text":
-		*o.asJSON = false
-	default:
-		return fmt.Errorf("want text or json")
-	}
-	o.v = s
-	return nil
 }
 
 // wantsJSON reports whether the command that ran was asked for JSON output.
