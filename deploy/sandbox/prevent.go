@@ -67,13 +67,13 @@ func (s *sandbox) attackHeldByWindow(ctx context.Context) error {
 	if err := os.WriteFile(s.path("build", "backdoor.bin"), []byte("backdoor 2\n"), 0o644); err != nil {
 		return err
 	}
-	if _, err := s.run(ctx, "repo", "add", "stolen", "build/backdoor.bin", "--path", "app.bin", "--replace"); err != nil {
+	if _, err := s.run(ctx, "repo", "add", "-d", "stolen", "build/backdoor.bin", "--path", "app.bin", "--replace"); err != nil {
 		return err
 	}
-	if _, err := s.run(ctx, "repo", "sign", "stolen", "--key", "keys/targets.key"); err != nil {
+	if _, err := s.run(ctx, "repo", "sign", "-d", "stolen", "--key", "keys/targets.key"); err != nil {
 		return err
 	}
-	out, err := s.run(ctx, "publish", "stolen", "--snapshot-key", "keys/snapshot.key", "--timestamp-key", "keys/timestamp.key")
+	out, err := s.run(ctx, "publish", "-d", "stolen", "--snapshot-key", "keys/snapshot.key", "--timestamp-key", "keys/timestamp.key")
 	if err != nil {
 		return err
 	}
@@ -179,14 +179,14 @@ func (s *sandbox) withdraw(ctx context.Context) error {
 	if err := os.WriteFile(s.path("build", "app.bin"), []byte("shiplog sandbox firmware 3.0\n"), 0o644); err != nil {
 		return err
 	}
-	if _, err := s.run(ctx, "repo", "add", "repo", "build/app.bin", "--path", "app.bin", "--replace",
+	if _, err := s.run(ctx, "repo", "add", "-d", "repo", "build/app.bin", "--path", "app.bin", "--replace",
 		"--custom", `{"release_notes":"Firmware 3.0: withdraws the releases made with the stolen key."}`); err != nil {
 		return err
 	}
-	if _, err := s.run(ctx, "repo", "sign", "repo", "--key", "keys/targets.key"); err != nil {
+	if _, err := s.run(ctx, "repo", "sign", "-d", "repo", "--key", "keys/targets.key"); err != nil {
 		return err
 	}
-	out, err := s.run(ctx, "publish", "repo", "--snapshot-key", "keys/snapshot.key", "--timestamp-key", "keys/timestamp.key")
+	out, err := s.run(ctx, "publish", "-d", "repo", "--snapshot-key", "keys/snapshot.key", "--timestamp-key", "keys/timestamp.key")
 	if err != nil {
 		return err
 	}
@@ -232,14 +232,14 @@ func (s *sandbox) escalationNeedsConsent(ctx context.Context) error {
 	if err := os.WriteFile(s.path("build", "app.bin"), []byte("shiplog sandbox firmware 4.0\n"), 0o644); err != nil {
 		return err
 	}
-	if _, err := s.run(ctx, "repo", "add", "repo", "build/app.bin", "--path", "app.bin", "--replace",
+	if _, err := s.run(ctx, "repo", "add", "-d", "repo", "build/app.bin", "--path", "app.bin", "--replace",
 		"--capability", "camera", "--capability", "network", "--custom", `{"release_notes":"Firmware 4.0: video calls."}`); err != nil {
 		return err
 	}
-	if _, err := s.run(ctx, "repo", "sign", "repo", "--key", "keys/targets.key"); err != nil {
+	if _, err := s.run(ctx, "repo", "sign", "-d", "repo", "--key", "keys/targets.key"); err != nil {
 		return err
 	}
-	out, err := s.run(ctx, "publish", "repo", "--snapshot-key", "keys/snapshot.key", "--timestamp-key", "keys/timestamp.key")
+	out, err := s.run(ctx, "publish", "-d", "repo", "--snapshot-key", "keys/snapshot.key", "--timestamp-key", "keys/timestamp.key")
 	if err != nil {
 		return err
 	}
