@@ -31,7 +31,16 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-var httpClient = &http.Client{Timeout: 90 * time.Second}
+// httpClient keeps its connections (Go's default transport keeps only two
+// idle per host, so forty concurrent publishers churn through new ones)
+// and stays under the ledger's default of 64 connections per client
+// address, as a well-behaved client does; past it the ledger closes new
+// connections at accept.
+var httpClient = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{
+	MaxConnsPerHost:     48,
+	MaxIdleConnsPerHost: 48,
+	IdleConnTimeout:     90 * time.Second,
+}}
 
 var expires = time.Now().Add(365 * 24 * time.Hour)
 

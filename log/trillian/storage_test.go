@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/notekey"
@@ -43,6 +44,22 @@ func newStorage(t *testing.T, cache trillian.Cache) (*trillian.Storage, note.Ver
 	return s, verifier
 }
 
+// appendRetrying appends e as a ledger client would: an append that fails
+// with log.ErrUnavailable (Trillian busy, the leaf perhaps queued) is
+// retried, a resubmitted leaf answered with its first index, for up to
+// three minutes (a loaded machine's in-memory Trillian can refuse a burst
+// of concurrent QueueLeaf calls).
+func appendRetrying(ctx context.Context, s *trillian.Storage, e []byte) (uint64, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		idx, err := s.Append(ctx, e)
+		if err == nil || !errors.Is(err, ledger.ErrUnavailable) || time.Now().After(deadline) {
+			return idx, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestAppendTilesProofs appends entries concurrently and checks that every
 // index is distinct, the signed checkpoint covers them, tiles and entry
 // bundles built from Trillian's leaves match the checkpoint's root, and
@@ -61,7 +78,7 @@ func TestAppendTilesProofs(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var err error
-			if idx[i], err = s.Append(ctx, entries[i]); err != nil {
+			if idx[i], err = appendRetrying(ctx, s, entries[i]); err != nil {
 				errs <- err
 			}
 		}()
