@@ -15,7 +15,7 @@ import (
 // the four TUF role keys (Ed25519, token "vendor"), the ledger's log key
 // (ECDSA P-256, so checkpoints carry signed-note type 0x02 signatures that
 // witnesses, auditor and device must accept; token "ledger") and the three
-// witness keys (Ed25519, as cosignature/v1 requires; token "witnesses").
+// witness keys (Ed25519, as cosignature/v1 requires; tokens "witness-1" to "witness-3", one each).
 // Keys are created with `shiplog key generate --pkcs11` and referenced by
 // pkcs11: URIs wherever the README gives a key file. Afterwards no private
 // key may be found anywhere in the walkthrough's directory.
@@ -33,8 +33,8 @@ func TestREADMEWalkthroughPKCS11(t *testing.T) {
 		`shiplog key generate ledger.example/log --pkcs11 "$(p11 ledger log)" --type ecdsa-p256
 shiplog ledger init -d ledger --origin ledger.example/log --http-listen 127.0.0.1:8480 --grpc-listen 127.0.0.1:8481 --key "$(p11 ledger log)"`)
 	rewrite("  shiplog witness init --data-dir witness-$i --name witness-$i.example\n",
-		`  shiplog key generate witness-$i.example --witness --pkcs11 "$(p11 witnesses w$i)"
-  shiplog witness init --data-dir witness-$i --name witness-$i.example --key "$(p11 witnesses w$i)"
+		`  shiplog key generate witness-$i.example --witness --pkcs11 "$(p11 witness-$i w$i)"
+  shiplog witness init --data-dir witness-$i --name witness-$i.example --key "$(p11 witness-$i w$i)"
 `)
 	rewrite("  shiplog repo key generate --insecure-plaintext keys/$k.key\n",
 		"  shiplog key generate $k --pkcs11 \"$(p11 vendor $k)\" --pub keys/$k.key.pub\n")
@@ -57,7 +57,12 @@ grep -q 'shiplog_repo_metadata_expires_timestamp_seconds{repository="example.com
 shiplog-device --data-dir device update --yes
 kill $(jobs -p)`)
 	hsm := t.TempDir()
-	conf, err := keyreftest.InitToken(hsm, "vendor", "ledger", "witnesses")
+	// One token per operator, as each witness would hold its own: SoftHSM2's
+	// file store is not safe for one process to write a token (a key
+	// generated) while another has it open (a witness serving), which
+	// failed once with CKR_USER_PIN_NOT_INITIALIZED when the three
+	// witnesses shared one token.
+	conf, err := keyreftest.InitToken(hsm, "vendor", "ledger", "witness-1", "witness-2", "witness-3")
 	if err != nil {
 		t.Fatal(err)
 	}
