@@ -12,6 +12,7 @@ import (
 
 	"github.com/shiplog/shiplog/client/device"
 	"github.com/shiplog/shiplog/evidence/proof"
+	"github.com/shiplog/shiplog/internal/durable"
 )
 
 const (
@@ -439,7 +440,9 @@ func evidenceHash(f map[string]any) any {
 	return "?"
 }
 
-// copyDir copies a directory tree of regular files.
+// copyDir copies a directory tree of regular files, each replaced
+// atomically: the auditor and the device read these directories while the
+// sandbox writes them, and must never see a file half-written.
 func copyDir(src, dst string) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
@@ -454,6 +457,6 @@ func copyDir(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(target, b, fi.Mode().Perm())
+		return durable.WriteFile(target, b, fi.Mode().Perm())
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/shiplog/shiplog/internal/durable"
 	"github.com/shiplog/shiplog/repo/keys"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -27,7 +28,7 @@ func (s *sandbox) forgeUnloggedRelease() (undo func(), err error) {
 		for _, p := range created {
 			os.Remove(p)
 		}
-		os.WriteFile(md("timestamp.json"), tsBytes, 0o644)
+		durable.WriteFile(md("timestamp.json"), tsBytes, durable.Public)
 	}
 	defer func() {
 		if err != nil {
@@ -36,7 +37,7 @@ func (s *sandbox) forgeUnloggedRelease() (undo func(), err error) {
 	}()
 	write := func(path string, b []byte) error {
 		created = append(created, path)
-		return os.WriteFile(path, b, 0o644)
+		return durable.WriteFile(path, b, durable.Public)
 	}
 	signer := func(role string) (*keys.Private, error) {
 		return keys.Load(s.path("keys", role+".key"), func() (string, error) { return "", nil })
@@ -94,7 +95,7 @@ func (s *sandbox) forgeUnloggedRelease() (undo func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(md("timestamp.json"), tsb, 0o644); err != nil {
+	if err := durable.WriteFile(md("timestamp.json"), tsb, durable.Public); err != nil {
 		return nil, err
 	}
 	return undo, nil
