@@ -98,6 +98,9 @@ func TestDuplicateTargetPathRefused(t *testing.T) {
 	wantErr(t, err, "malformed capability")
 	_, err = r.Add(AddOptions{Targets: []TargetInput{{Path: "c.bin", File: src, Custom: []byte(`{"capabilities":["radio","camera"]}`)}}})
 	wantErr(t, err, "not sorted")
+	// A provenance rebuilders would refuse (docs/spec/provenance.md) is refused here first.
+	_, err = r.Add(AddOptions{Targets: []TargetInput{{Path: "c.bin", File: src, Custom: []byte(`{"provenance":{"source":{"uri":"https://example.com/a.tar"},"build":{"command":"make"}}}`)}}})
+	wantErr(t, err, "archive source needs digest")
 	unchanged(t, f.dir, before)
 	// With --replace the new file is staged, and the old one stays served.
 	if _, err := r.Add(AddOptions{Targets: []TargetInput{{Path: "fw/a.bin", File: src}}, Replace: true}); err != nil {

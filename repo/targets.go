@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shiplog/shiplog/client/capability"
+	"github.com/shiplog/shiplog/evidence/provenance"
 	"github.com/shiplog/shiplog/internal/durable"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -255,6 +256,9 @@ func validCustom(c json.RawMessage) error {
 		return errors.New("custom must be a JSON object, e.g. {\"notes\":\"fixes boot loop\"}")
 	}
 	if _, err := capability.FromCustom(c); err != nil { // devices refuse what does not parse
+		return fmt.Errorf("custom: %w", err)
+	}
+	if _, _, err := provenance.FromCustom(c); err != nil { // rebuilders refuse it: docs/spec/provenance.md
 		return fmt.Errorf("custom: %w", err)
 	}
 	return nil

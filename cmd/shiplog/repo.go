@@ -282,6 +282,7 @@ func repoAddCmd() *cobra.Command {
 	var dir string
 	var path, prefix, custom, customFile string
 	var caps []string
+	var prov provenanceFlags
 	var replace, asJSON bool
 	c := &cobra.Command{
 		Use:   "add --data-dir DIR FILE...",
@@ -292,11 +293,18 @@ delegation tree decides). --custom attaches JSON such as release notes, hardware
 ids or a minimum version. --capability declares what the target may do (repeat:
 network, storage:<path>, system, bootloader, radio, camera, location,
 vendor:<name>; docs/spec/capabilities.md): devices ask before installing an
-update that gains one, and auditors report it. A path that already names another file is refused
-unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + "`shiplog publish`" + `.`,
+update that gains one, and auditors report it. --source, --revision and --build
+declare where the target comes from and how to rebuild it (docs/spec/provenance.md),
+so that independent rebuilders can reproduce it (` + "`shiplog attest rebuild`" + `); a
+declaration that does not validate is refused before anything is staged. A path
+that already names another file is refused unless --replace. Then sign with
+` + "`shiplog repo sign`" + ` and log with ` + "`shiplog publish`" + `.`,
 		Example: `  shiplog repo add -d repo build/app.bin --path fw/app-2.1.bin --custom '{"min_version":"2.0","hw":["rev-b"]}'
   shiplog repo add -d repo --prefix fw/2.1 build/*.bin
-  shiplog repo add -d repo build/cam.bin --path apps/cam.bin --capability camera --capability storage:/var/lib/cam`,
+  shiplog repo add -d repo build/cam.bin --path apps/cam.bin --capability camera --capability storage:/var/lib/cam
+  shiplog repo add -d repo build/app.bin --path fw/app.bin \
+    --source https://example.com/src/fw-1.4.0.tar.gz --source-sha256 9f86d0… --revision v1.4.0 \
+    --build 'go build -trimpath -ldflags=-buildid= -o app.bin ./cmd/fw' --toolchain go1.26`,
 		Args: dirArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = takeDir(cmd, &dir, args)
@@ -304,6 +312,7 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 			if path != "" && len(files) != 1 {
 				return errors.New("--path names one file; use --prefix for several")
 			}
+			var err error
 			var cj json.RawMessage
 			if custom != "" {
 				cj = json.RawMessage(custom)
@@ -314,6 +323,9 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 					return err
 				}
 				cj = b
+			}
+			if cj, err = prov.apply(cj); err != nil {
+				return err
 			}
 			var in []repo.TargetInput
 			for _, f := range files {
@@ -354,6 +366,7 @@ unless --replace. Then sign with ` + "`shiplog repo sign`" + ` and log with ` + 
 	c.Flags().StringVar(&custom, "custom", "", "custom JSON object for the targets")
 	c.Flags().StringVar(&customFile, "custom-file", "", "file holding the custom JSON object")
 	c.Flags().StringArrayVar(&caps, "capability", nil, "a capability the targets declare (repeatable; docs/spec/capabilities.md)")
+	prov.register(c)
 	c.Flags().BoolVar(&replace, "replace", false, "allow a path to point to a new file")
 	addOutputFlags(c, &asJSON)
 	versionFlag(c, &version)
