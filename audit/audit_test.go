@@ -16,10 +16,10 @@ import (
 	"github.com/shiplog/shiplog/audit/dashboard"
 	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 const origin = "example.com/ledger"
@@ -35,7 +35,7 @@ type env struct {
 	policy  *policy.Policy
 	db      *store.DB
 	dbPath  string
-	repo    *tuftest.Repo
+	repo    *kit.Repo
 	version uint64
 }
 
@@ -62,7 +62,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e.dbPath = filepath.Join(t.TempDir(), "audit.db")
 	e.openDB()
-	e.repo = tuftest.NewRepo("example.com/firmware", time.Now().Add(365*24*time.Hour))
+	e.repo = kit.NewRepo("example.com/firmware", time.Now().Add(365*24*time.Hour))
 	return e
 }
 
@@ -105,7 +105,7 @@ func (e *env) honest(l *ledgertest.Ledger, n int) []ledgertest.Release {
 	for i := 0; i < n; i++ {
 		e.version++
 		rs = append(rs, ledgertest.Release{Repo: e.repo.ID, Role: "targets", Version: e.version,
-			Metadata: e.repo.Release(tuftest.Files("fw", 2, e.version))})
+			Metadata: e.repo.Release(kit.Files("fw", 2, e.version))})
 	}
 	if _, err := l.Append(e.ctx, rs...); err != nil {
 		e.t.Fatal(err)
@@ -231,7 +231,7 @@ func TestAttackForkedCheckpointToWitness(t *testing.T) {
 	// The ledger shows witness w0 a different log of the same size.
 	forked := e.newLedger()
 	saved := *e.repo
-	e.repo = tuftest.NewRepo("example.com/other", time.Now().Add(time.Hour))
+	e.repo = kit.NewRepo("example.com/other", time.Now().Add(time.Hour))
 	e.version = 0
 	e.honest(forked, 3)
 	e.repo = &saved
@@ -343,7 +343,7 @@ func TestAttackSplitViewAheadOfAuditor(t *testing.T) {
 	e.honest(e.ledger, 3) // size 4
 	forked := e.newLedger()
 	saved := *e.repo
-	e.repo = tuftest.NewRepo("example.com/other", time.Now().Add(time.Hour))
+	e.repo = kit.NewRepo("example.com/other", time.Now().Add(time.Hour))
 	e.version = 0
 	e.honest(forked, 5) // size 6
 	first, _ := forked.Checkpoint(e.ctx)
@@ -402,8 +402,8 @@ func TestAttackMetadataNotMatchingHash(t *testing.T) {
 func TestAttackReleaseSignedByRevokedKey(t *testing.T) {
 	e := newEnv(t)
 	e.honest(e.ledger, 1)
-	revoked, root2 := e.repo.RotateTargetsKey()
-	evil := e.repo.Release(tuftest.Files("backdoor", 1, 666), revoked...)
+	root2, revoked := e.repo.RotateTargetsKey()
+	evil := e.repo.Release(kit.Files("backdoor", 1, 666), revoked...)
 	if _, err := e.ledger.Append(e.ctx,
 		ledgertest.Release{Repo: e.repo.ID, Role: "root", Version: 2, Metadata: root2},
 		ledgertest.Release{Repo: e.repo.ID, Role: "targets", Version: 2, Metadata: evil}); err != nil {
@@ -533,7 +533,7 @@ func TestPeerAuditorsGossip(t *testing.T) {
 	// The split view: a forked log of the same size, shown to another peer.
 	forked := e.newLedger()
 	e.version = 0
-	e.repo = tuftest.NewRepo("example.com/split", e.repo.Expires)
+	e.repo = kit.NewRepo("example.com/split", e.repo.Expires)
 	e.honest(forked, 4)
 	cp, _ := forked.Checkpoint(e.ctx)
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -602,11 +602,11 @@ func TestAttackGossipCheckpointWithoutLogSignature(t *testing.T) {
 // replay runs one lane per repository), and again in a later step.
 func TestAttackEquivocationInterleaved(t *testing.T) {
 	e := newEnv(t)
-	other := tuftest.NewRepo("example.com/other", e.repo.Expires)
+	other := kit.NewRepo("example.com/other", e.repo.Expires)
 	r := e.repo
-	a1 := r.Release(tuftest.Files("a", 1, 1))
+	a1 := r.Release(kit.Files("a", 1, 1))
 	r.SetVersion(0)
-	b1 := r.Release(tuftest.Files("b", 1, 1))
+	b1 := r.Release(kit.Files("b", 1, 1))
 	if _, err := e.ledger.Append(e.ctx,
 		ledgertest.Release{Repo: r.ID, Role: "root", Version: 1, Metadata: r.RootBytes()},
 		ledgertest.Release{Repo: other.ID, Role: "root", Version: 1, Metadata: other.RootBytes()},
@@ -624,7 +624,7 @@ func TestAttackEquivocationInterleaved(t *testing.T) {
 		t.Errorf("findings %+v, want one equivocation at 4 against 2", res.Findings)
 	}
 	r.SetVersion(0)
-	c1 := r.Release(tuftest.Files("c", 1, 1))
+	c1 := r.Release(kit.Files("c", 1, 1))
 	if _, err := e.ledger.Append(e.ctx, ledgertest.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: c1}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/store"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/witness"
@@ -86,11 +86,11 @@ func TestRealLedgerAndWitness(t *testing.T) {
 	base := "http://" + addrs["http"]
 	token, _ := os.ReadFile(filepath.Join(ldir, server.TokenFile))
 
-	repo := tuftest.NewRepo("example.com/firmware", time.Now().Add(365*24*time.Hour))
+	repo := kit.NewRepo("example.com/firmware", time.Now().Add(365*24*time.Hour))
 	post(t, base+"/v1/admin/repositories?id="+url.QueryEscape(repo.ID)+"&wait=10s", repo.RootBytes(), strings.TrimSpace(string(token)))
 	var last []byte
 	for v := 1; v <= 5; v++ {
-		last = repo.Release(tuftest.Files("fw", 2, uint64(v)))
+		last = repo.Release(kit.Files("fw", 2, uint64(v)))
 		post(t, fmt.Sprintf("%s/v1/publish?repo=%s&role=targets&wait=10s", base, url.QueryEscape(repo.ID)), last, "")
 	}
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/ledgertest"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // TestRunOnceExitCodes runs the command's one-shot mode: clean, then a
@@ -65,7 +65,7 @@ func TestRunOnceExitCodes(t *testing.T) {
 	}
 	// A thief with the targets key publishes a release.
 	e.version++
-	thief := e.repo.Release(tuftest.Files("backdoor", 1, 66))
+	thief := e.repo.Release(kit.Files("backdoor", 1, 66))
 	if _, err := e.ledger.Append(e.ctx, ledgertest.Release{Repo: e.repo.ID, Role: "targets", Version: e.version, Metadata: thief}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestRunSavesForkEvidence(t *testing.T) {
 	}
 	forked := e.newLedger()
 	e.version = 0
-	e.repo = tuftest.NewRepo("example.com/forked", e.repo.Expires)
+	e.repo = kit.NewRepo("example.com/forked", e.repo.Expires)
 	e.honest(forked, 3)
 	e.mal.SetBackend(forked)
 	code, err := Run(context.Background(), opts)

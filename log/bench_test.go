@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/tufcheck"
-	"github.com/shiplog/shiplog/log/tuftest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // BenchmarkCheckSubmission measures the pure submission check of a small
@@ -13,7 +13,7 @@ import (
 // ledger spends per publish before any I/O.
 func BenchmarkCheckSubmission(b *testing.B) {
 	now := time.Now()
-	repo := tuftest.NewRepo(now.Add(time.Hour))
+	repo := kit.NewRandomRepo(now.Add(time.Hour))
 	root, err := tufcheck.InitialRoot(repo.RootBytes(), now)
 	if err != nil {
 		b.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/tufcheck"
-	"github.com/shiplog/shiplog/log/tuftest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // FuzzParseBundle: a bundle either fails or re-encodes to the same bytes.
@@ -48,7 +48,7 @@ func (h *fakeHistory) Version(role string) (uint64, error) { return h.version[ro
 // accepted is correctly signed metadata above the logged version.
 func FuzzCheckSubmission(f *testing.F) {
 	now := time.Now()
-	repo := tuftest.NewRepo(now.Add(time.Hour))
+	repo := kit.NewRandomRepo(now.Add(time.Hour))
 	root, err := tufcheck.InitialRoot(repo.RootBytes(), now)
 	if err != nil {
 		f.Fatal(err)
@@ -62,7 +62,7 @@ func FuzzCheckSubmission(f *testing.F) {
 	f.Add("targets", repo.Targets(2))
 	f.Add("targets", t1)
 	f.Add("root", repo.UnderSignedRotation())
-	f.Add("apps", repo.DelegatedTargets("apps", 1, tuftest.NewKey()))
+	f.Add("apps", repo.DelegatedTargets("apps", 1, kit.NewKey()))
 	f.Add("snapshot", repo.Snapshot(1))
 	f.Fuzz(func(t *testing.T, role string, data []byte) {
 		acc, err := CheckSubmission(h, "example.com/fw", role, data, now)

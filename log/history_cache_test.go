@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/tufcheck"
-	"github.com/shiplog/shiplog/log/tuftest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -50,12 +50,12 @@ func (h memoHistory) metThreshold(delegator any, role string, latest *tufcheck.T
 // unless the memo says it met the threshold.
 func TestCheckSubmissionUsesRememberedThresholdOnlyForTheSameObjects(t *testing.T) {
 	now := time.Now()
-	repo := tuftest.NewRepo(now.Add(time.Hour))
+	repo := kit.NewRandomRepo(now.Add(time.Hour))
 	root, err := tufcheck.InitialRoot(repo.RootBytes(), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKey := tuftest.NewKey()
+	otherKey := kit.NewKey()
 	parse := func(b []byte) *tufcheck.Targets {
 		m, err := metadata.Targets().FromBytes(b)
 		if err != nil {

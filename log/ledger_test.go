@@ -11,9 +11,9 @@ import (
 
 	"github.com/shiplog/shiplog/client/tufcheck"
 	"github.com/shiplog/shiplog/evidence"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/internal/ledgertest"
-	"github.com/shiplog/shiplog/log/tuftest"
 	"k8s.io/klog/v2"
 )
 
@@ -32,7 +32,7 @@ func TestPublishProveAndRestart(t *testing.T) {
 	keys := ledgertest.NewKeys(t, "example.com/ledger", 3)
 	l := ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 2})
 	ctx := context.Background()
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	root := repo.RootBytes()
 	r, err := l.Register(ctx, "example.com/fw", root, 5*time.Second)
 	if err != nil {
@@ -67,7 +67,7 @@ func TestPublishProveAndRestart(t *testing.T) {
 	if err != nil || st.Version != 1 || st.Index != r.Index {
 		t.Fatalf("after restart: %+v, %v", st, err)
 	}
-	if _, err := l.Publish(ctx, "example.com/fw", "targets", repo.Targets(1, repo.TargetsKey, tuftest.NewKey()), 0); !errors.Is(err, tufcheck.ErrVersion) {
+	if _, err := l.Publish(ctx, "example.com/fw", "targets", repo.Targets(1, repo.TargetsKeys[0], kit.NewKey()), 0); !errors.Is(err, tufcheck.ErrVersion) {
 		t.Fatalf("replay of v1 with other bytes after restart: %v, want ErrVersion", err)
 	}
 	r3, err := l.Publish(ctx, "example.com/fw", "targets", repo.Targets(2), 5*time.Second)
@@ -87,7 +87,7 @@ func TestPolicyChangeRecosignsTheSameSize(t *testing.T) {
 	dir := t.TempDir()
 	keys := ledgertest.NewKeys(t, "example.com/ledger", 2)
 	l := ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 0})
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	if _, err := l.Register(context.Background(), "example.com/fw", repo.RootBytes(), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}

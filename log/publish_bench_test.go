@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/internal/ledgertest"
 	"github.com/shiplog/shiplog/log/tessera"
-	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 // parallel runs f(i) for i in [0, n) on workers goroutines, goroutine g
@@ -53,9 +53,9 @@ func BenchmarkPublishFloor(b *testing.B) {
 	ctx := context.Background()
 	keys := ledgertest.NewKeys(b, "bench.example/ledger", 0)
 	l := ledgertest.Start(b, b.TempDir(), keys, ledgertest.Options{})
-	rs := make([]*tuftest.Repo, repos)
+	rs := make([]*kit.Repo, repos)
 	for i := range rs {
-		rs[i] = tuftest.NewRepo(time.Now().Add(24 * time.Hour))
+		rs[i] = kit.NewRandomRepo(time.Now().Add(24 * time.Hour))
 		if _, err := l.Register(ctx, fmt.Sprintf("bench.example/repo%d", i), rs[i].RootBytes(), 0); err != nil {
 			b.Fatal(err)
 		}

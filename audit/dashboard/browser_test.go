@@ -18,9 +18,9 @@ import (
 	"github.com/shiplog/shiplog/audit/dashboard"
 	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 func TestMain(m *testing.M) {
@@ -116,14 +116,14 @@ func TestDashboardShowsTheLog(t *testing.T) {
 	defer l.Close()
 	srv := httptest.NewServer(l)
 	defer srv.Close()
-	repo := tuftest.NewRepo("example.com/firmware", time.Now().Add(24*time.Hour))
+	repo := kit.NewRepo("example.com/firmware", time.Now().Add(24*time.Hour))
 	rs := []ledgertest.Release{{Repo: repo.ID, Role: "root", Version: 1, Metadata: repo.RootBytes()}}
 	for v := uint64(1); v <= 5; v++ {
-		rs = append(rs, ledgertest.Release{Repo: repo.ID, Role: "targets", Version: v, Metadata: repo.Release(tuftest.Files("fw", 1, v))})
+		rs = append(rs, ledgertest.Release{Repo: repo.ID, Role: "targets", Version: v, Metadata: repo.Release(kit.Files("fw", 1, v))})
 	}
-	revoked, root2 := repo.RotateTargetsKey()
+	root2, revoked := repo.RotateTargetsKey()
 	rs = append(rs, ledgertest.Release{Repo: repo.ID, Role: "root", Version: 2, Metadata: root2},
-		ledgertest.Release{Repo: repo.ID, Role: "targets", Version: 6, Metadata: repo.Release(tuftest.Files("evil", 1, 6), revoked...)})
+		ledgertest.Release{Repo: repo.ID, Role: "targets", Version: 6, Metadata: repo.Release(kit.Files("evil", 1, 6), revoked...)})
 	if _, err := l.Append(bg, rs...); err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/shiplog/shiplog/audit/dashboard"
 	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -76,10 +76,10 @@ func TestDashboardIsAMonitor(t *testing.T) {
 	}
 	defer l.Close()
 	srv := httptest.NewServer(l)
-	repo := tuftest.NewRepo("example.com/firmware", time.Now().Add(24*time.Hour))
+	repo := kit.NewRepo("example.com/firmware", time.Now().Add(24*time.Hour))
 	rs := []ledgertest.Release{{Repo: repo.ID, Role: "root", Version: 1, Metadata: repo.RootBytes()}}
 	for v := uint64(1); v <= 4; v++ {
-		rs = append(rs, ledgertest.Release{Repo: repo.ID, Role: "targets", Version: v, Metadata: repo.Release(tuftest.Files(fmt.Sprintf("fw%d", v), 1, v))})
+		rs = append(rs, ledgertest.Release{Repo: repo.ID, Role: "targets", Version: v, Metadata: repo.Release(kit.Files(fmt.Sprintf("fw%d", v), 1, v))})
 	}
 	if _, err := l.Append(bg, rs...); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestDashboardIsAMonitor(t *testing.T) {
 	defer wsrv.Close()
 	// The vendor made every release but the last one: someone else signed v5
 	// with the vendor's key.
-	stolen := ledgertest.Release{Repo: repo.ID, Role: "targets", Version: 5, Metadata: repo.Release(tuftest.Files("evil", 1, 5))}
+	stolen := ledgertest.Release{Repo: repo.ID, Role: "targets", Version: 5, Metadata: repo.Release(kit.Files("evil", 1, 5))}
 	if _, err := l.Append(bg, stolen); err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // BenchmarkReplayTargets measures the pure core on one top-level targets
@@ -13,7 +13,7 @@ import (
 // targets diff), next to BenchmarkHashOnly, the bare hashing of the same
 // bytes. Run: go test -run XXX -bench . ./audit/replay
 func BenchmarkReplayTargets(b *testing.B) {
-	r := tuftest.NewRepo("example.com/fw", time.Now().Add(time.Hour))
+	r := kit.NewRepo("example.com/fw", time.Now().Add(time.Hour))
 	c := NewChecker("example.com/log")
 	h := &memHistory{byID: map[string]Release{}}
 	root := r.RootBytes()
@@ -23,7 +23,7 @@ func BenchmarkReplayTargets(b *testing.B) {
 	}
 	ins := make([]Input, b.N)
 	for i := range ins {
-		md := r.Release(tuftest.Files("fw", 2, uint64(i)))
+		md := r.Release(kit.Files("fw", 2, uint64(i)))
 		e, _ := entry.New(r.ID, "targets", uint64(i+1), md)
 		ins[i] = Input{Index: uint64(i + 1), Entry: e.Format(), Metadata: md}
 	}
@@ -37,8 +37,8 @@ func BenchmarkReplayTargets(b *testing.B) {
 }
 
 func BenchmarkHashOnly(b *testing.B) {
-	r := tuftest.NewRepo("example.com/fw", time.Now().Add(time.Hour))
-	md := r.Release(tuftest.Files("fw", 2, 1))
+	r := kit.NewRepo("example.com/fw", time.Now().Add(time.Hour))
+	md := r.Release(kit.Files("fw", 2, 1))
 	e, _ := entry.New(r.ID, "targets", 1, md)
 	f := e.Format()
 	b.ResetTimer()

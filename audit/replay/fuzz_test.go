@@ -4,18 +4,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // FuzzCheck feeds arbitrary entry and metadata bytes, after a valid root, to
 // the replay: it must never panic, and anything it accepts as valid must be
 // the metadata the entry commits to.
 func FuzzCheck(f *testing.F) {
-	r := tuftest.NewRepo("example.com/fw", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := kit.NewRepo("example.com/fw", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	root := r.RootBytes()
 	rootEntry, _ := entry.New(r.ID, "root", 1, root)
-	t1 := r.Release(tuftest.Files("a", 1, 1))
+	t1 := r.Release(kit.Files("a", 1, 1))
 	e1, _ := entry.New(r.ID, "targets", 1, t1)
 	f.Add(e1.Format(), t1)
 	f.Add(rootEntry.Format(), root)

@@ -5,19 +5,19 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/audit/alert"
-	"github.com/shiplog/shiplog/audit/tuftest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // poisonedLog is a log in which a thief with the targets key logged targets
 // v2^63−1 after the vendor's v1, and root v2 then rotated the targets key.
-func poisonedLog(t *testing.T) (l *log, r *tuftest.Repo, stolen []byte, stolenKeys []tuftest.Key) {
+func poisonedLog(t *testing.T) (l *log, r *kit.Repo, stolen []byte, stolenKeys []kit.Key) {
 	l, r = newLog(t), newRepo("example.com/fw")
 	l.add(r.ID, "root", 1, r.RootBytes())
-	wantClean(t, l.add(r.ID, "targets", 1, r.Release(tuftest.Files("a", 1, 1))))
+	wantClean(t, l.add(r.ID, "targets", 1, r.Release(kit.Files("a", 1, 1))))
 	r.SetVersion(math.MaxInt64 - 1)
-	stolen = r.Release(tuftest.Files("evil", 1, 9))
+	stolen = r.Release(kit.Files("evil", 1, 9))
 	wantClean(t, l.add(r.ID, "targets", math.MaxInt64, stolen)) // validly signed: the vendor mode reports it
-	stolenKeys, root2 := r.RotateTargetsKey()
+	root2, stolenKeys := r.RotateTargetsKey()
 	wantClean(t, l.add(r.ID, "root", 2, root2))
 	return l, r, stolen, stolenKeys
 }
@@ -28,13 +28,13 @@ func poisonedLog(t *testing.T) (l *log, r *tuftest.Repo, stolen []byte, stolenKe
 func TestVersionPoisoningRecoveredByRotation(t *testing.T) {
 	l, r, _, _ := poisonedLog(t)
 	r.SetVersion(1)
-	out := l.add(r.ID, "targets", 2, r.Release(tuftest.Files("a", 1, 2)))
+	out := l.add(r.ID, "targets", 2, r.Release(kit.Files("a", 1, 2)))
 	wantClean(t, out)
 	if got := l.c.State(r.ID).Versions["targets"]; got != 2 {
 		t.Errorf("targets version after the clean release: %d, want 2", got)
 	}
 	r.SetVersion(0)
-	wantKind(t, l.add(r.ID, "targets", 1, r.Release(tuftest.Files("b", 1, 3))), alert.KindEquivocation, alert.Critical)
+	wantKind(t, l.add(r.ID, "targets", 1, r.Release(kit.Files("b", 1, 3))), alert.KindEquivocation, alert.Critical)
 	r.SetVersion(2)
 	wantClean(t, l.add(r.ID, "targets", 3, r.Release(nil)))
 }
@@ -48,7 +48,7 @@ func TestReplayOfPoisonedVersionAfterRotation(t *testing.T) {
 	wantClean(t, l.add(r.ID, "targets", 2, r.Release(nil)))
 	wantKind(t, l.add(r.ID, "targets", math.MaxInt64, stolen), alert.KindDuplicate, alert.Warning)
 	r.SetVersion(math.MaxInt64 - 1)
-	out := l.add(r.ID, "targets", math.MaxInt64, r.Release(tuftest.Files("evil", 2, 9), stolenKeys...))
+	out := l.add(r.ID, "targets", math.MaxInt64, r.Release(kit.Files("evil", 2, 9), stolenKeys...))
 	wantKind(t, out, alert.KindEquivocation, alert.Critical)
 	wantKind(t, out, alert.KindBadSignature, alert.Critical)
 	r.SetVersion(5)

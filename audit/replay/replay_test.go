@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -98,19 +98,19 @@ func wantClean(t *testing.T, out Output) {
 	}
 }
 
-func newRepo(id string) *tuftest.Repo { return tuftest.NewRepo(id, now.Add(365*24*time.Hour)) }
+func newRepo(id string) *kit.Repo { return kit.NewRepo(id, now.Add(365*24*time.Hour)) }
 
 func TestHonestHistoryHasNoFindings(t *testing.T) {
 	l := newLog(t)
 	r := newRepo("example.com/fw")
 	wantClean(t, l.add(r.ID, "root", 1, r.RootBytes()))
-	wantClean(t, l.add(r.ID, "targets", 1, r.Release(tuftest.Files("a", 2, 1))))
+	wantClean(t, l.add(r.ID, "targets", 1, r.Release(kit.Files("a", 2, 1))))
 	r.Delegate("apps")
 	wantClean(t, l.add(r.ID, "targets", 2, r.Release(nil)))
-	wantClean(t, l.add(r.ID, "apps", 1, r.ReleaseDelegated("apps", tuftest.Files("apps/x", 1, 2))))
-	_, root2 := r.RotateTargetsKey()
+	wantClean(t, l.add(r.ID, "apps", 1, r.ReleaseDelegated("apps", kit.Files("apps/x", 1, 2))))
+	root2, _ := r.RotateTargetsKey()
 	wantClean(t, l.add(r.ID, "root", 2, root2))
-	out := l.add(r.ID, "targets", 3, r.Release(tuftest.Files("a", 3, 3)))
+	out := l.add(r.ID, "targets", 3, r.Release(kit.Files("a", 3, 3)))
 	wantClean(t, out)
 	if got := out.Release.Changed; len(got) != 3 || got[0] != "+a-2.bin" || got[1] != "~a-0.bin" {
 		t.Errorf("Changed = %v, want [+a-2.bin ~a-0.bin ~a-1.bin]", got)
@@ -127,10 +127,10 @@ func TestAttackReleaseSignedByRevokedKey(t *testing.T) {
 	r := newRepo("example.com/fw")
 	l.add(r.ID, "root", 1, r.RootBytes())
 	l.add(r.ID, "targets", 1, r.Release(nil))
-	revoked, root2 := r.RotateTargetsKey()
+	root2, revoked := r.RotateTargetsKey()
 	wantClean(t, l.add(r.ID, "root", 2, root2))
 	// The thief holds the old targets key and the ledger logs what it signs.
-	out := l.add(r.ID, "targets", 2, r.Release(tuftest.Files("evil", 1, 9), revoked...))
+	out := l.add(r.ID, "targets", 2, r.Release(kit.Files("evil", 1, 9), revoked...))
 	wantKind(t, out, alert.KindBadSignature, alert.Critical)
 	if out.Release.Valid {
 		t.Error("release signed by a revoked key marked valid")
@@ -143,9 +143,9 @@ func TestAttackEquivocation(t *testing.T) {
 	l := newLog(t)
 	r := newRepo("example.com/fw")
 	l.add(r.ID, "root", 1, r.RootBytes())
-	wantClean(t, l.add(r.ID, "targets", 1, r.Release(tuftest.Files("a", 1, 1))))
+	wantClean(t, l.add(r.ID, "targets", 1, r.Release(kit.Files("a", 1, 1))))
 	r.SetVersion(0)
-	out := l.add(r.ID, "targets", 1, r.Release(tuftest.Files("b", 1, 1)))
+	out := l.add(r.ID, "targets", 1, r.Release(kit.Files("b", 1, 1)))
 	wantKind(t, out, alert.KindEquivocation, alert.Critical)
 	if out.Record {
 		t.Error("second file of one version recorded in history")
@@ -180,7 +180,7 @@ func TestAttackUnloggedRootRotation(t *testing.T) {
 	r := newRepo("example.com/fw")
 	l.add(r.ID, "root", 1, r.RootBytes())
 	r.RotateTargetsKey()          // v2, never logged
-	_, v3 := r.RotateTargetsKey() // v3
+	v3, _ := r.RotateTargetsKey() // v3
 	wantKind(t, l.add(r.ID, "root", 3, v3), alert.KindRootGap, alert.Critical)
 	// Targets signed by the v3 targets key do not verify under logged v1.
 	wantKind(t, l.add(r.ID, "targets", 1, r.Release(nil)), alert.KindBadSignature, alert.Critical)
@@ -190,7 +190,7 @@ func TestAttackRootRotationByNewKeysOnly(t *testing.T) {
 	l := newLog(t)
 	r := newRepo("example.com/fw")
 	l.add(r.ID, "root", 1, r.RootBytes())
-	evil := tuftest.NewKey("evil root")
+	evil := kit.SeededKey("evil root")
 	r.Root.Signed.Version = 2
 	r.Root.Signed.Roles["root"].KeyIDs = nil
 	if err := r.Root.Signed.AddKey(evil.Pub, "root"); err != nil {
@@ -241,7 +241,7 @@ func TestAttackWrongRoleAndVersion(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	c := NewChecker("example.com/log")
 	h := &memHistory{t: t, byID: map[string]Release{}}
-	r := tuftest.NewRepo("example.com/fw", now.Add(-time.Hour))
+	r := kit.NewRepo("example.com/fw", now.Add(-time.Hour))
 	root := r.RootBytes()
 	e, _ := entry.New(r.ID, "root", 1, root)
 	tests := []struct {
@@ -302,7 +302,7 @@ func TestStateRoundTrip(t *testing.T) {
 	wantClean(t, l.add(r.ID, "apps", 2, r.ReleaseDelegated("apps", nil)))
 	wantClean(t, l.add(r.ID, "targets", 2, r.Release(nil)))
 	r.SetVersion(0)
-	out := l.add(r.ID, "targets", 1, r.Release(tuftest.Files("late", 1, 1)))
+	out := l.add(r.ID, "targets", 1, r.Release(kit.Files("late", 1, 1)))
 	wantKind(t, out, alert.KindRollback, alert.Critical)
 	wantKind(t, out, alert.KindEquivocation, alert.Critical)
 }
@@ -311,10 +311,10 @@ func TestRefusedReleaseShowsWhatItChanged(t *testing.T) {
 	l := newLog(t)
 	r := newRepo("example.com/fw")
 	l.add(r.ID, "root", 1, r.RootBytes())
-	l.add(r.ID, "targets", 1, r.Release(tuftest.Files("fw", 1, 1)))
-	revoked, root2 := r.RotateTargetsKey()
+	l.add(r.ID, "targets", 1, r.Release(kit.Files("fw", 1, 1)))
+	root2, revoked := r.RotateTargetsKey()
 	l.add(r.ID, "root", 2, root2)
-	out := l.add(r.ID, "targets", 2, r.Release(tuftest.Files("backdoor", 1, 2), revoked...))
+	out := l.add(r.ID, "targets", 2, r.Release(kit.Files("backdoor", 1, 2), revoked...))
 	wantKind(t, out, alert.KindBadSignature, alert.Critical)
 	if got := out.Release.Changed; len(got) != 1 || got[0] != "+backdoor-0.bin" {
 		t.Errorf("Changed of the refused release = %v, want [+backdoor-0.bin]", got)
@@ -324,16 +324,16 @@ func TestRefusedReleaseShowsWhatItChanged(t *testing.T) {
 	}
 }
 
-func setCaps(r *tuftest.Repo, name string, custom string) {
-	if r.Targets.Signed.Targets[name] == nil {
+func setCaps(r *kit.Repo, name string, custom string) {
+	if r.Top.Signed.Targets[name] == nil {
 		tf, err := metadata.TargetFile().FromBytes(name, []byte(name), "sha256")
 		if err != nil {
 			panic(err)
 		}
-		r.Targets.Signed.Targets[name] = tf
+		r.Top.Signed.Targets[name] = tf
 	}
 	c := json.RawMessage(custom)
-	r.Targets.Signed.Targets[name].Custom = &c
+	r.Top.Signed.Targets[name].Custom = &c
 }
 
 // TestCapabilityEscalationIsPublic: a valid release that widens what a

@@ -28,9 +28,9 @@ import (
 	"github.com/shiplog/shiplog/audit"
 	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
-	"github.com/shiplog/shiplog/audit/tuftest"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api/layout"
@@ -142,7 +142,7 @@ func run(n, nrepos, workers int) error {
 // splits and flushes its batches (relying on the order of one goroutine's
 // appends failed under load with "entries logged out of order").
 func build(ctx context.Context, l *ledgertest.Ledger, n, nrepos int) error {
-	rs := make([]*tuftest.Repo, nrepos)
+	rs := make([]*kit.Repo, nrepos)
 	var batch []ledgertest.Release
 	flush := func() error {
 		err := l.AppendUnordered(ctx, batch)
@@ -154,11 +154,11 @@ func build(ctx context.Context, l *ledgertest.Ledger, n, nrepos int) error {
 		r := i % nrepos
 		var rel ledgertest.Release
 		if rs[r] == nil {
-			rs[r] = tuftest.NewRepo(fmt.Sprintf("bench.example/repo-%03d", r), exp)
+			rs[r] = kit.NewRepo(fmt.Sprintf("bench.example/repo-%03d", r), exp)
 			rel = ledgertest.Release{Repo: rs[r].ID, Role: "root", Version: 1, Metadata: rs[r].RootBytes()}
 		} else {
-			md := rs[r].Release(tuftest.Files("fw", 2, uint64(i)))
-			rel = ledgertest.Release{Repo: rs[r].ID, Role: "targets", Version: uint64(rs[r].Targets.Signed.Version), Metadata: md}
+			md := rs[r].Release(kit.Files("fw", 2, uint64(i)))
+			rel = ledgertest.Release{Repo: rs[r].ID, Role: "targets", Version: uint64(rs[r].Top.Signed.Version), Metadata: md}
 		}
 		batch = append(batch, rel)
 		if len(batch) == nrepos {

@@ -53,8 +53,8 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/server"
-	"github.com/shiplog/shiplog/log/tuftest"
 	"github.com/shiplog/shiplog/witness"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/storage/posix"
@@ -186,7 +186,7 @@ func post(u string, body []byte, token string) (int, []byte, error) {
 // publisher owns one repository and publishes its targets versions in order.
 type publisher struct {
 	id   string
-	repo *tuftest.Repo
+	repo *kit.Repo
 	next int64
 	pre  [][]byte // pre-signed versions next, next+1, ...
 }
@@ -196,7 +196,7 @@ type publisher struct {
 func newPublishers(n *node, count int, presign func(i int) int) ([]*publisher, error) {
 	ps := make([]*publisher, count)
 	for i := range ps {
-		p := &publisher{id: fmt.Sprintf("bench.test/repo%d", i), repo: tuftest.NewRepo(time.Now().Add(24 * time.Hour)), next: 1}
+		p := &publisher{id: fmt.Sprintf("bench.test/repo%d", i), repo: kit.NewRandomRepo(time.Now().Add(24 * time.Hour)), next: 1}
 		if code, b, err := post(n.url+"/v1/admin/repositories?wait=0&id="+url.QueryEscape(p.id), p.repo.RootBytes(), n.token); err != nil || code != 200 {
 			return nil, fmt.Errorf("register: %d %s %v", code, b, err)
 		}

@@ -23,7 +23,7 @@ import (
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/entry"
-	"github.com/shiplog/shiplog/log/tuftest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -48,7 +48,7 @@ var expires = time.Now().Add(365 * 24 * time.Hour)
 type suite struct {
 	t    *testing.T
 	l    *Ledger
-	fw   *tuftest.Repo
+	fw   *kit.Repo
 	last uint64 // index of the last entry appended by a sequential step
 }
 
@@ -57,7 +57,7 @@ const fw = "example.com/fw"
 // Run runs the suite against a ledger from start. The steps share the
 // ledger and run in order; a failed step stops the suite.
 func Run(t *testing.T, start Factory) {
-	s := &suite{t: t, l: start(t), fw: tuftest.NewRepo(expires)}
+	s := &suite{t: t, l: start(t), fw: kit.NewRandomRepo(expires)}
 	steps := []struct {
 		name string
 		f    func(t *testing.T)
@@ -150,10 +150,10 @@ func (s *suite) register(t *testing.T) {
 			t.Errorf("replica %d: registering the same root again: %d %+v", i, r.code, again)
 		}
 	}
-	if _, r := s.registerAt(t, l.replica(1), fw, tuftest.NewRepo(expires).RootBytes(), l.Token); r.code != 409 {
+	if _, r := s.registerAt(t, l.replica(1), fw, kit.NewRandomRepo(expires).RootBytes(), l.Token); r.code != 409 {
 		t.Errorf("registering another root for %s: %d, want 409", fw, r.code)
 	}
-	if _, r := s.registerAt(t, l.replica(0), "example.com/other", tuftest.NewRepo(expires).RootBytes(), "wrong"); r.code != 401 {
+	if _, r := s.registerAt(t, l.replica(0), "example.com/other", kit.NewRandomRepo(expires).RootBytes(), "wrong"); r.code != 401 {
 		t.Errorf("registering with a wrong token: %d, want 401", r.code)
 	}
 }
@@ -195,17 +195,17 @@ func (s *suite) refused(t *testing.T) {
 		{"malformed", fw, "targets", []byte("{not json"), 400},
 		{"empty", fw, "targets", nil, 400},
 		{"oversized", fw, "targets", bytes.Repeat([]byte(" "), 5<<20+1), 413},
-		{"signed-by-wrong-key", fw, "targets", f.Targets(4, tuftest.NewKey()), 403},
+		{"signed-by-wrong-key", fw, "targets", f.Targets(4, kit.NewKey()), 403},
 		{"under-signed-root-rotation", fw, "root", f.UnderSignedRotation(), 403},
 		{"wrong-role-root-as-targets", fw, "targets", f.RootBytes(), 400},
 		{"wrong-role-targets-as-root", fw, "root", f.Targets(4), 400},
 		{"snapshot-refused", fw, "snapshot", f.Snapshot(1), 400},
 		{"timestamp-refused", fw, "timestamp", f.Snapshot(1), 400},
-		{"rolled-back", fw, "targets", f.Targets(2, f.TargetsKey, tuftest.NewKey()), 409},
-		{"replayed-different-bytes", fw, "targets", f.Targets(3, f.TargetsKey, tuftest.NewKey()), 409},
+		{"rolled-back", fw, "targets", f.Targets(2, f.TargetsKeys[0], kit.NewKey()), 409},
+		{"replayed-different-bytes", fw, "targets", f.Targets(3, f.TargetsKeys[0], kit.NewKey()), 409},
 		{"expired", fw, "targets", f.TargetsExpiring(4, time.Now().Add(-time.Hour)), 410},
 		{"unknown-repository", "example.com/nobody", "targets", f.Targets(4), 404},
-		{"not-delegated", fw, "apps", f.DelegatedTargets("apps", 1, tuftest.NewKey()), 403},
+		{"not-delegated", fw, "apps", f.DelegatedTargets("apps", 1, kit.NewKey()), 403},
 		{"bad-role-name", fw, "has space", f.Targets(4), 400},
 	}
 	for i, c := range cases {
@@ -265,7 +265,7 @@ func (s *suite) dedup(t *testing.T) {
 // versions of one role — the split view a vendor's stolen key would need.
 func (s *suite) conflictingVersions(t *testing.T) {
 	for v := int64(5); v <= 9; v++ {
-		a, b := s.fw.Targets(v, s.fw.TargetsKey, tuftest.NewKey()), s.fw.Targets(v, s.fw.TargetsKey, tuftest.NewKey())
+		a, b := s.fw.Targets(v, s.fw.TargetsKeys[0], kit.NewKey()), s.fw.Targets(v, s.fw.TargetsKeys[0], kit.NewKey())
 		var ra, rb response
 		var wg sync.WaitGroup
 		wg.Add(2)
@@ -299,7 +299,7 @@ func (s *suite) rotationAndDelegation(t *testing.T) {
 	if _, err := evidence.VerifyEntry(fw, "apps", 1, apps, []byte(rc.Proof), s.l.Policy); err != nil {
 		t.Fatal(err)
 	}
-	if _, r := s.publishAt(t, s.l.replica(0), fw, "apps", s.fw.DelegatedTargets("apps", 2, tuftest.NewKey()), "0"); r.code != 403 {
+	if _, r := s.publishAt(t, s.l.replica(0), fw, "apps", s.fw.DelegatedTargets("apps", 2, kit.NewKey()), "0"); r.code != 403 {
 		t.Errorf("apps v2 signed by a key apps does not have: %d", r.code)
 	}
 }
@@ -315,7 +315,7 @@ func (s *suite) manyRepositories(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			name := fmt.Sprintf("example.com/r%02d", i)
-			repo := tuftest.NewRepo(expires)
+			repo := kit.NewRandomRepo(expires)
 			rc, r := s.registerAt(t, s.l.replica(i), name, repo.RootBytes(), s.l.Token)
 			if r.code != 200 {
 				t.Errorf("register %s: %d %s", name, r.code, r.body)

@@ -26,8 +26,8 @@ import (
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/server"
-	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 // buildShiplog builds the shiplog binary once per test binary.
@@ -177,9 +177,9 @@ func TestCrashSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	ledgerProc := serve()
 
 	const publishers = 8
-	repos := make([]*tuftest.Repo, publishers)
+	repos := make([]*kit.Repo, publishers)
 	for i := range repos {
-		repos[i] = tuftest.NewRepo(expires)
+		repos[i] = kit.NewRandomRepo(expires)
 		if code, body := post(base+"/v1/admin/repositories?wait=0&id="+repoID(i), repos[i].RootBytes(), token); code != 200 {
 			t.Fatalf("register: %d %s", code, body)
 		}

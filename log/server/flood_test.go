@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/server"
-	"github.com/shiplog/shiplog/log/tuftest"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -56,9 +56,9 @@ func TestAttackMalformedProtobuf(t *testing.T) {
 
 // floodNode is a ledger with small flood limits: 24 MiB in flight (6 MiB,
 // one largest request, per client address) and 4 connections per client.
-func floodNode(t *testing.T) (*testNode, *tuftest.Repo) {
+func floodNode(t *testing.T) (*testNode, *kit.Repo) {
 	n := startNode(t, nodeOptions{config: server.Config{MaxBytesInFlight: 4 * (server.MaxBody + 4096), MaxConnectionsPerClient: 4}})
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	if _, r := n.register(fw, repo.RootBytes()); r.code != 200 {
 		t.Fatalf("register: %d %s", r.code, r.body)
 	}

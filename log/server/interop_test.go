@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/evidence"
-	"github.com/shiplog/shiplog/log/tuftest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/witness/witnesstest"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
@@ -26,7 +26,7 @@ func TestInteropLedgerWithLitewitnessAndOurWitness(t *testing.T) {
 		lite = witnesstest.StartLitewitness(t, "litewitness.test", map[string]string{origin: vkey})
 		return fmt.Sprintf("log %s\n%switness lite %s %s\ngroup both all w0 lite\nquorum both\n", vkey, ours, lite.VKey, lite.URL)
 	}})
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	if rc, r := n.register(fw, repo.RootBytes()); r.code != 200 || rc.Proof == "" {
 		t.Fatalf("register: %d %s", r.code, r.body)
 	}

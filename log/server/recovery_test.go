@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/evidence"
-	"github.com/shiplog/shiplog/log/tuftest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -58,11 +58,11 @@ func TestVersionPoisoningRecoveredByRotation(t *testing.T) {
 	// The new sequence only goes up: v4 again (other bytes) and v3 are refused;
 	// gRPC agrees, and v5 is accepted there.
 	for _, v := range []int64{3, 4} {
-		if _, r := f.publish(fw, "targets", f.repo.Targets(v, f.repo.TargetsKey, tuftest.NewKey()), "0"); r.code != 409 {
+		if _, r := f.publish(fw, "targets", f.repo.Targets(v, f.repo.TargetsKeys[0], kit.NewKey()), "0"); r.code != 409 {
 			t.Errorf("targets v%d after the clean v4: %d %s, want 409", v, r.code, r.body)
 		}
 	}
-	_, err := f.grpc.Publish(context.Background(), &ledgerv1.PublishRequest{Repo: fw, Role: "targets", Metadata: f.repo.Targets(2, f.repo.TargetsKey, tuftest.NewKey()), WaitMs: proto.Uint32(0)})
+	_, err := f.grpc.Publish(context.Background(), &ledgerv1.PublishRequest{Repo: fw, Role: "targets", Metadata: f.repo.Targets(2, f.repo.TargetsKeys[0], kit.NewKey()), WaitMs: proto.Uint32(0)})
 	if status.Code(err) != codes.AlreadyExists {
 		t.Errorf("gRPC targets v2 after v4: %v, want AlreadyExists", err)
 	}
@@ -77,7 +77,8 @@ func TestVersionPoisoningRecoveredByRotation(t *testing.T) {
 // record (nothing is appended).
 func TestReplayOfPoisonedVersionAfterRotation(t *testing.T) {
 	f, stolen := poisoned(t)
-	root2, stolenKey := f.repo.RotateTargetsKey()
+	root2, rotated := f.repo.RotateTargetsKey()
+	stolenKey := rotated[0]
 	if _, r := f.publish(fw, "root", root2, "0"); r.code != 200 {
 		t.Fatalf("root v2: %d %s", r.code, r.body)
 	}
@@ -85,7 +86,7 @@ func TestReplayOfPoisonedVersionAfterRotation(t *testing.T) {
 		t.Fatalf("clean targets v4: %d %s", r.code, r.body)
 	}
 	before := f.size()
-	if _, r := f.publish(fw, "targets", f.repo.Targets(math.MaxInt64, stolenKey, tuftest.NewKey()), "0"); r.code != 403 {
+	if _, r := f.publish(fw, "targets", f.repo.Targets(math.MaxInt64, stolenKey, kit.NewKey()), "0"); r.code != 403 {
 		t.Errorf("v2^63-1 re-signed with the stolen key: %d %s, want 403", r.code, r.body)
 	}
 	_, err := f.grpc.Publish(context.Background(), &ledgerv1.PublishRequest{Repo: fw, Role: "targets", Metadata: f.repo.Targets(6, stolenKey), WaitMs: proto.Uint32(0)})

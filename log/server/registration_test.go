@@ -13,9 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/challenge"
 	"github.com/shiplog/shiplog/log/server"
-	"github.com/shiplog/shiplog/log/tuftest"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -88,7 +88,7 @@ func (n *testNode) completeChallenge(id, token string, root []byte) response {
 func TestRegistrationByChallengeHTTP(t *testing.T) {
 	v := newVendorSite(t)
 	n := challengeNode(t, v, true)
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	const id = "example.com/firmware"
 	c, r := n.askChallenge(id, repo.RootBytes())
 	if r.code != 200 || c.URL != "https://example.com/.well-known/shiplog-challenge/"+c.Token {
@@ -112,7 +112,7 @@ func TestRegistrationByChallengeHTTP(t *testing.T) {
 func TestRegistrationByChallengeGRPC(t *testing.T) {
 	v := newVendorSite(t)
 	n := challengeNode(t, v, true)
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	ctx := context.Background()
 	c, err := n.grpc.RegisterChallenge(ctx, &ledgerv1.RegisterChallengeRequest{Repo: "example.com/fw", Root: repo.RootBytes()})
 	if err != nil {
@@ -147,7 +147,7 @@ func TestRegistrationByChallengeGRPC(t *testing.T) {
 func TestAttackRepositoryIdClaimedWithoutControl(t *testing.T) {
 	v := newVendorSite(t)
 	n := challengeNode(t, v, true)
-	vendor, attacker := tuftest.NewRepo(expires), tuftest.NewRepo(expires)
+	vendor, attacker := kit.NewRandomRepo(expires), kit.NewRandomRepo(expires)
 	const id = "example.com/firmware"
 	c, _ := n.askChallenge(id, attacker.RootBytes())
 	if r := n.completeChallenge(id, c.Token, attacker.RootBytes()); r.code != 403 {
@@ -188,7 +188,7 @@ func TestScopedOperatorTokens(t *testing.T) {
 	}
 	write(server.ScopedTokensFile, "# vendor A\nvendor-a/ "+scoped+"\n")
 	reg := func(id, token string) int {
-		return n.do("POST", "/v1/admin/repositories?wait=0&id="+id, tuftest.NewRepo(expires).RootBytes(), "Authorization", "Bearer "+token).code
+		return n.do("POST", "/v1/admin/repositories?wait=0&id="+id, kit.NewRandomRepo(expires).RootBytes(), "Authorization", "Bearer "+token).code
 	}
 	if code := reg("vendor-a/fw", scoped); code != 200 {
 		t.Errorf("scoped token in its prefix: %d", code)

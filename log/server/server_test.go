@@ -14,8 +14,8 @@ import (
 
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/server"
-	"github.com/shiplog/shiplog/log/tuftest"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -26,7 +26,7 @@ import (
 // targets v1..v3 logged.
 type fixture struct {
 	*testNode
-	repo *tuftest.Repo
+	repo *kit.Repo
 	t3   []byte
 }
 
@@ -34,7 +34,7 @@ const fw = "example.com/fw"
 
 func newFixture(t *testing.T) *fixture {
 	n := startNode(t, nodeOptions{})
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	if _, r := n.register(fw, repo.RootBytes()); r.code != 200 {
 		t.Fatalf("register: %d %s", r.code, r.body)
 	}
@@ -65,17 +65,17 @@ func badInputs() []badInput {
 		{"malformed-empty", fw, "targets", func(*fixture) []byte { return nil }, 400, codes.InvalidArgument},
 		{"oversized", fw, "targets", func(*fixture) []byte { return bytes.Repeat([]byte(" "), 5<<20+1) }, 413, codes.ResourceExhausted},
 		{"unsigned-targets", fw, "targets", func(f *fixture) []byte { return unsigned(f.repo.Targets(4)) }, 403, codes.PermissionDenied},
-		{"signed-by-wrong-key", fw, "targets", func(f *fixture) []byte { return f.repo.Targets(4, tuftest.NewKey()) }, 403, codes.PermissionDenied},
+		{"signed-by-wrong-key", fw, "targets", func(f *fixture) []byte { return f.repo.Targets(4, kit.NewKey()) }, 403, codes.PermissionDenied},
 		{"under-signed-root-rotation", fw, "root", func(f *fixture) []byte { return f.repo.UnderSignedRotation() }, 403, codes.PermissionDenied},
 		{"wrong-role-root-as-targets", fw, "targets", func(f *fixture) []byte { return f.repo.RootBytes() }, 400, codes.InvalidArgument},
 		{"wrong-role-targets-as-root", fw, "root", func(f *fixture) []byte { return f.repo.Targets(4) }, 400, codes.InvalidArgument},
 		{"snapshot-refused", fw, "snapshot", func(f *fixture) []byte { return f.repo.Snapshot(1) }, 400, codes.InvalidArgument},
 		{"timestamp-refused", fw, "timestamp", func(f *fixture) []byte { return f.repo.Snapshot(1) }, 400, codes.InvalidArgument},
-		{"rolled-back", fw, "targets", func(f *fixture) []byte { return f.repo.Targets(2, f.repo.TargetsKey, tuftest.NewKey()) }, 409, codes.AlreadyExists},
-		{"replayed-different-bytes", fw, "targets", func(f *fixture) []byte { return f.repo.Targets(3, f.repo.TargetsKey, tuftest.NewKey()) }, 409, codes.AlreadyExists},
+		{"rolled-back", fw, "targets", func(f *fixture) []byte { return f.repo.Targets(2, f.repo.TargetsKeys[0], kit.NewKey()) }, 409, codes.AlreadyExists},
+		{"replayed-different-bytes", fw, "targets", func(f *fixture) []byte { return f.repo.Targets(3, f.repo.TargetsKeys[0], kit.NewKey()) }, 409, codes.AlreadyExists},
 		{"expired", fw, "targets", func(f *fixture) []byte { return f.repo.TargetsExpiring(4, time.Now().Add(-time.Hour)) }, 410, codes.FailedPrecondition},
 		{"unknown-repository", "example.com/nobody", "targets", func(f *fixture) []byte { return f.repo.Targets(4) }, 404, codes.NotFound},
-		{"not-delegated", fw, "apps", func(f *fixture) []byte { return f.repo.DelegatedTargets("apps", 1, tuftest.NewKey()) }, 403, codes.PermissionDenied},
+		{"not-delegated", fw, "apps", func(f *fixture) []byte { return f.repo.DelegatedTargets("apps", 1, kit.NewKey()) }, 403, codes.PermissionDenied},
 		{"bad-role-name", fw, "has space", func(f *fixture) []byte { return f.repo.Targets(4) }, 400, codes.InvalidArgument},
 	}
 }
@@ -191,7 +191,7 @@ func TestRootRotationAndDelegation(t *testing.T) {
 
 func TestAdminRegistration(t *testing.T) {
 	n := startNode(t, nodeOptions{})
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	root := repo.RootBytes()
 	cases := []struct {
 		name   string
@@ -217,15 +217,15 @@ func TestAdminRegistration(t *testing.T) {
 	if rc2, r := n.register(fw, root); r.code != 200 || rc2.Index != 0 || !rc2.Duplicate {
 		t.Fatalf("registering again with the same root: %d %s", r.code, r.body)
 	}
-	if _, r := n.register(fw, tuftest.NewRepo(expires).RootBytes()); r.code != 409 {
+	if _, r := n.register(fw, kit.NewRandomRepo(expires).RootBytes()); r.code != 409 {
 		t.Fatalf("registering again with another root: %d %s", r.code, r.body)
 	}
-	expired := tuftest.NewRepo(time.Now().Add(-time.Hour))
+	expired := kit.NewRandomRepo(time.Now().Add(-time.Hour))
 	if _, r := n.register("example.com/old", expired.RootBytes()); r.code != 410 {
 		t.Fatalf("expired initial root: %d %s", r.code, r.body)
 	}
-	self := tuftest.NewRepo(expires)
-	self.RootKeys = []tuftest.Key{tuftest.NewKey()}
+	self := kit.NewRandomRepo(expires)
+	self.RootKeys = []kit.Key{kit.NewKey()}
 	if _, r := n.register("example.com/unsigned", self.RootBytes()); r.code != 403 {
 		t.Fatalf("root not signed by its own keys: %d %s", r.code, r.body)
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/server"
-	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 func openErr(t *testing.T, dir string) error {
@@ -24,7 +24,7 @@ func openErr(t *testing.T, dir string) error {
 // new log, nor one that is not the configured log's.
 func TestServeRefusesMissingOrMismatchedState(t *testing.T) {
 	a := startNode(t, nodeOptions{})
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	if _, r := a.register(fw, repo.RootBytes()); r.code != 200 {
 		t.Fatal(r.code)
 	}
@@ -80,7 +80,7 @@ func TestServeRefusesMissingOrMismatchedState(t *testing.T) {
 // witnesses already cosigned.
 func TestServeRefusesRolledBackLog(t *testing.T) {
 	n := startNode(t, nodeOptions{})
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	if _, r := n.register(fw, repo.RootBytes()); r.code != 200 {
 		t.Fatal(r.code)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence"
-	"github.com/shiplog/shiplog/log/tuftest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // TestWitnessDownDoesNotStopTheLog: with a 2-of-3 witness quorum, proofs
@@ -18,7 +18,7 @@ import (
 // up and the waiting proof arrives.
 func TestWitnessDownDoesNotStopTheLog(t *testing.T) {
 	n, ws := startWitnessedNode(t)
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	if _, r := n.register(fw, repo.RootBytes()); r.code != 200 {
 		t.Fatalf("register: %d %s", r.code, r.body)
 	}
@@ -126,7 +126,7 @@ func startWitnessedNode(t *testing.T) (*testNode, []*testWitness) {
 // publish still gets a cosigned proof well within its wait.
 func TestHangingWitnessDoesNotStallPublication(t *testing.T) {
 	n, ws := startWitnessedNode(t)
-	repo := tuftest.NewRepo(expires)
+	repo := kit.NewRandomRepo(expires)
 	if _, r := n.register(fw, repo.RootBytes()); r.code != 200 {
 		t.Fatalf("register: %d %s", r.code, r.body)
 	}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/log/trillian/trilliantest"
-	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 // TestDeployScriptsStartReplicas: deploy/trillian/up.sh STATE 2 starts
@@ -59,7 +59,7 @@ func TestDeployScriptsStartReplicas(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
-	r := tuftest.NewRepo(time.Now().Add(time.Hour))
+	r := kit.NewRandomRepo(time.Now().Add(time.Hour))
 	if code, b := post(urls[0]+"/v1/admin/repositories?wait=0&id=example.com/deploy", r.RootBytes(), true); code != 200 {
 		t.Fatalf("register: %d %s", code, b)
 	}

@@ -25,9 +25,9 @@ import (
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/entry"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/log/trillian/trilliantest"
-	"github.com/shiplog/shiplog/log/tuftest"
 	"github.com/shiplog/shiplog/witness/witnesstest"
 )
 
@@ -191,9 +191,9 @@ func TestFaultsLoseNothingAcknowledged(t *testing.T) {
 
 	// Repositories, registered through different replicas.
 	const repos = 8
-	tufs := make([]*tuftest.Repo, repos)
+	tufs := make([]*kit.Repo, repos)
 	for i := range tufs {
-		tufs[i] = tuftest.NewRepo(time.Now().Add(24 * time.Hour))
+		tufs[i] = kit.NewRandomRepo(time.Now().Add(24 * time.Hour))
 		req, _ := http.NewRequest("POST", fmt.Sprintf("http://%s/v1/admin/repositories?wait=0&id=example.com/f%d", rs[i%3].http, i), bytes.NewReader(tufs[i].RootBytes()))
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 		resp, err := hc.Do(req)

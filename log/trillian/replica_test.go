@@ -15,11 +15,11 @@ import (
 
 	"github.com/google/trillian"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/log/conformance"
 	"github.com/shiplog/shiplog/log/pgstore"
 	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/log/trillian/trilliantest"
-	"github.com/shiplog/shiplog/log/tuftest"
 )
 
 // TestDeadReplicaCannotSplitAVersion: a replica queues targets v2 in
@@ -36,7 +36,7 @@ func TestDeadReplicaCannotSplitAVersion(t *testing.T) {
 	}})
 	const repo = "example.com/split"
 	hc := &http.Client{Timeout: 30 * time.Second}
-	r := tuftest.NewRepo(time.Now().Add(time.Hour))
+	r := kit.NewRandomRepo(time.Now().Add(time.Hour))
 	post := func(path string, body []byte, header ...string) (int, string) {
 		req, _ := http.NewRequest("POST", l.URLs[0]+path, bytes.NewReader(body))
 		for i := 0; i+1 < len(header); i += 2 {
@@ -62,7 +62,7 @@ func TestDeadReplicaCannotSplitAVersion(t *testing.T) {
 
 	// The dying replica: metadata stored, entry recorded as appending and
 	// queued in Trillian, never indexed.
-	a := r.Targets(2, r.TargetsKey, tuftest.NewKey())
+	a := r.Targets(2, r.TargetsKeys[0], kit.NewKey())
 	e, err := entry.New(repo, "targets", 2, a)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestDeadReplicaCannotSplitAVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := r.Targets(2, r.TargetsKey, tuftest.NewKey())
+	b := r.Targets(2, r.TargetsKeys[0], kit.NewKey())
 	if code, body := publish(b); code != 409 {
 		t.Fatalf("a second copy of v2 after a replica died mid-append: %d %s, want 409", code, body)
 	}
