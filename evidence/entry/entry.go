@@ -32,8 +32,30 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 )
 
-// Header is the first line of every entry, without its newline.
+// Header is the first line of every release entry, without its newline.
 const Header = "shiplog/release/v1"
+
+// AttestationHeader is the first line of a sign-off attestation entry
+// (docs/spec/signoff.md), implemented by evidence/signoff. Ledger readers
+// tell entry kinds apart with Kind.
+const AttestationHeader = "shiplog/attestation/v1"
+
+// maxHeaderLength bounds the header Kind returns.
+const maxHeaderLength = 64
+
+// Kind returns the header (first line, without its newline) of an encoded
+// log entry: Header for a release, AttestationHeader for a sign-off
+// attestation, or any other first line of at most 64 bytes for a kind this
+// version does not know. It returns "" when b has no such line. It does not
+// parse the rest of b: a reader that meets a kind it does not know reports
+// or skips the entry, and never reads it as a release.
+func Kind(b []byte) string {
+	i := bytes.IndexByte(b[:min(len(b), maxHeaderLength+1)], '\n')
+	if i <= 0 {
+		return ""
+	}
+	return string(b[:i])
+}
 
 // Limits of the format. MaxSize is the largest encoding of an entry.
 const (

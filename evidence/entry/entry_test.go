@@ -155,3 +155,20 @@ func BenchmarkLeafHash(b *testing.B) {
 		e.LeafHash()
 	}
 }
+
+func TestKind(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{example, Header},
+		{"shiplog/attestation/v1\nrepo x\n", AttestationHeader},
+		{"shiplog/other/v9\n", "shiplog/other/v9"},
+		{"", ""},
+		{"\nrepo x\n", ""},
+		{"no newline", ""},
+		{strings.Repeat("x", 64) + "\n", strings.Repeat("x", 64)},
+		{strings.Repeat("x", 65) + "\n", ""},
+	} {
+		if got := Kind([]byte(tc.in)); got != tc.want {
+			t.Errorf("Kind(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
