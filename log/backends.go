@@ -38,6 +38,68 @@ type MetadataStorage interface {
 	Get(sum [sha256.Size]byte) ([]byte, error)
 }
 
+// Lookup is what the ledger reads from the index before it checks a
+// submission: whether Repo is registered, whether an entry with leaf hash
+// Leaf is logged, and the latest logged state of each of Roles (at most
+// MaxLookupRoles).
+type Lookup struct {
+	Repo  string
+	Leaf  [sha256.Size]byte
+	Roles []string
+}
+
+// MaxLookupRoles bounds Lookup.Roles.
+const MaxLookupRoles = 8
+
+// LookupResult answers a Lookup. Roles holds the logged roles among those
+// asked for (a role not logged is absent).
+type LookupResult struct {
+	Registered bool
+	// LeafIndex is the first index of the entry with the leaf hash, if
+	// Logged.
+	LeafIndex uint64
+	Logged    bool
+	Roles     map[string]RoleState
+}
+
+// LookupIndex is an IndexStore that answers a Lookup in one read (one
+// database round trip for log/pgstore) with the same answers as its
+// Registered, Leaf and Role methods. The ledger calls the three methods
+// of an IndexStore that does not implement it.
+type LookupIndex interface {
+	IndexStore
+	Lookup(q Lookup) (LookupResult, error)
+}
+
+// lookup answers q from x, in one read if x is a LookupIndex.
+func lookup(x IndexStore, q Lookup) (LookupResult, error) {
+	if len(q.Roles) > MaxLookupRoles {
+		return LookupResult{}, fmt.Errorf("index lookup of %d roles (at most %d)", len(q.Roles), MaxLookupRoles)
+	}
+	if li, ok := x.(LookupIndex); ok {
+		return li.Lookup(q)
+	}
+	var r LookupResult
+	var err error
+	if _, r.Registered, err = x.Registered(q.Repo); err != nil {
+		return r, err
+	}
+	if r.LeafIndex, r.Logged, err = x.Leaf(q.Leaf); err != nil {
+		return r, err
+	}
+	r.Roles = make(map[string]RoleState, len(q.Roles))
+	for _, role := range q.Roles {
+		st, ok, err := x.Role(q.Repo, role)
+		if err != nil {
+			return r, err
+		}
+		if ok {
+			r.Roles[role] = st
+		}
+	}
+	return r, nil
+}
+
 var (
 	_ IndexStore      = (*Index)(nil)
 	_ MetadataStorage = (*MetadataStore)(nil)
@@ -109,7 +171,9 @@ func (f FileCheckpointState) Save(_ context.Context, kind CheckpointKind, _ uint
 //
 // What an implementation owes:
 //   - LockRepository serialises submissions for one repository across all
-//     replicas, until unlock is called or the holder dies.
+//     replicas, until unlock is called or the holder dies. It returns the
+//     entry left appending for the repository (what Appending returns,
+//     read once the lock is held), or nil.
 //   - SetAppending durably records (or, with nil, clears) the entry a
 //     replica is about to append for a repository; Appending returns it. A
 //     replica that dies between the log and the index leaves it behind, and
@@ -123,7 +187,7 @@ func (f FileCheckpointState) Save(_ context.Context, kind CheckpointKind, _ uint
 //
 // All methods are safe for concurrent use.
 type Coordinator interface {
-	LockRepository(ctx context.Context, repo string) (unlock func(), err error)
+	LockRepository(ctx context.Context, repo string) (unlock func(), appending []byte, err error)
 	Appending(ctx context.Context, repo string) ([]byte, error)
 	SetAppending(ctx context.Context, repo string, entry []byte) error
 	Lead(ctx context.Context) (bool, error)

@@ -3,6 +3,7 @@ package log
 import (
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/shiplog/shiplog/client/tufcheck"
@@ -11,13 +12,40 @@ import (
 
 // history is the History of one repository as the index and the metadata
 // store record it. The ledger holds the repository's lock while it is used,
-// so it sees exactly the logged state.
+// so it sees exactly the logged state, and the roles' states it read stay
+// true while it is used: roles holds those read so far (asked: the roles
+// looked up before, absent from roles when not logged).
 type history struct {
-	l    *Ledger
-	repo string
+	l     *Ledger
+	repo  string
+	roles map[string]RoleState
+	asked []string
 }
 
-func (h history) Root() (*tufcheck.Root, error) {
+// role returns the latest logged state of role, reading the index once
+// per role.
+func (h *history) role(role string) (RoleState, bool, error) {
+	if st, ok := h.roles[role]; ok {
+		return st, true, nil
+	}
+	if slices.Contains(h.asked, role) {
+		return RoleState{}, false, nil
+	}
+	st, ok, err := h.l.index.Role(h.repo, role)
+	if err != nil {
+		return st, ok, err
+	}
+	h.asked = append(h.asked, role)
+	if ok {
+		if h.roles == nil {
+			h.roles = map[string]RoleState{}
+		}
+		h.roles[role] = st
+	}
+	return st, ok, nil
+}
+
+func (h *history) Root() (*tufcheck.Root, error) {
 	v, err := h.parsed(metadata.ROOT, func(b []byte) (any, error) { return metadata.Root().FromBytes(b) })
 	if v == nil || err != nil {
 		return nil, err
@@ -25,7 +53,7 @@ func (h history) Root() (*tufcheck.Root, error) {
 	return v.(*tufcheck.Root), nil
 }
 
-func (h history) Targets(role string) (*tufcheck.Targets, error) {
+func (h *history) Targets(role string) (*tufcheck.Targets, error) {
 	v, err := h.parsed(role, func(b []byte) (any, error) { return metadata.Targets().FromBytes(b) })
 	if v == nil || err != nil {
 		return nil, err
@@ -37,22 +65,22 @@ func (h history) Targets(role string) (*tufcheck.Targets, error) {
 	return t, nil
 }
 
-func (h history) Version(role string) (uint64, error) {
-	st, ok, err := h.l.index.Role(h.repo, role)
+func (h *history) Version(role string) (uint64, error) {
+	st, ok, err := h.role(role)
 	if !ok || err != nil {
 		return 0, err
 	}
 	return st.Version, nil
 }
 
-func (h history) metThreshold(delegator any, role string, latest *tufcheck.Targets) bool {
+func (h *history) metThreshold(delegator any, role string, latest *tufcheck.Targets) bool {
 	return h.l.verified.has(verifiedKey{delegator, role}, latest)
 }
 
 // parsed returns the latest logged version of role, parsed by parse, from
 // the cache of parsed metadata.
-func (h history) parsed(role string, parse func([]byte) (any, error)) (any, error) {
-	st, ok, err := h.l.index.Role(h.repo, role)
+func (h *history) parsed(role string, parse func([]byte) (any, error)) (any, error) {
+	st, ok, err := h.role(role)
 	if !ok || err != nil {
 		return nil, err
 	}

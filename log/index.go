@@ -23,6 +23,8 @@ type Index struct {
 	lock *pidlock.Lock
 }
 
+var _ LookupIndex = (*Index)(nil)
+
 var (
 	bucketState   = []byte("state")
 	bucketPending = []byte("pending")
@@ -190,6 +192,23 @@ func (x *Index) Role(repo, role string) (st RoleState, ok bool, err error) {
 		return nil
 	})
 	return
+}
+
+// Lookup answers q in one read transaction.
+func (x *Index) Lookup(q Lookup) (r LookupResult, err error) {
+	r.Roles = make(map[string]RoleState, len(q.Roles))
+	err = x.db.View(func(tx *bolt.Tx) error {
+		r.Registered = tx.Bucket(bucketRepos).Get([]byte(q.Repo)) != nil
+		v := tx.Bucket(bucketLeaves).Get(q.Leaf[:])
+		r.LeafIndex, r.Logged = u64(v), v != nil
+		for _, role := range q.Roles {
+			if st, ok := decodeRole(tx.Bucket(bucketRoles).Get(roleKey(q.Repo, role))); ok {
+				r.Roles[role] = st
+			}
+		}
+		return nil
+	})
+	return r, err
 }
 
 // Leaf returns the first index holding the entry with leaf hash h.

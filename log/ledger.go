@@ -15,6 +15,7 @@ import (
 	"github.com/shiplog/shiplog/evidence/entry"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/evidence/proof"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -257,23 +258,21 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 }
 
 func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []byte, version uint64) (*Receipt, error) {
-	if _, ok, err := l.index.Registered(repo); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownRepository, repo)
-	}
-	if e, err := entry.New(repo, role, version, data); err == nil {
-		if idx, dup, err := l.index.Leaf(e.LeafHash()); err != nil {
-			return nil, err
-		} else if dup { // identical bytes resubmitted: idempotent
-			return l.receipt(e, idx, true), nil
-		}
-	}
-	prev, hadPrev, err := l.index.Role(repo, role)
+	// One read of the index for what the checks below need first.
+	e, entryErr := entry.New(repo, role, version, data)
+	q := Lookup{Repo: repo, Leaf: e.LeafHash(), Roles: lookupRoles(role)}
+	found, err := lookup(l.index, q)
 	if err != nil {
 		return nil, err
 	}
-	acc, err := CheckSubmission(history{l, repo}, repo, role, data, l.now())
+	if !found.Registered {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownRepository, repo)
+	}
+	if entryErr == nil && found.Logged { // identical bytes resubmitted: idempotent
+		return l.receipt(e, found.LeafIndex, true), nil
+	}
+	prev, hadPrev := found.Roles[role]
+	acc, err := CheckSubmission(&history{l: l, repo: repo, roles: found.Roles, asked: q.Roles}, repo, role, data, l.now())
 	if err != nil {
 		return nil, err
 	}
@@ -289,6 +288,17 @@ func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []by
 		l.verified.add(verifiedKey{acc.Delegator, role}, acc.Targets)
 	}
 	return r, err
+}
+
+// lookupRoles are the roles whose logged state a submission of role reads
+// first: its own, the root, and the top-level targets (where a search for
+// a delegator starts).
+func lookupRoles(role string) []string {
+	switch role {
+	case metadata.ROOT, metadata.TARGETS:
+		return []string{metadata.ROOT, metadata.TARGETS}
+	}
+	return []string{role, metadata.ROOT, metadata.TARGETS}
 }
 
 // appendLocked stores the metadata durably, appends the entry and records
@@ -344,25 +354,24 @@ func (l *Ledger) lockRepo(ctx context.Context, repo string) (func(), error) {
 	if err != nil || l.coord == nil {
 		return unlock, err
 	}
-	unlockAll, err := l.coord.LockRepository(ctx, repo)
+	unlockAll, appending, err := l.coord.LockRepository(ctx, repo)
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	release := func() { unlockAll(); unlock() }
-	if err := l.finishAppending(ctx, repo); err != nil {
+	if err := l.finishAppending(ctx, repo, appending); err != nil {
 		release()
 		return nil, err
 	}
 	return release, nil
 }
 
-// finishAppending appends and records the entry left appending for repo,
-// if any. Appending it again is idempotent (see Coordinator).
-func (l *Ledger) finishAppending(ctx context.Context, repo string) error {
-	raw, err := l.coord.Appending(ctx, repo)
-	if err != nil || raw == nil {
-		return err
+// finishAppending appends and records raw, the entry left appending for
+// repo, if any. Appending it again is idempotent (see Coordinator).
+func (l *Ledger) finishAppending(ctx context.Context, repo string, raw []byte) error {
+	if raw == nil {
+		return nil
 	}
 	e, err := entry.Parse(raw)
 	if err != nil || e.Repo != repo {

@@ -45,10 +45,13 @@ import (
 var (
 	trillianState = flag.String("trillian-state", "", "state directory of a running deploy/trillian/up.sh deployment (trillian; default: start one)")
 	replicaCounts = flag.String("replicas", "1,2,3", "ledger replica counts to measure (trillian)")
+	withEmbedded  = flag.Bool("embedded", true, "also measure the embedded default, Tessera POSIX (trillian)")
 )
 
 // cluster is a running deploy/trillian deployment.
 type cluster struct {
+	dir  string
+	cpu  cpuMeter
 	env  map[string]string
 	conn *grpc.ClientConn
 	stop func()
@@ -73,7 +76,7 @@ func startCluster() (*cluster, error) {
 		return nil, err
 	}
 	defer f.Close()
-	c := &cluster{env: map[string]string{}, stop: stop}
+	c := &cluster{dir: dir, cpu: newCPUMeter(dir), env: map[string]string{}, stop: stop}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
@@ -101,16 +104,16 @@ func (c *cluster) newTree() (int64, error) {
 
 // rawTrillian queues leaves of size bytes from -publishers writers for
 // -duration on a fresh tree and returns leaves per second until all are
-// sequenced.
-func rawTrillian(c *cluster, size int) (float64, error) {
+// sequenced, and the CPU each leaf cost the deployment's processes.
+func rawTrillian(c *cluster, size int) (float64, string, error) {
 	tree, err := c.newTree()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	lc := trillian.NewTrillianLogClient(c.conn)
 	ctx := context.Background()
 	var seq atomic.Uint64
-	start := time.Now()
+	start, cpu0 := time.Now(), c.cpu.sample()
 	cnt, err := runFor(*publishers, *duration, func(int) error {
 		v := make([]byte, size)
 		copy(v, strconv.FormatUint(seq.Add(1), 10)+" "+strconv.FormatInt(tree, 10))
@@ -118,19 +121,19 @@ func rawTrillian(c *cluster, size int) (float64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	for {
 		resp, err := lc.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: tree})
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		var r types.LogRootV1
 		if err := r.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		if r.TreeSize >= uint64(cnt) {
-			return float64(cnt) / time.Since(start).Seconds(), nil
+			return float64(cnt) / time.Since(start).Seconds(), c.cpu.sample().sub(cpu0).perOp(cnt), nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -143,7 +146,8 @@ func startReplicas(cfg server.Config, count int) ([]*node, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.RateLimit = -1
+	// Publishers all connect from 127.0.0.1: lift the per-client limit.
+	cfg.RateLimit, cfg.MaxConnections, cfg.MaxConnectionsPerClient = -1, 8192, 8192
 	ctx := context.Background()
 	if err := server.Init(ctx, dir, server.InitOptions{Origin: "bench.test/log", Config: &cfg}); err != nil {
 		return nil, nil, err
@@ -189,8 +193,10 @@ func startReplicas(cfg server.Config, count int) ([]*node, func(), error) {
 }
 
 // measureLedger returns publishes per second (wait=0) and the p50 and p99
-// of publish→cosigned proof over the replicas.
-func measureLedger(nodes []*node) (float64, time.Duration, time.Duration, error) {
+// of publish→cosigned proof over the replicas, and prints what each
+// publish of the throughput phase cost: CPU of the deployment's processes
+// (c nil: this process only) and round trips to Trillian and PostgreSQL.
+func measureLedger(c *cluster, nodes []*node) (float64, time.Duration, time.Duration, error) {
 	per := int(1500*duration.Seconds())/(*publishers) + *requests/(*publishers) + 2
 	ps, err := newPublishers(nodes[0], *publishers, func(int) int { return per })
 	if err != nil {
@@ -198,12 +204,26 @@ func measureLedger(nodes []*node) (float64, time.Duration, time.Duration, error)
 	}
 	var calls atomic.Uint64
 	pick := func() *node { return nodes[int(calls.Add(1))%len(nodes)] }
-	start := time.Now()
+	m0, err := scrapeRoundTrips(nodes)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	meter := cpuMeter{}
+	if c != nil {
+		meter = c.cpu
+	}
+	start, cpu0 := time.Now(), meter.sample()
 	cnt, err := runFor(*publishers, *duration, func(i int) error { _, err := ps[i].publish(pick(), "0"); return err })
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	rate := float64(cnt) / time.Since(start).Seconds()
+	cpu := meter.sample().sub(cpu0)
+	m1, err := scrapeRoundTrips(nodes)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	fmt.Printf("  %d publishes: CPU per publish %s\n  round trips: %s\n", cnt, cpu.perOp(cnt), roundTripsPerOp(m0, m1, cnt))
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup
@@ -247,11 +267,11 @@ func trillianBench() error {
 	}
 	defer c.stop()
 	size := 470 // the size of the publishers' targets metadata
-	raw1, err := rawTrillian(c, size)
+	raw1, cpu1, err := rawTrillian(c, size)
 	if err != nil {
 		return fmt.Errorf("raw trillian: %w", err)
 	}
-	fmt.Printf("raw Trillian QueueLeaf (%d writers, %d-byte leaves, until sequenced): %.0f leaves/s\n", *publishers, size, raw1)
+	fmt.Printf("raw Trillian QueueLeaf (%d writers, %d-byte leaves, until sequenced): %.0f leaves/s\n  CPU per leaf %s\n", *publishers, size, raw1, cpu1)
 	type row struct {
 		name     string
 		rate     float64
@@ -264,7 +284,8 @@ func trillianBench() error {
 			return err
 		}
 		defer stop()
-		rate, p50, p99, err := measureLedger(nodes)
+		fmt.Printf("%s:\n", name)
+		rate, p50, p99, err := measureLedger(c, nodes)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -272,8 +293,10 @@ func trillianBench() error {
 		rows = append(rows, row{name, rate, p50, p99})
 		return nil
 	}
-	if err := run("embedded (Tessera POSIX)", server.Config{Storage: "posix"}, 1); err != nil {
-		return err
+	if *withEmbedded {
+		if err := run("embedded (Tessera POSIX)", server.Config{Storage: "posix"}, 1); err != nil {
+			return err
+		}
 	}
 	for _, s := range strings.Split(*replicaCounts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -292,11 +315,11 @@ func trillianBench() error {
 			return err
 		}
 	}
-	raw2, err := rawTrillian(c, size)
+	raw2, cpu2, err := rawTrillian(c, size)
 	if err != nil {
 		return fmt.Errorf("raw trillian: %w", err)
 	}
-	fmt.Printf("raw Trillian QueueLeaf again: %.0f leaves/s\n\n", raw2)
+	fmt.Printf("raw Trillian QueueLeaf again: %.0f leaves/s\n  CPU per leaf %s\n\n", raw2, cpu2)
 	fmt.Printf("| backend | publishes/s | vs raw Trillian (mean %.0f/s) | p50 | p99 |\n| --- | --- | --- | --- | --- |\n", (raw1+raw2)/2)
 	for _, r := range rows {
 		fmt.Printf("| %s | %.0f | %.2f | %v | %v |\n", r.name, r.rate, r.rate/((raw1+raw2)/2), r.p50, r.p99)

@@ -25,24 +25,41 @@ func (s *Store) Coordinator() *Coordinator { return &Coordinator{s} }
 
 var _ ledger.Coordinator = (*Coordinator)(nil)
 
-// LockRepository waits for repo's lock (across replicas) or for ctx to end.
-// It holds one connection of the lock pool until unlock.
-func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), error) {
+// LockRepository waits for repo's lock (across replicas) or for ctx to end,
+// and returns the entry left appending for repo (or nil), read once the
+// lock is held: both in one round trip (a pipelined batch; the read takes
+// its snapshot after the lock statement returned). It holds one connection
+// of the lock pool until unlock.
+func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), []byte, error) {
 	conn, err := c.s.locks.Acquire(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
-		return nil, c.s.unavailable("lock the repository", err)
+		return nil, nil, c.s.unavailable("lock the repository", err)
 	}
 	key := c.s.lockKey("repo", repo)
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-		destroy(conn.Conn())
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_lock($1)`, key)
+	b.Queue(c.s.q(`SELECT entry FROM {s}.appending WHERE repo = $1`), repo)
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	var appending []byte
+	if err == nil {
+		if err = br.QueryRow().Scan(&appending); isNoRows(err) {
+			appending, err = nil, nil
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		destroy(conn.Conn()) // ending the session releases the lock if it was taken
 		conn.Release()
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
-		return nil, c.s.unavailable("lock the repository", err)
+		return nil, nil, c.s.unavailable("lock the repository", err)
 	}
 	return func() {
 		uctx, cancel := c.s.ctx()
@@ -51,7 +68,7 @@ func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), 
 			destroy(conn.Conn()) // ending the session releases the lock
 		}
 		conn.Release()
-	}, nil
+	}, appending, nil
 }
 
 // destroy closes a connection so that the pool discards it.
@@ -77,18 +94,14 @@ func (c *Coordinator) Appending(ctx context.Context, repo string) ([]byte, error
 }
 
 // SetAppending durably records entry as being appended for repo; a nil
-// entry clears it.
+// entry clears it. Concurrent calls (and MetadataStore.Put calls) of this
+// process are committed together, in one round trip.
 func (c *Coordinator) SetAppending(ctx context.Context, repo string, entry []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, c.s.timeout)
-	defer cancel()
-	var err error
+	op := writeAppending
 	if entry == nil {
-		_, err = c.s.pool.Exec(ctx, c.s.q(`DELETE FROM {s}.appending WHERE repo = $1`), repo)
-	} else {
-		_, err = c.s.pool.Exec(ctx, c.s.q(`INSERT INTO {s}.appending (repo, entry) VALUES ($1, $2)
-			ON CONFLICT (repo) DO UPDATE SET entry = EXCLUDED.entry, created = now()`), repo, entry)
+		op = writeClearAppending
 	}
-	if err != nil {
+	if err := c.s.w.write(ctx, write{op: op, repo: repo, data: entry}); err != nil {
 		return c.s.unavailable("record the appending entry", err)
 	}
 	return nil

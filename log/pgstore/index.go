@@ -181,6 +181,48 @@ func (x *Index) Role(repo, role string) (ledger.RoleState, bool, error) {
 	return ledger.RoleState{Version: uint64(version), SHA256: [sha256.Size]byte(sum), Index: uint64(idx)}, true, nil
 }
 
+var _ ledger.LookupIndex = (*Index)(nil)
+
+// Lookup answers q in one statement (one round trip).
+func (x *Index) Lookup(q ledger.Lookup) (ledger.LookupResult, error) {
+	ctx, cancel := x.s.ctx()
+	defer cancel()
+	r := ledger.LookupResult{Roles: make(map[string]ledger.RoleState, len(q.Roles))}
+	rows, err := x.s.pool.Query(ctx, x.s.q(`SELECT (SELECT idx FROM {s}.repos WHERE repo = $1), (SELECT idx FROM {s}.leaves WHERE leaf = $2),
+		ro.role, ro.version, ro.sha256, ro.idx
+		FROM (SELECT 1) AS one LEFT JOIN {s}.roles ro ON ro.repo = $1 AND ro.role = ANY($3::text[])`), q.Repo, q.Leaf[:], q.Roles)
+	if err != nil {
+		return r, x.s.unavailable("read the index", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var reg, leaf, version, idx *int64
+		var role *string
+		var sum []byte
+		if err := rows.Scan(&reg, &leaf, &role, &version, &sum, &idx); err != nil {
+			return r, x.s.unavailable("read the index", err)
+		}
+		r.Registered = reg != nil
+		if leaf != nil {
+			if *leaf < 0 {
+				return r, errCorrupt
+			}
+			r.LeafIndex, r.Logged = uint64(*leaf), true
+		}
+		if role == nil {
+			continue
+		}
+		if version == nil || idx == nil || len(sum) != sha256.Size || *version < 0 || *idx < 0 {
+			return r, errCorrupt
+		}
+		r.Roles[*role] = ledger.RoleState{Version: uint64(*version), SHA256: [sha256.Size]byte(sum), Index: uint64(*idx)}
+	}
+	if err := rows.Err(); err != nil {
+		return r, x.s.unavailable("read the index", err)
+	}
+	return r, nil
+}
+
 // Leaf returns the first index holding the entry with leaf hash h.
 func (x *Index) Leaf(h [sha256.Size]byte) (uint64, bool, error) {
 	return x.s.lookup(`SELECT idx FROM {s}.leaves WHERE leaf = $1`, h[:])

@@ -22,6 +22,8 @@ var _ ledger.MetadataStorage = (*MetadataStore)(nil)
 
 // Put stores data (at most log.MaxMetadataSize bytes) and returns its
 // SHA-256 once committed. Storing bytes already present is a no-op.
+// Concurrent calls (and Coordinator.SetAppending calls) of this process
+// are committed together, in one round trip.
 func (m *MetadataStore) Put(data []byte) ([sha256.Size]byte, error) {
 	sum := sha256.Sum256(data)
 	if len(data) > ledger.MaxMetadataSize {
@@ -29,7 +31,7 @@ func (m *MetadataStore) Put(data []byte) ([sha256.Size]byte, error) {
 	}
 	ctx, cancel := m.s.ctx()
 	defer cancel()
-	if _, err := m.s.pool.Exec(ctx, m.s.q(`INSERT INTO {s}.metadata VALUES ($1, $2) ON CONFLICT DO NOTHING`), sum[:], data); err != nil {
+	if err := m.s.w.write(ctx, write{op: writeMetadata, sum: sum, data: data}); err != nil {
 		return sum, m.s.unavailable("store metadata", err)
 	}
 	return sum, nil

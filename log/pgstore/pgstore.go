@@ -41,6 +41,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	ledger "github.com/shiplog/shiplog/log"
 )
 
@@ -72,6 +73,9 @@ type Options struct {
 	Timeout time.Duration
 	// Logger receives warnings; nil discards.
 	Logger *slog.Logger
+	// Registerer receives the store's metrics (round trips to PostgreSQL
+	// by kind, shiplog_postgres_round_trips_total); nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Store is a connection pool to the ledger's schema.
@@ -83,6 +87,7 @@ type Store struct {
 	timeout time.Duration
 	log     *slog.Logger
 	rec     recorder
+	w       writer
 
 	lastLog atomic.Int64 // unix nanos of the last logged database error
 
@@ -112,6 +117,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	cfg.HealthCheckPeriod = 5 * time.Second
+	rt, err := newRoundTrips(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnConfig.Tracer = rt
 	s := &Store{uri: opts.URI, schema: opts.Schema, timeout: opts.Timeout, log: opts.Logger}
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
@@ -120,6 +130,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.rec.s = s
+	s.w.s = s
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("couldn't connect to postgres: %w", err)
 	}

@@ -111,6 +111,79 @@ func TestIndexOutOfOrder(t *testing.T) {
 	if _, ok, _ := x.Leaf([32]byte{1}); ok {
 		t.Fatal("unknown leaf found")
 	}
+	// One Lookup answers as Registered, Leaf and Role do.
+	for _, q := range []ledger.Lookup{
+		{Repo: "r0", Leaf: recs[0].Entry.LeafHash(), Roles: []string{"root", "targets", "absent"}},
+		{Repo: "r1", Leaf: recs[150].Entry.LeafHash(), Roles: []string{"targets"}},
+		{Repo: "nobody", Leaf: [32]byte{1}, Roles: []string{"root", "targets"}},
+		{Repo: "r2", Leaf: [32]byte{2}},
+	} {
+		got, err := x.Lookup(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, reg, _ := x.Registered(q.Repo)
+		leaf, logged, _ := x.Leaf(q.Leaf)
+		if got.Registered != reg || got.Logged != logged || got.LeafIndex != leaf {
+			t.Fatalf("Lookup(%s) = %+v, want registered %v, leaf %d %v", q.Repo, got, reg, leaf, logged)
+		}
+		n := 0
+		for _, role := range q.Roles {
+			st, ok, _ := x.Role(q.Repo, role)
+			if g, gok := got.Roles[role]; gok != ok || g != st {
+				t.Fatalf("Lookup(%s).Roles[%s] = %+v %v, want %+v %v", q.Repo, role, g, gok, st, ok)
+			}
+			if ok {
+				n++
+			}
+		}
+		if len(got.Roles) != n {
+			t.Fatalf("Lookup(%s) returned roles not asked for: %v", q.Repo, got.Roles)
+		}
+	}
+}
+
+// TestConcurrentWritesAreDurable: metadata and appending entries written
+// by many goroutines at once (committed together in batches) are all read
+// back by another replica once each call returned, and clearing one
+// appending entry leaves the others.
+func TestConcurrentWritesAreDurable(t *testing.T) {
+	schema := trilliantest.NewSchema()
+	a, b := open(t, schema), open(t, schema)
+	ctx := context.Background()
+	const n = 64
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := a.MetadataStore().Put([]byte(fmt.Sprintf("metadata %d", i))); err != nil {
+				t.Error(err)
+			}
+			if err := a.Coordinator().SetAppending(ctx, fmt.Sprintf("repo%d", i), []byte(fmt.Sprintf("entry %d", i))); err != nil {
+				t.Error(err)
+			}
+			if i%2 == 0 {
+				if err := a.Coordinator().SetAppending(ctx, fmt.Sprintf("repo%d", i), nil); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		want := []byte(fmt.Sprintf("metadata %d", i))
+		if got, err := b.MetadataStore().Get(sha256.Sum256(want)); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("metadata %d: %q, %v", i, got, err)
+		}
+		e, err := b.Coordinator().Appending(ctx, fmt.Sprintf("repo%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("entry %d", i); i%2 == 0 && e != nil || i%2 == 1 && string(e) != want {
+			t.Fatalf("appending entry of repo%d = %q", i, e)
+		}
+	}
 }
 
 // TestTamperedMetadataRefused: bytes in the database that do not match
@@ -194,7 +267,7 @@ func TestRepositoryLockAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			unlock, err := c.LockRepository(ctx, "repo")
+			unlock, _, err := c.LockRepository(ctx, "repo")
 			if err != nil {
 				t.Error(err)
 				return
@@ -212,11 +285,11 @@ func TestRepositoryLockAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d overlapping holders of one repository lock", overlaps.Load())
 	}
 	// Another repository is independent.
-	u1, err := a.LockRepository(ctx, "x")
+	u1, _, err := a.LockRepository(ctx, "x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u2, err := b.LockRepository(ctx, "y")
+	u2, _, err := b.LockRepository(ctx, "y")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,11 +302,11 @@ func TestRepositoryLockAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dying.Coordinator().LockRepository(ctx, "z"); err != nil {
+	if _, _, err := dying.Coordinator().LockRepository(ctx, "z"); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	if _, err := b.LockRepository(wctx, "z"); err == nil {
+	if _, _, err := b.LockRepository(wctx, "z"); err == nil {
 		t.Fatal("lock taken while held")
 	}
 	cancel()
@@ -242,7 +315,7 @@ func TestRepositoryLockAcrossReplicas(t *testing.T) {
 	}
 	wctx, cancel = context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	u3, err := b.LockRepository(wctx, "z")
+	u3, _, err := b.LockRepository(wctx, "z")
 	if err != nil {
 		t.Fatalf("lock of a dead holder not released: %v", err)
 	}
@@ -254,6 +327,12 @@ func TestRepositoryLockAcrossReplicas(t *testing.T) {
 	if e, err := b.Appending(ctx, "x"); err != nil || string(e) != "e1" {
 		t.Fatalf("Appending = %q, %v", e, err)
 	}
+	// Taking the lock reads the appending entry in the same round trip.
+	u4, e, err := b.LockRepository(ctx, "x")
+	if err != nil || string(e) != "e1" {
+		t.Fatalf("LockRepository's appending entry = %q, %v", e, err)
+	}
+	u4()
 	if err := b.SetAppending(ctx, "x", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -117,11 +117,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("couldn't read a token of at least 32 characters from %s: %v", TokenFile, err)
 	}
 	opts.override(cfg)
-	be, err := openBackend(ctx, dir, cfg, signer, verifier, logger)
+	reg := prometheus.NewRegistry()
+	be, err := openBackend(ctx, dir, cfg, signer, verifier, logger, reg)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{dir: dir, cfg: cfg, opts: opts, store: be.store, be: be, token: token, log: logger, reg: prometheus.NewRegistry()}
+	n := &Node{dir: dir, cfg: cfg, opts: opts, store: be.store, be: be, token: token, log: logger, reg: reg}
 	if err := n.openLedger(ctx, pol); err != nil {
 		be.store.Close(ctx)
 		be.close()
@@ -192,7 +193,7 @@ type backend struct {
 // on local files, with a bbolt index, metadata files and checkpoint files
 // in dir) or "trillian" (a Trillian tree, everything else in PostgreSQL;
 // see trillian.go).
-func openBackend(ctx context.Context, dir string, cfg *Config, signer note.Signer, verifier note.Verifier, logger *slog.Logger) (*backend, error) {
+func openBackend(ctx context.Context, dir string, cfg *Config, signer note.Signer, verifier note.Verifier, logger *slog.Logger, reg prometheus.Registerer) (*backend, error) {
 	switch cfg.Storage {
 	case "posix":
 		store, err := tessera.Open(ctx, tessera.Options{
@@ -216,7 +217,7 @@ func openBackend(ctx context.Context, dir string, cfg *Config, signer note.Signe
 		}
 		return &backend{store: store, index: index, meta: ms, close: func() { index.Close(); ms.Close() }}, nil
 	case StorageTrillian:
-		return openTrillian(ctx, cfg, signer, logger)
+		return openTrillian(ctx, cfg, signer, logger, reg)
 	default:
 		return nil, fmt.Errorf("storage %q is not supported", cfg.Storage)
 	}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"time"
 
 	"github.com/google/trillian"
+	"github.com/prometheus/client_golang/prometheus"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/pgstore"
 	tstore "github.com/shiplog/shiplog/log/trillian"
@@ -44,7 +46,7 @@ func (o Options) override(cfg *Config) {
 // and the index, metadata, checkpoint state, replica coordination and
 // tile cache in PostgreSQL, so the ledger process holds no state and
 // several replicas can serve the same tree.
-func openTrillian(ctx context.Context, cfg *Config, signer note.Signer, logger *slog.Logger) (*backend, error) {
+func openTrillian(ctx context.Context, cfg *Config, signer note.Signer, logger *slog.Logger, reg prometheus.Registerer) (*backend, error) {
 	if cfg.TrillianAddr == "" || cfg.TrillianTreeID <= 0 || cfg.PostgresURI == "" {
 		return nil, errors.New("storage \"trillian\" needs trillian_addr, trillian_tree_id and postgres_uri (or --trillian-addr, --trillian-tree-id, --postgres-uri)")
 	}
@@ -52,14 +54,27 @@ func openTrillian(ctx context.Context, cfg *Config, signer note.Signer, logger *
 	if schema == "" {
 		schema = fmt.Sprintf("ledger_%d", cfg.TrillianTreeID)
 	}
-	db, err := pgstore.Open(ctx, pgstore.Options{URI: cfg.PostgresURI, Schema: schema, Logger: logger})
+	db, err := pgstore.Open(ctx, pgstore.Options{URI: cfg.PostgresURI, Schema: schema, Logger: logger, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
 	// Reconnect within a second of Trillian's return (gRPC's default
 	// backoff grows to two minutes).
 	backoff := grpc.ConnectParams{Backoff: gbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}
-	conn, err := grpc.NewClient(cfg.TrillianAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithConnectParams(backoff))
+	rpcs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shiplog_trillian_rpcs_total",
+		Help: "Calls to Trillian's log server, by method.",
+	}, []string{"method"})
+	if err := reg.Register(rpcs); err != nil {
+		db.Close()
+		return nil, err
+	}
+	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		rpcs.WithLabelValues(path.Base(method)).Inc()
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	conn, err := grpc.NewClient(cfg.TrillianAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithConnectParams(backoff),
+		grpc.WithUnaryInterceptor(count))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("trillian_addr: %w", err)

@@ -61,6 +61,8 @@ const (
 	maxLeavesPerRead = 1024
 	// rpcTimeout bounds one Trillian call.
 	rpcTimeout = 10 * time.Second
+	// maxCachedProofs bounds the consistency proofs kept.
+	maxCachedProofs = 64
 )
 
 // Options configures New.
@@ -92,8 +94,11 @@ type Storage struct {
 	log     *slog.Logger
 	seq     *sequencer
 
-	mu     sync.Mutex // guards signed
+	mu     sync.Mutex // guards signed and proofs
 	signed signedRoot
+	// proofs keeps recent consistency proofs (the witnesses each ask for
+	// the same one), at most maxCachedProofs.
+	proofs map[[2]uint64][][]byte
 	// seen is the largest tree size read from Trillian: a leaf queued now
 	// is sequenced at this index or later.
 	seen   atomic.Uint64
@@ -316,6 +321,13 @@ func (s *Storage) ConsistencyProof(ctx context.Context, oldSize, newSize uint64)
 	if oldSize == 0 || oldSize == newSize {
 		return [][]byte{}, nil
 	}
+	key := [2]uint64{oldSize, newSize}
+	s.mu.Lock()
+	p, ok := s.proofs[key]
+	s.mu.Unlock()
+	if ok {
+		return p, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 	defer cancel()
 	resp, err := s.client.GetConsistencyProof(ctx, &trillian.GetConsistencyProofRequest{LogId: s.tree, FirstTreeSize: int64(oldSize), SecondTreeSize: int64(newSize)})
@@ -325,7 +337,30 @@ func (s *Storage) ConsistencyProof(ctx context.Context, oldSize, newSize uint64)
 	if resp.GetProof() == nil {
 		return nil, fmt.Errorf("trillian has no consistency proof to size %d yet: %w", newSize, ledger.ErrUnavailable)
 	}
-	return checkHashes(resp.GetProof().GetHashes())
+	p, err = checkHashes(resp.GetProof().GetHashes())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.proofs == nil {
+		s.proofs = map[[2]uint64][][]byte{}
+	}
+	putProof(s.proofs, key, p)
+	s.mu.Unlock()
+	return p, nil
+}
+
+// putProof adds a proof to m, forgetting an arbitrary one when full. The
+// proof between two sizes never changes, so a kept one stays right; callers
+// only read the returned slices.
+func putProof(m map[[2]uint64][][]byte, k [2]uint64, p [][]byte) {
+	if len(m) >= maxCachedProofs {
+		for old := range m {
+			delete(m, old)
+			break
+		}
+	}
+	m[k] = p
 }
 
 // checkHashes checks a proof from Trillian: at most 64 hashes of 32 bytes.
