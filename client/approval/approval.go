@@ -172,6 +172,47 @@ type Summary struct {
 	// Publicity is set when the device could compute it (a policy with a
 	// witness quorum and evidence for the update).
 	Publicity *Publicity `json:"publicity,omitempty"`
+	// Signoff is, per target the update installs, what the device's
+	// sign-off requirements found (docs/spec/signoff.md); empty when the
+	// device requires none.
+	Signoff []Signoff `json:"signoff,omitempty"`
+}
+
+// Signoff is what a device's sign-off requirements found for one target:
+// per requirement, which trusted attesters' statements counted, and which
+// trusted rebuilders objected (a proven "mismatch").
+type Signoff struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	// Met is true when every requirement is met and nobody objected.
+	Met          bool                 `json:"met"`
+	Requirements []SignoffRequirement `json:"requirements"`
+	// Mismatch names the trusted rebuilders whose proven statement says
+	// they built other bytes (or who stated both): the target is refused.
+	Mismatch []string `json:"mismatch,omitempty"`
+	// Refusal says why the sign-off is not met, empty when it is.
+	Refusal string `json:"refusal,omitempty"`
+}
+
+// SignoffRequirement is one requirement ("k of these n keys stated
+// verdict") and the attesters whose statements counted for it, by the name
+// in their key.
+type SignoffRequirement struct {
+	Verdict string   `json:"verdict"`
+	K       int      `json:"k"`
+	N       int      `json:"n"`
+	By      []string `json:"by"`
+	Missing []string `json:"missing,omitempty"`
+}
+
+// SignedOff reports whether every target's sign-off is met.
+func (s *Summary) SignedOff() bool {
+	for _, so := range s.Signoff {
+		if !so.Met {
+			return false
+		}
+	}
+	return true
 }
 
 // Escalates reports whether any target gains a capability.
@@ -254,6 +295,23 @@ func (s *Summary) Text() string {
 			fmt.Fprintf(&b, "  public since %s; window %s met\n", p.Since.UTC().Format(time.RFC3339), p.Window)
 		default:
 			fmt.Fprintf(&b, "  public since %s; window %s: eligible at %s\n", p.Since.UTC().Format(time.RFC3339), p.Window, p.EligibleAt.UTC().Format(time.RFC3339))
+		}
+	}
+	for _, so := range s.Signoff {
+		fmt.Fprintf(&b, "Sign-off of %s (sha256 %s):\n", clean(so.Path), so.SHA256)
+		for _, r := range so.Requirements {
+			by := "nobody"
+			if len(r.By) > 0 {
+				by = clean(strings.Join(r.By, ", "))
+			}
+			fmt.Fprintf(&b, "  %s by %s (%d of %d required", r.Verdict, by, r.K, r.N)
+			if len(r.By) < r.K {
+				b.WriteString("; NOT MET")
+			}
+			b.WriteString(")\n")
+		}
+		if len(so.Mismatch) > 0 {
+			fmt.Fprintf(&b, "  MISMATCH stated by %s: they built other bytes from the declared source\n", clean(strings.Join(so.Mismatch, ", ")))
 		}
 	}
 	if len(s.Evidence) > 0 {

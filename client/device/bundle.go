@@ -113,6 +113,11 @@ func (d *Device) planBundle(ctx context.Context, b *bundle.Bundle, s *state.Stat
 	if err != nil {
 		return nil, nil, err
 	}
+	// A bundle carries no sign-off evidence of its own yet: a device
+	// that requires sign-off holds a bundle's release.
+	if err := d.signoff(ctx, v.Session, p, nil); err != nil {
+		return nil, nil, err
+	}
 	return v, p, d.assess(p)
 }
 
@@ -156,7 +161,8 @@ func (pb *PreparedBundle) Summary() *approval.Summary { return pb.p.summary }
 // Apply installs the prepared bundle (the caller has approved it, gained
 // capabilities included). It fails with state.ErrConflict if the trusted
 // state changed since PrepareBundle, with ErrDenied if a target gains a
-// capability the device denies, and with ErrHeld while the release is
+// capability the device denies, with ErrMismatch if a trusted rebuilder
+// objected, and with ErrHeld while the release lacks sign-off or is
 // inside the device's publicity window.
 func (pb *PreparedBundle) Apply(ctx context.Context) (*Result, error) {
 	held, err := pb.d.release(pb.p)

@@ -78,6 +78,9 @@ type Config struct {
 	// one of these capabilities ("storage" and "vendor" match every
 	// capability of that kind); see docs/spec/capabilities.md.
 	DenyCapabilities []string `json:"deny_capabilities,omitempty"`
+	// Require are the sign-off requirements every installed target must
+	// meet (docs/spec/signoff.md); none by default.
+	Require []Requirement `json:"require,omitempty"`
 	// Download bounds target downloads against slow retrieval; zero
 	// fields take update.HTTPRemote's defaults.
 	Download DownloadConfig `json:"download,omitzero"`
@@ -133,6 +136,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := c.validatePolicy(); err != nil {
+		return err
+	}
+	if err := c.validateRequire(); err != nil {
 		return err
 	}
 	if d := c.Download; d.StallTimeoutSeconds < 0 || d.MinRateBytesPerSecond < 0 || d.RateWindowSeconds < 0 || d.DeadlineSlackSeconds < 0 {

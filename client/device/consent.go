@@ -21,21 +21,23 @@ import (
 // (Config.DenyCapabilities): it is refused, whatever the approval mode.
 var ErrDenied = errors.New("the update gains a capability this device denies")
 
-// ErrHeld means a bundle applied through the update service is inside the
-// device's publicity window; apply it again once eligible.
-var ErrHeld = errors.New("the release is not yet public for long enough")
+// ErrHeld means a bundle applied through the update service is held: inside
+// the device's publicity window, or without the sign-off it requires; apply
+// it again once eligible.
+var ErrHeld = errors.New("the release is held by the device's policy")
 
 // pendingFile is the non-trusted cache of the last held release.
 const pendingFile = "pending.json"
 
 // Pending is a release the device holds until its publicity window has
-// passed, as recorded by the last check or update. It is informational: it
+// passed or its sign-off is met, as recorded by the last check or update. It is informational: it
 // is never consulted to decide an install (each check verifies again).
 type Pending struct {
 	CheckedAt   time.Time           `json:"checked_at"`
 	ToVersion   int64               `json:"to_targets_version"`
 	Targets     []string            `json:"targets"`
 	Publicity   *approval.Publicity `json:"publicity"`
+	Signoff     []approval.Signoff  `json:"signoff,omitempty"`
 	Description string              `json:"description"`
 }
 
@@ -101,9 +103,11 @@ func (d *Device) assess(p *plan) error {
 }
 
 // release applies the device's policy to a verified plan before approval:
-// a gained capability the policy denies refuses the update (ErrDenied); a
-// release still inside its publicity window is held (a Result, no error,
-// nothing trusted changes). It returns nil, nil when the update may go on
+// a gained capability the policy denies refuses the update (ErrDenied), so
+// does a proven mismatch from a trusted rebuilder (ErrMismatch); a release
+// without the sign-off the device requires, or still inside its publicity
+// window, is held (a Result, no error, nothing trusted changes: a later
+// check decides again). It returns nil, nil when the update may go on
 // to approval.
 func (d *Device) release(p *plan) (*Result, error) {
 	sum := p.summary
@@ -120,6 +124,15 @@ func (d *Device) release(p *plan) (*Result, error) {
 	if len(denied) > 0 {
 		d.clearPending()
 		return nil, fmt.Errorf("%w: %s (targets version %d)", ErrDenied, strings.Join(denied, "; "), sum.ToVersion)
+	}
+	msg, err := signoffHeld(sum)
+	if err != nil {
+		d.clearPending()
+		return nil, err
+	}
+	if msg != "" {
+		d.savePending(p, msg)
+		return &Result{Summary: sum, Action: approval.Hold, Message: msg}, nil
 	}
 	if pub := sum.Publicity; pub != nil && !pub.Eligible {
 		msg := heldMessage(sum)
@@ -142,7 +155,7 @@ func heldMessage(sum *approval.Summary) string {
 // savePending records a held release in the non-trusted cache; a failure
 // to write it is logged, never fatal (it is informational).
 func (d *Device) savePending(p *plan, msg string) {
-	pe := Pending{CheckedAt: d.now().UTC(), ToVersion: p.summary.ToVersion, Publicity: p.summary.Publicity, Description: msg}
+	pe := Pending{CheckedAt: d.now().UTC(), ToVersion: p.summary.ToVersion, Publicity: p.summary.Publicity, Signoff: p.summary.Signoff, Description: msg}
 	for _, ch := range p.summary.Changes {
 		pe.Targets = append(pe.Targets, ch.Path)
 	}
@@ -171,7 +184,7 @@ func (d *Device) loadPending() *Pending {
 	var pe Pending
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if dec.Decode(&pe) != nil || pe.Publicity == nil {
+	if dec.Decode(&pe) != nil || (pe.Publicity == nil && pe.Signoff == nil) {
 		return nil
 	}
 	return &pe

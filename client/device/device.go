@@ -159,15 +159,23 @@ func (d *Device) httpClient() *http.Client {
 	return update.NewHTTPClient()
 }
 
+func (d *Device) ledgerClient() *ledger.Client {
+	return &ledger.Client{URL: d.cfg.Ledger, HTTP: &http.Client{Transport: d.httpClient().Transport, Timeout: 30 * time.Second}}
+}
+
+func (d *Device) remote() *update.HTTPRemote {
+	return d.cfg.Download.remote(d.cfg.metadataURL(), d.cfg.targetsURL(), d.httpClient())
+}
+
 func (d *Device) client() *update.Client {
 	g := &update.Gate{Policy: d.policy, Repository: d.cfg.Repository}
 	if d.cfg.Ledger != "" {
-		g.Ledger = &ledger.Client{URL: d.cfg.Ledger, HTTP: &http.Client{Transport: d.httpClient().Transport, Timeout: 30 * time.Second}}
+		g.Ledger = d.ledgerClient()
 	}
 	// Rekor v1 logs named with a URL in the policy give consistency proofs.
 	g.Rekor = &update.RekorConsistency{HTTP: &http.Client{Transport: d.httpClient().Transport, Timeout: 30 * time.Second}}
 	return &update.Client{
-		Remote: d.cfg.Download.remote(d.cfg.metadataURL(), d.cfg.targetsURL(), d.httpClient()),
+		Remote: d.remote(),
 		Gate:   g, Time: d.opts.Time, Limits: d.opts.Limits, Logger: d.log,
 	}
 }
@@ -298,6 +306,9 @@ func (d *Device) planOnline(ctx context.Context, sess *update.Session, s *state.
 	}
 	p, err := newPlan(d.cfg.Repository, sess, s, targets)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.signoff(ctx, sess, p, d.onlineSources(d.remote())); err != nil {
 		return nil, err
 	}
 	return p, d.assess(p)

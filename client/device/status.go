@@ -1,10 +1,13 @@
 package device
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shiplog/shiplog/client/state"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
+	"github.com/shiplog/shiplog/evidence/signoff"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -17,6 +20,8 @@ type Status struct {
 	// effective setting with where it came from.
 	Profile string          `json:"profile,omitempty"`
 	Policy  []PolicySetting `json:"policy"`
+	// Require are the sign-off requirements (docs/spec/signoff.md).
+	Require []RequireStatus `json:"require,omitempty"`
 	// Pending is the release the last check or update held back, if any
 	// (informational, not trusted state).
 	Pending     *Pending        `json:"pending,omitempty"`
@@ -24,6 +29,20 @@ type Status struct {
 	Active      string          `json:"active"`
 	Roles       []RoleStatus    `json:"roles"`
 	Checkpoints []LogStatus     `json:"checkpoints"`
+}
+
+// RequireStatus is one sign-off requirement: K of the N attesters named
+// must have stated Verdict about a target before it installs.
+type RequireStatus struct {
+	Verdict   string   `json:"verdict"`
+	K         int      `json:"k"`
+	N         int      `json:"n"`
+	Attesters []string `json:"attesters"`
+	From      string   `json:"from,omitempty"`
+}
+
+func (r RequireStatus) String() string {
+	return fmt.Sprintf("%s %d of %d (%s)", r.Verdict, r.K, r.N, strings.Join(r.Attesters, ", "))
 }
 
 // RoleStatus is one trusted role. Expired is true when Expires is not after
@@ -54,6 +73,15 @@ func (d *Device) Status() (*Status, error) {
 	}
 	st := &Status{Repository: d.cfg.Repository, RepositoryURL: d.cfg.RepositoryURL, Approval: string(d.cfg.Approval), Installed: s.Installed, Active: active,
 		Profile: d.cfg.Profile, Policy: d.cfg.EffectivePolicy(), Pending: d.loadPending()}
+	for _, r := range d.cfg.Require {
+		rs := RequireStatus{Verdict: r.Verdict, K: r.K, N: len(r.Keys), From: r.From}
+		for _, k := range r.Keys {
+			if a, err := signoff.ParseAttester(k); err == nil {
+				rs.Attesters = append(rs.Attesters, a.Name)
+			}
+		}
+		st.Require = append(st.Require, rs)
+	}
 	if r, err := metadata.Root().FromBytes(s.Root); err == nil {
 		st.Roles = append(st.Roles, RoleStatus{Role: "root", Version: r.Signed.Version, Expires: r.Signed.Expires})
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,26 @@ func (c *Client) get(ctx context.Context, path string, max int64) ([]byte, error
 // against the ledger's latest cosigned checkpoint. It does not verify it.
 func (c *Client) ProofByLeaf(ctx context.Context, leaf [sha256.Size]byte) ([]byte, error) {
 	return c.get(ctx, "/v1/proof?leaf="+hex.EncodeToString(leaf[:]), proof.MaxSize)
+}
+
+// MaxEvidence is the largest evidence file (docs/spec/signoff.md) read
+// from the ledger.
+const MaxEvidence = 1 << 20
+
+// Attestations returns the ledger's evidence file of the sign-off
+// statements logged for repository repo about the target with SHA-256
+// subject (lowercase hex), kept to the attesters with the given key ids (at
+// most 32; none: every attester), each with a tlog-proof. It neither
+// parses nor verifies it: the caller does (evidence/signoff).
+func (c *Client) Attestations(ctx context.Context, repo, subject string, keyIDs []string) ([]byte, error) {
+	if len(keyIDs) > 32 {
+		return nil, errors.New("ledger: at most 32 key ids per attestations query")
+	}
+	q := url.Values{"repo": {repo}, "subject": {subject}}
+	for _, k := range keyIDs {
+		q.Add("key", k)
+	}
+	return c.get(ctx, "/v1/attestations?"+q.Encode(), MaxEvidence)
 }
 
 // Consistency returns the consistency proof between tree sizes old and new.

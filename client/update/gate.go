@@ -226,9 +226,9 @@ func (v *logView) try(ctx context.Context, e entry.Entry, data, tlogProof []byte
 func (v *logView) accept(ctx context.Context, c *checkpoint.Signed) error {
 	for _, o := range v.accepted[c.Origin] {
 		if o.Size == c.Size {
-			if err := evidence.CheckConsistency(o, c, nil); err != nil {
-				return err
-			}
+			// Same size as one accepted: equal roots, or fork evidence. An
+			// equal one passed the floor already and adds nothing.
+			return evidence.CheckConsistency(o, c, nil)
 		}
 	}
 	if f := v.floor[c.Origin]; f != nil {

@@ -27,8 +27,8 @@ func readFile(path string, max int64) ([]byte, error) {
 
 var cmdInit = &command{
 	name: "init", short: "create the data directory (trusted root, repository, policy)", args: "--root FILE --repo-id ID --policy FILE [--repo-url URL] [flags]", maxArgs: 0,
-	summary: "Create the device's data directory: its trusted root, the repository it follows and the\ntlog-policy (logs, witnesses, quorum) it requires releases to be proven under.",
-	example: "  shiplog-device -d /var/lib/shiplog-device init --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware \\\n    --policy device.policy --approval ask\n  shiplog-device init --profile household --min-public-age 48h --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware --policy device.policy",
+	summary: "Create the device's data directory: its trusted root, the repository it follows, the\ntlog-policy (logs, witnesses, quorum) it requires releases to be proven under, and the\nsign-off it requires (--require: k statements from the keys of a file, copied in).",
+	example: "  shiplog-device -d /var/lib/shiplog-device init --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware \\\n    --policy device.policy --approval ask\n  shiplog-device init --profile household --min-public-age 48h --root 1.root.json \\\n    --repo-url https://updates.example.com --repo-id example.com/firmware --policy device.policy\n  shiplog-device init --require reproduced:2:rebuilders.keys --require reviewed:1:reviewers.keys \\\n    --root 1.root.json --repo-url https://updates.example.com --repo-id example.com/firmware --policy device.policy",
 	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
 		var cfg device.Config
 		var root, pol, mode string
@@ -44,6 +44,8 @@ var cmdInit = &command{
 		fs.StringVar(&cfg.Installer.Path, "install-dir", "", "where versions are installed (default DATA-DIR/install)")
 		fs.StringVar(&cfg.Installer.Image, "image", "", "the image target path (ab installer)")
 		fs.StringArrayVar(&targets, "target", nil, "target path to install (repeatable; default all targets)")
+		var require []string
+		fs.StringArrayVar(&require, "require", nil, "sign-off requirement verdict:k:file: install a target only with k statements (reproduced or reviewed) from distinct keys of the vkeys file, proven in the log (repeatable)")
 		var profile string
 		var minAge, minAgeSec, floor, skew time.Duration
 		fs.StringVar(&profile, "profile", "", "policy preset: "+profileNames()+" (every setting below overrides it)")
@@ -69,6 +71,13 @@ var cmdInit = &command{
 				return usageError{err.Error()}
 			}
 			cfg.Targets = targets
+			for _, r := range require {
+				req, err := device.ParseRequire(r, func(path string) ([]byte, error) { return readFile(path, 1<<20) })
+				if err != nil {
+					return usageError{err.Error()}
+				}
+				cfg.Require = append(cfg.Require, req)
+			}
 			rb, err := readFile(root, 512000)
 			if err != nil {
 				return err
@@ -253,7 +262,7 @@ func status(g *globals) (*device.Status, error) {
 
 var cmdStatus = &command{
 	name: "status", short: "show the trusted state and the installed version", args: "[--json]", maxArgs: 0,
-	summary: "Show the effective policy and where each setting came from (default, profile,\noverride), a release held by the publicity window and when it becomes eligible, and\nthe trusted state: repository, installed version, role versions and expiry, and the\nnewest checkpoint held per log.",
+	summary: "Show the effective policy and where each setting came from (default, profile,\noverride), the sign-off requirements, a release held by the publicity window (and when\nit becomes eligible) or for sign-off, and the trusted state: repository, installed\nversion, role versions and expiry, and the newest checkpoint held per log.",
 	example: "  shiplog-device status --json",
 	flags: func(fs *pflag.FlagSet, g *globals) func(context.Context, []string) error {
 		var asJSON bool
@@ -274,6 +283,9 @@ var cmdStatus = &command{
 					v = "-"
 				}
 				fmt.Fprintf(g.out, "  %-24s %-10s (%s)\n", p.Name, v, p.Source)
+			}
+			for _, r := range st.Require {
+				fmt.Fprintf(g.out, "  %-24s %s\n", "require", r)
 			}
 			if pe := st.Pending; pe != nil {
 				fmt.Fprintf(g.out, "pending (as of %s): %s\n", pe.CheckedAt.Format(time.RFC3339), pe.Description)
