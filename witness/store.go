@@ -1,55 +1,78 @@
 package witness
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/shiplog/shiplog/internal/pidlock"
+	"io/fs"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/shiplog/shiplog/internal/durable"
+	"github.com/shiplog/shiplog/internal/pidlock"
 )
 
-// The store keeps each log's State in bbolt, a pure-Go B+tree in one file
-// whose transactions are serialised and fsynced on commit. The
-// check-and-update of a log's state is a compare-and-swap run inside a
-// write transaction, and the witness signs nothing that leaves the process
-// before that transaction is durable. Concurrent requests are group
-// committed: one goroutine takes every update waiting, applies each as a
-// compare-and-swap against the state as it stands in the same transaction,
-// and commits them with one fsync.
-
-var (
-	bucketLogs         = []byte("logs")
-	bucketMisbehaviour = []byte("misbehaviour")
-)
+// The store keeps every log's State, and the misbehaviour records, in
+// memory, and makes each change durable in an append-only journal (see
+// journal.go for its format) before anyone learns of it. The
+// check-and-update of a log's state is a compare-and-swap run by one
+// goroutine, the committer, against the state as it stands: it takes every
+// update waiting (group commit), applies each in order, appends their
+// records in one write, syncs the file once (fdatasync), and only then
+// publishes the new states and answers the callers, so the witness signs
+// nothing that leaves the process before its state is durable. One sync per
+// commit: a B+tree (bbolt, which this store replaces) waits for two, its
+// pages and then its meta page.
+//
+// Now and then (when the journal outgrows twice what the state needs plus
+// compactSlack) the committer compacts it: it writes the whole state as a
+// new journal beside it, fsyncs it, renames it over the journal and fsyncs
+// the directory. On open, the journal is replayed and a torn tail, left by
+// a crash during an unanswered write, is cut off.
+//
+// A store file of the earlier bbolt format is migrated on open (migrate.go).
 
 const maxBatch = 4096
 
+// defaultCompactSlack is how far the journal may outgrow twice the size of
+// the state before it is compacted.
+const defaultCompactSlack = 16 << 20
+
 // Store is the witness's durable state. It is safe for concurrent use; only
-// one process may open a store file at a time (bbolt holds a file lock).
+// one process may open a store at a time (a pid lock file, path + ".lock").
+// It holds every log's latest state and the misbehaviour records in memory:
+// a few hundred bytes per log, and at most a few dozen records per log that
+// misbehaved.
 type Store struct {
-	db   *bolt.DB
+	path string
 	lock *pidlock.Lock
 	log  *slog.Logger
 	ops  chan *storeOp
 
-	// failed is set when a commit fails: the file's state is then unknown
-	// ("failed but maybe persisted"), so the store refuses every later write
-	// until it is reopened, which re-reads the truth from disk.
+	// Owned by the committer (run), and by OpenStore before it starts.
+	f            *os.File
+	size         int64 // bytes in the journal
+	live         int64 // bytes a compacted journal would hold
+	compactSlack int64
+
+	// failed is set when a write or sync fails: the journal's content is
+	// then unknown ("failed but maybe persisted"), so the store refuses
+	// every later write until it is reopened, which replays the truth.
 	failed atomic.Bool
 
-	mu     sync.RWMutex
-	cache  map[string]State // by origin
-	byHash map[[sha256.Size]byte]string
+	mu       sync.RWMutex
+	cache    map[string]State // by origin
+	byHash   map[[sha256.Size]byte]string
+	mis      map[string]Misbehaviour // by misbehaviourKey
+	misCount map[string]int          // by misbehaviourPrefix
 
 	// onMisbehaviour, if set before the first Update, is called for each
 	// misbehaviour detected, with whether it was newly stored.
@@ -75,7 +98,9 @@ type storeOp struct {
 
 // OpenStore opens or creates the store at path. It fails at once with a
 // *pidlock.HeldError ("already running (pid …)") if another process serves
-// it (the lock file is path + ".lock").
+// it (the lock file is path + ".lock"), and with a *JournalCorruptError if
+// the journal is damaged where no crash can have damaged it. A store of the
+// earlier bbolt format is migrated to a journal first.
 func OpenStore(path string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -84,49 +109,138 @@ func OpenStore(path string, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open witness state %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, InitialMmapSize: 64 << 20})
-	if err != nil {
-		lock.Release()
-		return nil, fmt.Errorf("couldn't open witness state %s: %w", path, err)
-	}
 	s := &Store{
-		db: db, lock: lock, log: logger, ops: make(chan *storeOp),
+		path: path, lock: lock, log: logger, ops: make(chan *storeOp), compactSlack: defaultCompactSlack,
 		cache: map[string]State{}, byHash: map[[sha256.Size]byte]string{},
+		mis: map[string]Misbehaviour{}, misCount: map[string]int{},
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
-		db.Close()
+		if s.f != nil {
+			s.f.Close()
+		}
 		lock.Release()
-		return nil, err
+		return nil, fmt.Errorf("couldn't open witness state %s: %w", path, err)
 	}
 	go s.run()
 	return s, nil
 }
 
-// load creates the buckets and reads every log's state into the cache.
+// load reads (creating or migrating if needed) the journal, replays it,
+// cuts a torn tail, and opens it for appending.
 func (s *Store) load() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		logs, err := tx.CreateBucketIfNotExists(bucketLogs)
-		if err != nil {
+	removeStaleTemps(s.path)
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if data, err = s.writeSnapshot(); err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketMisbehaviour); err != nil {
+	} else if err != nil {
+		return err
+	} else if isBoltFile(data) {
+		if data, err = s.migrateBolt(); err != nil {
 			return err
 		}
-		return logs.ForEach(func(k, v []byte) error {
-			st, err := decodeState(v)
-			if err != nil {
-				return fmt.Errorf("witness state of %q: %w", k, err)
-			}
-			s.setCacheLocked(string(k), st)
-			return nil
-		})
-	})
+	}
+	records, valid, err := parseJournal(data)
+	if err != nil {
+		return err
+	}
+	for _, r := range records {
+		s.replay(r)
+	}
+	if s.f, err = os.OpenFile(s.path, os.O_RDWR|os.O_APPEND, 0); err != nil {
+		return err
+	}
+	if valid < int64(len(data)) {
+		s.log.Warn("witness state journal: cutting a torn tail left by a crash during an unanswered write", "path", s.path, "valid_bytes", valid, "cut_bytes", int64(len(data))-valid)
+		if err := s.f.Truncate(valid); err != nil {
+			return err
+		}
+		if err := s.f.Sync(); err != nil {
+			return err
+		}
+	}
+	s.size = valid
+	return nil
+}
+
+// removeStaleTemps removes the temporary files of a compaction or
+// migration that a crash interrupted (durable.WriteFile's names).
+func removeStaleTemps(path string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
+	for _, p := range stale {
+		os.Remove(p)
+	}
+}
+
+// replay applies one journal record to the in-memory state.
+func (s *Store) replay(r journalRecord) {
+	if r.Misbehaviour != nil {
+		s.addMisbehaviourLocked(*r.Misbehaviour)
+		return
+	}
+	s.setCacheLocked(r.Origin, r.State)
 }
 
 func (s *Store) setCacheLocked(origin string, st State) {
+	if old, ok := s.cache[origin]; ok {
+		s.live -= stateRecordSize(origin, old)
+	}
+	s.live += stateRecordSize(origin, st)
 	s.cache[origin] = st
 	s.byHash[sha256.Sum256([]byte(origin))] = origin
+}
+
+func (s *Store) addMisbehaviourLocked(m Misbehaviour) {
+	k := misbehaviourKey(m)
+	if _, ok := s.mis[k]; ok {
+		return
+	}
+	s.mis[k] = m
+	s.misCount[misbehaviourPrefix(m)]++
+	if b, err := appendMisbehaviourRecord(nil, m); err == nil {
+		s.live += int64(len(b))
+	}
+}
+
+func stateRecordSize(origin string, st State) int64 {
+	return int64(frameHeaderSize + 1 + 2 + len(origin) + 8 + sha256.Size + 4 + len(st.Note))
+}
+
+// misbehaviourPrefix is origin\0kind\0: the records of a log and kind.
+func misbehaviourPrefix(m Misbehaviour) string { return m.Origin + "\x00" + m.Kind + "\x00" }
+
+// misbehaviourKey is the prefix and the SHA-256 of the evidence: the same
+// evidence is kept once.
+func misbehaviourKey(m Misbehaviour) string {
+	h := sha256.Sum256([]byte(m.Evidence))
+	return misbehaviourPrefix(m) + string(h[:])
+}
+
+// writeSnapshot atomically replaces the journal by one holding the whole
+// current state (temp file, fsync, rename, directory fsync) and returns its
+// content.
+func (s *Store) writeSnapshot() ([]byte, error) {
+	s.mu.RLock()
+	b := []byte(journalMagic)
+	for _, origin := range slices.Sorted(maps.Keys(s.cache)) {
+		b = appendStateRecord(b, origin, s.cache[origin])
+	}
+	var err error
+	for _, k := range slices.Sorted(maps.Keys(s.mis)) {
+		if b, err = appendMisbehaviourRecord(b, s.mis[k]); err != nil {
+			break
+		}
+	}
+	s.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := durable.WriteFile(s.path, b, durable.Private); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Latest returns the latest cosigned state of the log with origin, or the
@@ -158,6 +272,9 @@ func (s *Store) LatestByHash(h [sha256.Size]byte) (origin string, st State, ok b
 // *ConflictError with the current size if the state changed, and
 // ErrUnavailable if the store failed or is closed.
 func (s *Store) Update(ctx context.Context, origin string, expect, next State, received []byte, records ...Misbehaviour) error {
+	if !validStateRecord(origin, next) {
+		return ErrBadRequest
+	}
 	return s.submit(ctx, &storeOp{cas: true, origin: origin, expect: expect, next: next, received: received, records: records})
 }
 
@@ -206,6 +323,9 @@ func (s *Store) run() {
 			}
 		}
 		s.commit(batch)
+		if !s.failed.Load() && s.size > 2*s.live+s.compactSlack {
+			s.compact()
+		}
 	}
 }
 
@@ -217,13 +337,10 @@ func (s *Store) commit(batch []*storeOp) {
 		return
 	}
 	start := time.Now()
-	var a *applied
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		a, err = apply(tx, batch, start)
-		return err
-	})
-	if err != nil {
+	s.mu.RLock()
+	a := apply(s, batch, start)
+	s.mu.RUnlock()
+	if err := s.append(a.journal); err != nil {
 		s.failed.Store(true)
 		s.log.Error("witness state commit failed; refusing further updates until restart", "error", err)
 		for _, op := range batch {
@@ -235,6 +352,11 @@ func (s *Store) commit(batch []*storeOp) {
 	s.mu.Lock()
 	for origin, st := range a.changed {
 		s.setCacheLocked(origin, st)
+	}
+	for _, f := range a.found {
+		if f.stored {
+			s.addMisbehaviourLocked(f.m)
+		}
 	}
 	s.mu.Unlock()
 	if s.onCommit != nil {
@@ -251,28 +373,86 @@ func (s *Store) commit(batch []*storeOp) {
 	}
 }
 
-// applied is the outcome of a batch inside its transaction.
+// append writes framed records to the journal and syncs them, in writes of
+// at most maxJournalWrite bytes beyond one record, each synced before the
+// next (so a crash damages at most journalTornWindow bytes).
+func (s *Store) append(b []byte) error {
+	for len(b) > 0 {
+		n := 0
+		for n < len(b) && n < maxJournalWrite {
+			n += frameHeaderSize + int(uint32(b[n])<<24|uint32(b[n+1])<<16|uint32(b[n+2])<<8|uint32(b[n+3]))
+		}
+		if _, err := s.f.Write(b[:n]); err != nil {
+			return err
+		}
+		if err := fdatasync(s.f); err != nil {
+			return err
+		}
+		s.size += int64(n)
+		b = b[n:]
+	}
+	return nil
+}
+
+// compact replaces the journal by a snapshot of the state. If it fails
+// before the rename, the journal is as it was and the store goes on; after
+// the rename, the file this store appends to is no longer the journal, so
+// the store fails.
+func (s *Store) compact() {
+	start := time.Now()
+	b, err := s.writeSnapshot()
+	if err != nil {
+		if !renamedOver(s.f, s.path) {
+			s.log.Error("witness state compaction failed; going on with the journal", "error", err)
+			return
+		}
+		s.failed.Store(true)
+		s.log.Error("witness state compaction failed after its rename; refusing further updates until restart", "error", err)
+		return
+	}
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		s.failed.Store(true)
+		s.log.Error("couldn't reopen the compacted witness state; refusing further updates until restart", "error", err)
+		return
+	}
+	s.f.Close()
+	s.f, s.size = f, int64(len(b))
+	s.log.Info("witness state journal compacted", "bytes", len(b), "duration", time.Since(start))
+}
+
+// renamedOver reports whether path no longer names the file f.
+func renamedOver(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 != nil || err2 != nil || !os.SameFile(a, b)
+}
+
+// applied is the outcome of a batch, before it is durable.
 type applied struct {
 	results []error          // per op: nil or *ConflictError
 	changed map[string]State // new state by origin
 	found   []foundRecord    // misbehaviour records seen
+	journal []byte           // the records to append
 }
 
-// apply runs each op of batch in order inside tx: a compare-and-swap
-// against the state as it stands in tx (so a later op of the same batch
-// sees an earlier one's update), then its misbehaviour records.
-func apply(tx *bolt.Tx, batch []*storeOp, now time.Time) (*applied, error) {
+// apply runs each op of batch in order: a compare-and-swap against the
+// state as it stands with the batch's earlier ops applied, then its
+// misbehaviour records (deduplicated and capped). It reads s's committed
+// state (s.mu held for reading) and changes nothing.
+func apply(s *Store, batch []*storeOp, now time.Time) *applied {
 	a := &applied{results: make([]error, len(batch)), changed: map[string]State{}}
-	logs, mis := tx.Bucket(bucketLogs), tx.Bucket(bucketMisbehaviour)
+	newMis := map[string]bool{}
+	newCount := map[string]int{}
 	for i, op := range batch {
 		records := op.records
 		if op.cas {
 			cur, ok := a.changed[op.origin]
 			if !ok {
-				var err error
-				if cur, err = readState(logs, op.origin); err != nil {
-					return nil, err
-				}
+				cur, ok = s.cache[op.origin]
+			}
+			if !ok {
+				cur = initialState()
 			}
 			if cur.Size != op.expect.Size || cur.Hash != op.expect.Hash {
 				// Lost a race. If the loser has the winner's size but
@@ -282,21 +462,37 @@ func apply(tx *bolt.Tx, batch []*storeOp, now time.Time) (*applied, error) {
 					records = append(slices.Clip(records), newMisbehaviour(op.origin, KindFork, cur, op.received, op.next.Size, nil, now))
 				}
 			} else {
-				if err := logs.Put([]byte(op.origin), encodeState(op.next)); err != nil {
-					return nil, err
-				}
 				a.changed[op.origin] = op.next
 			}
 		}
 		for _, m := range records {
-			stored, err := putMisbehaviour(mis, m)
-			if err != nil {
-				return nil, err
+			k, p := misbehaviourKey(m), misbehaviourPrefix(m)
+			_, dup := s.mis[k]
+			stored := !dup && !newMis[k] && s.misCount[p]+newCount[p] < misbehaviourCap(m.Kind)
+			if stored {
+				b, err := appendMisbehaviourRecord(a.journal, m)
+				if err != nil {
+					stored = false
+				} else {
+					a.journal = b
+					newMis[k] = true
+					newCount[p]++
+				}
 			}
 			a.found = append(a.found, foundRecord{m, stored})
 		}
 	}
-	return a, nil
+	for _, origin := range slices.Sorted(maps.Keys(a.changed)) {
+		a.journal = appendStateRecord(a.journal, origin, a.changed[origin])
+	}
+	return a
+}
+
+func misbehaviourCap(kind string) int {
+	if kind == KindFork {
+		return maxForksPerLog
+	}
+	return maxUnprovenPerLog
 }
 
 type foundRecord struct {
@@ -318,90 +514,34 @@ func (s *Store) Healthy() bool {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.quit) })
 	<-s.done
-	err := s.db.Close()
+	err := s.f.Close()
+	if errors.Is(err, os.ErrClosed) {
+		err = nil
+	}
 	s.lock.Release()
 	return err
 }
 
 // Misbehaviour returns the records kept for origin, or for every log if
-// origin is empty, at most limit of them.
+// origin is empty, at most limit of them, in the order of their keys
+// (origin, kind, hash of the evidence).
 func (s *Store) Misbehaviour(origin string, limit int) ([]Misbehaviour, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	prefix := ""
+	if origin != "" {
+		prefix = origin + "\x00"
+	}
+	var keys []string
+	for k := range s.mis {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
 	out := []Misbehaviour{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketMisbehaviour).Cursor()
-		prefix := []byte{}
-		if origin != "" {
-			prefix = append([]byte(origin), 0)
-		}
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-			var m Misbehaviour
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("misbehaviour record %q: %w", k, err)
-			}
-			out = append(out, m)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// putMisbehaviour keeps m under origin\0kind\0sha256(evidence) unless the
-// same evidence is kept already or the log's cap for the kind is reached.
-func putMisbehaviour(b *bolt.Bucket, m Misbehaviour) (bool, error) {
-	prefix := append(append(append([]byte(m.Origin), 0), m.Kind...), 0)
-	h := sha256.Sum256([]byte(m.Evidence))
-	key := append(append([]byte{}, prefix...), h[:]...)
-	if b.Get(key) != nil {
-		return false, nil
+	for _, k := range keys[:min(len(keys), max(limit, 0))] {
+		out = append(out, s.mis[k])
 	}
-	limit := maxUnprovenPerLog
-	if m.Kind == KindFork {
-		limit = maxForksPerLog
-	}
-	n := 0
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if n++; n >= limit {
-			return false, nil
-		}
-	}
-	v, err := json.Marshal(m)
-	if err != nil {
-		return false, err
-	}
-	return true, b.Put(key, v)
-}
-
-// storedState is the encoding of a State in the store.
-type storedState struct {
-	Size uint64 `json:"size"`
-	Hash string `json:"hash"`
-	Note string `json:"note"`
-}
-
-func encodeState(st State) []byte {
-	b, _ := json.Marshal(storedState{Size: st.Size, Hash: base64.StdEncoding.EncodeToString(st.Hash[:]), Note: string(st.Note)})
-	return b
-}
-
-func decodeState(v []byte) (State, error) {
-	var ss storedState
-	d := json.NewDecoder(bytes.NewReader(v))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&ss); err != nil {
-		return State{}, err
-	}
-	h, err := base64.StdEncoding.DecodeString(ss.Hash)
-	if err != nil || len(h) != sha256.Size {
-		return State{}, errors.New("malformed root hash")
-	}
-	return State{Size: ss.Size, Hash: [sha256.Size]byte(h), Note: []byte(ss.Note)}, nil
-}
-
-func readState(b *bolt.Bucket, origin string) (State, error) {
-	v := b.Get([]byte(origin))
-	if v == nil {
-		return initialState(), nil
-	}
-	return decodeState(v)
+	return out, nil
 }

@@ -27,7 +27,7 @@ func TestStoreCommitFailureRefusesWrites(t *testing.T) {
 	if err := s.Update(context.Background(), "o", initialState(), next, nil); err != nil {
 		t.Fatal(err)
 	}
-	s.db.Close() // every later transaction fails
+	s.f.Close() // every later write fails
 	if err := s.Update(context.Background(), "o", next, State{Size: 2}, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Update after a failed commit = %v, want ErrUnavailable", err)
 	}
