@@ -30,7 +30,7 @@ func benchStream(logs, total int) ([][][]byte, string) {
 }
 
 // BenchmarkAddCheckpoint measures add-checkpoint over HTTP on 127.0.0.1
-// with the durable bbolt store (every 200 is fsynced before it is sent):
+// with the durable journal store (every 200 is fdatasynced before it is sent):
 // one log (each request must wait for the previous one, as a real log's
 // do), and 1,000 logs driven by 64 concurrent clients.
 func BenchmarkAddCheckpoint(b *testing.B) {
