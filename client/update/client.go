@@ -82,7 +82,7 @@ func (c *Client) Refresh(ctx context.Context, trusted Trusted) (*Session, error)
 	if c.Remote == nil {
 		return nil, errors.New("update: no remote")
 	}
-	tm, err := trustedmetadata.New(trusted.Root)
+	root, err := loadTrustedRoot(trusted.Root)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't load the trusted root: %w", err)
 	}
@@ -90,12 +90,13 @@ func (c *Client) Refresh(ctx context.Context, trusted Trusted) (*Session, error)
 	if ref.IsZero() {
 		ref = time.Now()
 	}
-	tm.RefTime = ref.UTC()
+	tm := &trustedmetadata.TrustedMetadata{Root: root, Targets: map[string]*metadata.Metadata[metadata.TargetsType]{}, RefTime: ref.UTC()}
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Session{c: c, tm: tm, in: trusted, limits: c.Limits.withDefaults(), log: log, roles: map[string][]byte{}}
+	s := &Session{c: c, tm: tm, in: trusted, limits: c.Limits.withDefaults(), log: log, roles: map[string][]byte{},
+		verified: map[roleEdge]*metadata.Metadata[metadata.TargetsType]{}}
 	if c.Gate != nil {
 		if c.Gate.Policy == nil {
 			return nil, errors.New("update: gate without a policy")

@@ -1,8 +1,11 @@
 // Package update is the device's update loop: the TUF 1.0 client workflow
 // (TUF specification §5.3–5.7: root chain, timestamp, snapshot, targets,
-// delegations) driven over go-tuf v2's metadata/trustedmetadata state machine,
-// with shiplog's transparency gate in front of every targets role and every
-// new root.
+// delegations) driven over go-tuf v2's metadata/trustedmetadata state
+// (its checks run by client/tufmeta, which decodes each file once and
+// verifies over its canonical bytes, with go-tuf's verdicts), with shiplog's
+// transparency gate in front of every targets role and every new root. The
+// trusted root a Refresh starts from stays decoded and verified in the
+// process for the next Refresh from the same bytes.
 //
 // The gate: before a targets role or a new root version is handed to the
 // state machine (and so before it is trusted or persisted), its exact bytes

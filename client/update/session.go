@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/shiplog/shiplog/client/tufcheck"
+	"github.com/shiplog/shiplog/client/tufmeta"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 )
@@ -33,7 +34,10 @@ type Session struct {
 	timestamp []byte            // the trusted timestamp (new or kept)
 	snapshot  []byte            // the trusted snapshot (new or kept)
 	roles     map[string][]byte // targets roles trusted in this session
-	evidence  []RoleEvidence
+	// verified maps a (role, delegator) pair to the role's metadata that
+	// met the threshold of keys that delegator gives it, in this session.
+	verified map[roleEdge]*metadata.Metadata[metadata.TargetsType]
+	evidence []RoleEvidence
 }
 
 // Metadata returns go-tuf's trusted metadata set (root, timestamp, snapshot,
@@ -113,7 +117,7 @@ func (s *Session) loadRoots(ctx context.Context) error {
 		if err := s.gate(ctx, name, metadata.ROOT, next, data, s.rootRoleKeys()); err != nil {
 			return err
 		}
-		if _, err := s.tm.UpdateRoot(data); err != nil { // §5.3.4–5.3.8
+		if _, err := tufmeta.UpdateRoot(s.tm, data); err != nil { // §5.3.4–5.3.8
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		s.roots = append(s.roots, data)
@@ -129,7 +133,7 @@ func (s *Session) loadRoots(ctx context.Context) error {
 // (keys rotated: fast-forward attack recovery, §5.3.11) it is dropped.
 func (s *Session) loadTimestamp(ctx context.Context) error {
 	if s.in.Timestamp != nil {
-		if _, err := s.tm.UpdateTimestamp(s.in.Timestamp); err != nil {
+		if _, err := tufmeta.UpdateTimestamp(s.tm, s.in.Timestamp); err != nil {
 			if !errors.Is(err, &metadata.ErrRepository{}) {
 				return fmt.Errorf("trusted timestamp: %w", err)
 			}
@@ -143,7 +147,7 @@ func (s *Session) loadTimestamp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("couldn't fetch timestamp.json: %w", err)
 	}
-	if _, err := s.tm.UpdateTimestamp(data); err != nil {
+	if _, err := tufmeta.UpdateTimestamp(s.tm, data); err != nil {
 		if errors.Is(err, &metadata.ErrEqualVersionNumber{}) {
 			return nil // §5.4.3.2: same version, keep ours
 		}
@@ -158,7 +162,7 @@ func (s *Session) loadTimestamp(ctx context.Context) error {
 // the new one fetched.
 func (s *Session) loadSnapshot(ctx context.Context) error {
 	if s.in.Snapshot != nil {
-		_, err := s.tm.UpdateSnapshot(s.in.Snapshot, true)
+		_, err := tufmeta.UpdateSnapshot(s.tm, s.in.Snapshot, true)
 		if err == nil {
 			s.snapshot = s.in.Snapshot
 			return nil
@@ -183,7 +187,7 @@ func (s *Session) loadSnapshot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("couldn't fetch %s: %w", name, err)
 	}
-	if _, err := s.tm.UpdateSnapshot(data, false); err != nil {
+	if _, err := tufmeta.UpdateSnapshot(s.tm, data, false); err != nil {
 		if !errors.Is(err, &metadata.ErrBadVersionNumber{}) || s.tm.Snapshot == nil {
 			return fmt.Errorf("%s: %w", name, s.explainExpiry(err, data))
 		}
@@ -208,15 +212,15 @@ func (s *Session) restartSequences(data []byte) error {
 	if err != nil {
 		return err
 	}
-	tm, err := trustedmetadata.New(root)
+	rmd, err := tufmeta.LoadRoot(root)
 	if err != nil {
 		return err
 	}
-	tm.RefTime = s.tm.RefTime
-	if _, err := tm.UpdateTimestamp(s.timestamp); err != nil {
+	tm := &trustedmetadata.TrustedMetadata{Root: rmd, Targets: map[string]*metadata.Metadata[metadata.TargetsType]{}, RefTime: s.tm.RefTime}
+	if _, err := tufmeta.UpdateTimestamp(tm, s.timestamp); err != nil {
 		return err
 	}
-	if _, err := tm.UpdateSnapshot(data, false); err != nil {
+	if _, err := tufmeta.UpdateSnapshot(tm, data, false); err != nil {
 		return err
 	}
 	s.log.Debug("snapshot lowers a role's version: checking each role against its floor", "snapshot", tm.Snapshot.Signed.Version)
@@ -267,9 +271,13 @@ func (s *Session) checkFloor(role, delegator string, version int64) error {
 // fails instead of trusting it.
 func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metadata.Metadata[metadata.TargetsType], error) {
 	if md := s.tm.Targets[role]; md != nil {
+		if s.verified[roleEdge{role, delegator}] == md {
+			return md, nil // checked against this delegator's keys already, in this session
+		}
 		if err := s.verifyDelegate(role, delegator, md); err != nil {
 			return nil, err
 		}
+		s.verified[roleEdge{role, delegator}] = md
 		return md, nil
 	}
 	meta := s.tm.Snapshot.Signed.Meta[role+".json"]
@@ -280,8 +288,9 @@ func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metada
 		return nil, fmt.Errorf("snapshot does not pin length and sha256 of role %q: refusing (the log commits to exact bytes)", role)
 	}
 	if b := s.in.Targets[role]; b != nil && (s.view == nil || metaPins(meta, b)) {
-		md, err := s.tm.UpdateDelegatedTargets(b, role, delegator)
+		md, err := tufmeta.UpdateDelegatedTargets(s.tm, b, role, delegator)
 		if err == nil {
+			s.verified[roleEdge{role, delegator}] = md
 			return md, nil
 		}
 		if !errors.Is(err, &metadata.ErrRepository{}) {
@@ -314,10 +323,11 @@ func (s *Session) loadRole(ctx context.Context, role, delegator string) (*metada
 			return nil, err
 		}
 	}
-	md, err := s.tm.UpdateDelegatedTargets(data, role, delegator)
+	md, err := tufmeta.UpdateDelegatedTargets(s.tm, data, role, delegator)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, s.explainExpiry(err, data))
 	}
+	s.verified[roleEdge{role, delegator}] = md
 	s.roles[role] = data
 	if err := s.trusted(role, data); err != nil {
 		return nil, err

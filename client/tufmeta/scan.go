@@ -1,0 +1,245 @@
+package tufmeta
+
+import (
+	"errors"
+	"strconv"
+)
+
+// errIrregular means the input is outside the regular form the fast
+// decoder handles; the caller falls back to go-tuf's decoder, which gives
+// the input's real verdict. It is never returned to callers of the package.
+var errIrregular = errors.New("tufmeta: irregular encoding")
+
+// maxDepth bounds the nesting the fast decoder follows (TUF metadata nests
+// five deep; deeper "custom" values go to go-tuf's decoder).
+const maxDepth = 32
+
+// node is one JSON value in the regular form: objects with their keys in
+// strictly increasing byte order, strings of printable ASCII without
+// escapes, integers without sign on zero, fraction or exponent, true and
+// false (no null). In that form a value's canonical JSON (OLPC, as TUF
+// signs it) is its bytes with the whitespace between tokens removed.
+type node struct {
+	kind byte   // '{', '[', '"', '0' (integer), 't', 'f'
+	str  string // a string's contents, an integer's literal
+	span []byte // the value's bytes in the input
+	keys []string
+	vals []*node // object values, array elements
+}
+
+type scanner struct {
+	data []byte
+	pos  int
+}
+
+// scan parses data as one regular value (whitespace around it allowed).
+func scan(data []byte) (*node, error) {
+	s := &scanner{data: data}
+	n, err := s.value(0)
+	if err != nil {
+		return nil, err
+	}
+	s.ws()
+	if s.pos != len(s.data) {
+		return nil, errIrregular
+	}
+	return n, nil
+}
+
+func (s *scanner) ws() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) value(depth int) (*node, error) {
+	if depth > maxDepth {
+		return nil, errIrregular
+	}
+	s.ws()
+	if s.pos >= len(s.data) {
+		return nil, errIrregular
+	}
+	start := s.pos
+	var n *node
+	var err error
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		n, err = s.object(depth)
+	case c == '[':
+		n, err = s.array(depth)
+	case c == '"':
+		var str string
+		str, err = s.string()
+		n = &node{kind: '"', str: str}
+	case c == '-' || c >= '0' && c <= '9':
+		n, err = s.integer()
+	case c == 't':
+		n, err = s.literal("true", 't')
+	case c == 'f':
+		n, err = s.literal("false", 'f')
+	default:
+		return nil, errIrregular
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.span = s.data[start:s.pos]
+	return n, nil
+}
+
+func (s *scanner) literal(lit string, kind byte) (*node, error) {
+	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+		return nil, errIrregular
+	}
+	s.pos += len(lit)
+	return &node{kind: kind}, nil
+}
+
+// string reads a string of printable ASCII other than '\\' (so its bytes
+// are its value and its canonical encoding).
+func (s *scanner) string() (string, error) {
+	s.pos++ // '"'
+	start := s.pos
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		if c == '"' {
+			str := string(s.data[start:s.pos])
+			s.pos++
+			return str, nil
+		}
+		if c < 0x20 || c > 0x7e || c == '\\' {
+			return "", errIrregular
+		}
+		s.pos++
+	}
+	return "", errIrregular
+}
+
+// integer reads -?(0|[1-9][0-9]*) within int64, not "-0", not followed by
+// a fraction or exponent.
+func (s *scanner) integer() (*node, error) {
+	start := s.pos
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	digits := s.pos
+	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+		s.pos++
+	}
+	lit := string(s.data[start:s.pos])
+	switch {
+	case s.pos == digits, // no digits
+		s.pos-digits > 1 && s.data[digits] == '0', // leading zero
+		lit == "-0":
+		return nil, errIrregular
+	}
+	if s.pos < len(s.data) {
+		if c := s.data[s.pos]; c == '.' || c == 'e' || c == 'E' {
+			return nil, errIrregular
+		}
+	}
+	if _, err := strconv.ParseInt(lit, 10, 64); err != nil {
+		return nil, errIrregular
+	}
+	return &node{kind: '0', str: lit}, nil
+}
+
+func (s *scanner) object(depth int) (*node, error) {
+	s.pos++ // '{'
+	n := &node{kind: '{'}
+	s.ws()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return n, nil
+	}
+	for {
+		s.ws()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return nil, errIrregular
+		}
+		k, err := s.string()
+		if err != nil {
+			return nil, err
+		}
+		if len(n.keys) > 0 && k <= n.keys[len(n.keys)-1] { // canonical order, no duplicates
+			return nil, errIrregular
+		}
+		s.ws()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return nil, errIrregular
+		}
+		s.pos++
+		v, err := s.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		n.keys, n.vals = append(n.keys, k), append(n.vals, v)
+		s.ws()
+		if s.pos >= len(s.data) {
+			return nil, errIrregular
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return n, nil
+		default:
+			return nil, errIrregular
+		}
+	}
+}
+
+func (s *scanner) array(depth int) (*node, error) {
+	s.pos++ // '['
+	n := &node{kind: '['}
+	s.ws()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		return n, nil
+	}
+	for {
+		v, err := s.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		n.vals = append(n.vals, v)
+		s.ws()
+		if s.pos >= len(s.data) {
+			return nil, errIrregular
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return n, nil
+		default:
+			return nil, errIrregular
+		}
+	}
+}
+
+// compact returns span (a regular value) without the whitespace between
+// its tokens: its canonical JSON. Regular strings hold no '"' or '\\', so
+// a quote always opens or closes a string.
+func compact(span []byte) []byte {
+	out := make([]byte, 0, len(span))
+	in := false
+	for _, c := range span {
+		switch {
+		case c == '"':
+			in = !in
+		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
