@@ -29,14 +29,14 @@ func TestCanonicalAcceptsGoTUFEncodings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := canonical("timestamp", b, metadata.Timestamp()); err != nil {
+		if err := canonical[metadata.TimestampType]("timestamp", b); err != nil {
 			t.Errorf("pretty=%v: %v", pretty, err)
 		}
-		if err := canonical("timestamp", append(bytes.Clone(b), '\n'), metadata.Timestamp()); err != nil {
+		if err := canonical[metadata.TimestampType]("timestamp", append(bytes.Clone(b), '\n')); err != nil {
 			t.Errorf("pretty=%v with newline: %v", pretty, err)
 		}
 		bad := bytes.Replace(b, []byte(`"signatures"`), []byte(`"Signatures"`), 1)
-		if err := canonical("timestamp", bad, metadata.Timestamp()); !errors.Is(err, ErrNotCanonical) {
+		if err := canonical[metadata.TimestampType]("timestamp", bad); !errors.Is(err, ErrNotCanonical) {
 			t.Errorf("pretty=%v: key case change: %v", pretty, err)
 		}
 	}

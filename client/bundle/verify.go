@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/sigstore"
+	"github.com/shiplog/shiplog/client/tufmeta"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/policy"
@@ -51,10 +52,10 @@ func (b *Bundle) Verify(ctx context.Context, trusted update.Trusted, o Options) 
 	if b.Header.Repository != o.Repository {
 		return nil, fmt.Errorf("bundle is for repository %q, the device follows %q", clean(b.Header.Repository), o.Repository)
 	}
-	if err := canonical("timestamp", b.Header.Timestamp, metadata.Timestamp()); err != nil {
+	if err := canonical[metadata.TimestampType]("timestamp", b.Header.Timestamp); err != nil {
 		return nil, err
 	}
-	if err := canonical("snapshot", b.Header.Snapshot.Content, metadata.Snapshot()); err != nil {
+	if err := canonical[metadata.SnapshotType]("snapshot", b.Header.Snapshot.Content); err != nil {
 		return nil, err
 	}
 	rem := &remote{b: b, used: map[string]bool{}}
@@ -287,11 +288,12 @@ func clean(s string) string {
 // case or hex digit would break: every byte of a bundle is then checked.
 var ErrNotCanonical = errors.New("metadata is not canonically encoded")
 
-func canonical[T metadata.Roles](name string, b []byte, empty *metadata.Metadata[T]) error {
-	md, err := empty.FromBytes(b)
+func canonical[T metadata.Roles](name string, b []byte) error {
+	f, err := tufmeta.Parse[T](b) // go-tuf's FromBytes, decoding once
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", name, err)
 	}
+	md := f.MD
 	for _, pretty := range []bool{false, true} {
 		enc, err := md.ToBytes(pretty)
 		if err == nil && (bytes.Equal(enc, b) || bytes.Equal(append(enc, '\n'), b)) {
