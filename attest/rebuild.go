@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/provenance"
+	"github.com/shiplog/shiplog/evidence/signoff"
 )
 
 // The verdicts of a rebuild (docs/spec/signoff.md).
 const (
-	Reproduced = "reproduced"
-	Mismatch   = "mismatch"
+	Reproduced = signoff.Reproduced
+	Mismatch   = signoff.Mismatch
 )
 
 // DefaultTimeout is a build's time limit when Request.Timeout is zero.

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -69,8 +70,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if c, err := rootCmd().ExecuteContextC(ctx); err != nil {
-		printError(os.Stderr, c, err, 1)
+		code := 1
+		var ce *exitCodeError
+		if errors.As(err, &ce) {
+			code = ce.code
+		}
+		printError(os.Stderr, c, err, code)
 		stop()
-		os.Exit(1)
+		os.Exit(code)
 	}
 }
+
+// exitCodeError is a failure with a documented exit code other than 1.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string { return e.err.Error() }
+func (e *exitCodeError) Unwrap() error { return e.err }
