@@ -14,11 +14,11 @@ import (
 
 	"github.com/shiplog/shiplog/audit/alert"
 	"github.com/shiplog/shiplog/audit/dashboard"
-	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
@@ -28,9 +28,9 @@ const origin = "example.com/ledger"
 type env struct {
 	t       *testing.T
 	ctx     context.Context
-	keys    *ledgertest.Keys
-	ledger  *ledgertest.Ledger
-	mal     *ledgertest.Malicious
+	keys    *kit.Keys
+	ledger  *harness.RawLedger
+	mal     *harness.Malicious
 	srv     *httptest.Server
 	policy  *policy.Policy
 	db      *store.DB
@@ -40,7 +40,7 @@ type env struct {
 }
 
 func TestMain(m *testing.M) {
-	ledgertest.QuietTessera()
+	harness.QuietTessera()
 	os.Exit(m.Run())
 }
 
@@ -48,16 +48,14 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	keys, err := ledgertest.NewKeys(origin, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := kit.NewKeys(origin, 2)
 	e := &env{t: t, ctx: ctx, keys: keys}
 	e.ledger = e.newLedger()
-	e.mal = ledgertest.NewMalicious(e.ledger)
+	e.mal = harness.NewMalicious(e.ledger)
 	e.srv = httptest.NewServer(e.mal)
 	t.Cleanup(e.srv.Close)
-	if e.policy, err = policy.Parse(keys.Policy()); err != nil {
+	var err error
+	if e.policy, err = policy.Parse(keys.PolicyAll()); err != nil {
 		t.Fatal(err)
 	}
 	e.dbPath = filepath.Join(t.TempDir(), "audit.db")
@@ -66,8 +64,8 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) newLedger() *ledgertest.Ledger {
-	l, err := ledgertest.New(e.ctx, e.t.TempDir(), e.keys)
+func (e *env) newLedger() *harness.RawLedger {
+	l, err := harness.NewRawLedger(e.ctx, e.t.TempDir(), e.keys)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -97,14 +95,14 @@ func (e *env) auditor(mod func(*Config)) *Auditor {
 }
 
 // honest logs the repository's root and n releases, each signed properly.
-func (e *env) honest(l *ledgertest.Ledger, n int) []ledgertest.Release {
-	var rs []ledgertest.Release
+func (e *env) honest(l *harness.RawLedger, n int) []harness.Release {
+	var rs []harness.Release
 	if e.version == 0 {
-		rs = append(rs, ledgertest.Release{Repo: e.repo.ID, Role: "root", Version: 1, Metadata: e.repo.RootBytes()})
+		rs = append(rs, harness.Release{Repo: e.repo.ID, Role: "root", Version: 1, Metadata: e.repo.RootBytes()})
 	}
 	for i := 0; i < n; i++ {
 		e.version++
-		rs = append(rs, ledgertest.Release{Repo: e.repo.ID, Role: "targets", Version: e.version,
+		rs = append(rs, harness.Release{Repo: e.repo.ID, Role: "targets", Version: e.version,
 			Metadata: e.repo.Release(kit.Files("fw", 2, e.version))})
 	}
 	if _, err := l.Append(e.ctx, rs...); err != nil {
@@ -239,7 +237,7 @@ func TestAttackForkedCheckpointToWitness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws := &harness.WitnessServer{Origin: origin}
 	ws.Set(cp)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()
@@ -260,7 +258,7 @@ func TestWitnessAgreeingHasNoFindings(t *testing.T) {
 	e := newEnv(t)
 	e.honest(e.ledger, 3)
 	cp, _ := e.ledger.Checkpoint(e.ctx)
-	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws := &harness.WitnessServer{Origin: origin}
 	ws.Set(cp)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()
@@ -282,7 +280,7 @@ func TestAttackFreezeBehindWitness(t *testing.T) {
 	e.honest(forked, 300)
 	cp, _ := forked.Checkpoint(e.ctx)
 	e.mal.ServeCheckpoint(old)
-	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws := &harness.WitnessServer{Origin: origin}
 	ws.Set(cp)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()
@@ -316,7 +314,7 @@ func TestWitnessAheadWhileLedgerPublishesIsNoStaleView(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp, _ := next.Checkpoint(e.ctx)
-	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws := &harness.WitnessServer{Origin: origin}
 	ws.Set(cp)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()
@@ -347,7 +345,7 @@ func TestAttackSplitViewAheadOfAuditor(t *testing.T) {
 	e.version = 0
 	e.honest(forked, 5) // size 6
 	first, _ := forked.Checkpoint(e.ctx)
-	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws := &harness.WitnessServer{Origin: origin}
 	ws.Set(first)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()
@@ -405,8 +403,8 @@ func TestAttackReleaseSignedByRevokedKey(t *testing.T) {
 	root2, revoked := e.repo.RotateTargetsKey()
 	evil := e.repo.Release(kit.Files("backdoor", 1, 666), revoked...)
 	if _, err := e.ledger.Append(e.ctx,
-		ledgertest.Release{Repo: e.repo.ID, Role: "root", Version: 2, Metadata: root2},
-		ledgertest.Release{Repo: e.repo.ID, Role: "targets", Version: 2, Metadata: evil}); err != nil {
+		harness.Release{Repo: e.repo.ID, Role: "root", Version: 2, Metadata: root2},
+		harness.Release{Repo: e.repo.ID, Role: "targets", Version: 2, Metadata: evil}); err != nil {
 		t.Fatal(err)
 	}
 	res := e.step(e.auditor(nil))
@@ -577,17 +575,14 @@ func TestAttackOversizedCheckpoint(t *testing.T) {
 func TestAttackGossipCheckpointWithoutLogSignature(t *testing.T) {
 	e := newEnv(t)
 	e.honest(e.ledger, 1)
-	other, err := ledgertest.NewKeys(origin, 0) // same origin, another key
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := kit.NewKeys(origin, 0) // same origin, another key
 	raw, _ := e.ledger.Checkpoint(e.ctx)
 	body, _, _ := bytes.Cut(raw, []byte("\n\n"))
 	forged, err := checkpoint.Sign(mustParse(t, append(body, '\n')), other.LogSigner())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws := &harness.WitnessServer{Origin: origin}
 	ws.Set(forged)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()
@@ -608,12 +603,12 @@ func TestAttackEquivocationInterleaved(t *testing.T) {
 	r.SetVersion(0)
 	b1 := r.Release(kit.Files("b", 1, 1))
 	if _, err := e.ledger.Append(e.ctx,
-		ledgertest.Release{Repo: r.ID, Role: "root", Version: 1, Metadata: r.RootBytes()},
-		ledgertest.Release{Repo: other.ID, Role: "root", Version: 1, Metadata: other.RootBytes()},
-		ledgertest.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: a1},
-		ledgertest.Release{Repo: other.ID, Role: "targets", Version: 1, Metadata: other.Release(nil)},
-		ledgertest.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: b1},
-		ledgertest.Release{Repo: other.ID, Role: "targets", Version: 2, Metadata: other.Release(nil)},
+		harness.Release{Repo: r.ID, Role: "root", Version: 1, Metadata: r.RootBytes()},
+		harness.Release{Repo: other.ID, Role: "root", Version: 1, Metadata: other.RootBytes()},
+		harness.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: a1},
+		harness.Release{Repo: other.ID, Role: "targets", Version: 1, Metadata: other.Release(nil)},
+		harness.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: b1},
+		harness.Release{Repo: other.ID, Role: "targets", Version: 2, Metadata: other.Release(nil)},
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -625,7 +620,7 @@ func TestAttackEquivocationInterleaved(t *testing.T) {
 	}
 	r.SetVersion(0)
 	c1 := r.Release(kit.Files("c", 1, 1))
-	if _, err := e.ledger.Append(e.ctx, ledgertest.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: c1}); err != nil {
+	if _, err := e.ledger.Append(e.ctx, harness.Release{Repo: r.ID, Role: "targets", Version: 1, Metadata: c1}); err != nil {
 		t.Fatal(err)
 	}
 	f = wantFinding(t, e.step(a), alert.KindEquivocation)
@@ -659,11 +654,8 @@ func TestAttackFreezeLedgerServesOlderCheckpoint(t *testing.T) {
 func TestWrongLogKeyInPolicyIsConfigurationNotFinding(t *testing.T) {
 	e := newEnv(t)
 	e.honest(e.ledger, 1)
-	other, err := ledgertest.NewKeys(origin, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrong, err := policy.Parse(other.Policy())
+	other := kit.NewKeys(origin, 2)
+	wrong, err := policy.Parse(other.PolicyAll())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestCrashSIGKILLMidCatchUp(t *testing.T) {
 	e.honest(e.ledger, 600) // three entry bundles
 	dir := t.TempDir()
 	policyFile := filepath.Join(dir, "policy.txt")
-	os.WriteFile(policyFile, e.keys.Policy(), 0o644)
+	os.WriteFile(policyFile, e.keys.PolicyAll(), 0o644)
 	state := filepath.Join(dir, "crash.db")
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/shiplog/shiplog/audit/alert"
-	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // clock is a settable test clock, safe for concurrent use.
@@ -87,7 +87,7 @@ func TestAttackLedgerStopsAnswering(t *testing.T) {
 	e := newEnv(t)
 	e.honest(e.ledger, 3)
 	cp, _ := e.ledger.Checkpoint(e.ctx)
-	ws := &ledgertest.WitnessServer{Origin: origin}
+	ws := &harness.WitnessServer{Origin: origin}
 	ws.Set(cp)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
-	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/evidence"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
@@ -28,7 +28,7 @@ func TestRunOnceExitCodes(t *testing.T) {
 	rs := e.honest(e.ledger, 2)
 	dir := t.TempDir()
 	policyFile := filepath.Join(dir, "policy.txt")
-	os.WriteFile(policyFile, e.keys.Policy(), 0o644)
+	os.WriteFile(policyFile, e.keys.PolicyAll(), 0o644)
 	hashes := filepath.Join(dir, "hashes.txt")
 	var hb bytes.Buffer
 	for _, r := range rs {
@@ -66,7 +66,7 @@ func TestRunOnceExitCodes(t *testing.T) {
 	// A thief with the targets key publishes a release.
 	e.version++
 	thief := e.repo.Release(kit.Files("backdoor", 1, 66))
-	if _, err := e.ledger.Append(e.ctx, ledgertest.Release{Repo: e.repo.ID, Role: "targets", Version: e.version, Metadata: thief}); err != nil {
+	if _, err := e.ledger.Append(e.ctx, harness.Release{Repo: e.repo.ID, Role: "targets", Version: e.version, Metadata: thief}); err != nil {
 		t.Fatal(err)
 	}
 	code, out := run()
@@ -94,7 +94,7 @@ func TestRunSavesForkEvidence(t *testing.T) {
 	e.honest(e.ledger, 3)
 	dir := t.TempDir()
 	policyFile := filepath.Join(dir, "policy.txt")
-	os.WriteFile(policyFile, e.keys.Policy(), 0o644)
+	os.WriteFile(policyFile, e.keys.PolicyAll(), 0o644)
 	state := filepath.Join(dir, "state")
 	opts := Options{Ledger: e.srv.URL, PolicyFile: policyFile, StateDir: state, Once: true, Stdout: io.Discard}
 	if code, err := Run(e.ctx, opts); err != nil || code != ExitClean {
@@ -131,7 +131,7 @@ func TestRunServesDashboardWhileFollowing(t *testing.T) {
 	e.honest(e.ledger, 1)
 	dir := t.TempDir()
 	policyFile := filepath.Join(dir, "policy.txt")
-	os.WriteFile(policyFile, e.keys.Policy(), 0o644)
+	os.WriteFile(policyFile, e.keys.PolicyAll(), 0o644)
 	ctx, cancel := context.WithCancel(e.ctx)
 	addr := make(chan string, 1)
 	done := make(chan error, 1)

@@ -11,9 +11,9 @@ import (
 
 	"github.com/shiplog/shiplog/client/tufcheck"
 	"github.com/shiplog/shiplog/evidence"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/internal/harness/kit"
 	ledger "github.com/shiplog/shiplog/log"
-	"github.com/shiplog/shiplog/log/internal/ledgertest"
 	"k8s.io/klog/v2"
 )
 
@@ -29,8 +29,8 @@ func TestMain(m *testing.M) {
 
 func TestPublishProveAndRestart(t *testing.T) {
 	dir := t.TempDir()
-	keys := ledgertest.NewKeys(t, "example.com/ledger", 3)
-	l := ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 2})
+	keys := kit.NewKeys("example.com/ledger", 3)
+	l := harness.StartLedger(t, dir, keys, harness.LedgerOptions{Quorum: 2})
 	ctx := context.Background()
 	repo := kit.NewRandomRepo(expires)
 	root := repo.RootBytes()
@@ -62,7 +62,7 @@ func TestPublishProveAndRestart(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "index.db")); err != nil {
 		t.Fatal(err)
 	}
-	l = ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 2})
+	l = harness.StartLedger(t, dir, keys, harness.LedgerOptions{Quorum: 2})
 	st, err := l.Role("example.com/fw", "targets")
 	if err != nil || st.Version != 1 || st.Index != r.Index {
 		t.Fatalf("after restart: %+v, %v", st, err)
@@ -85,14 +85,14 @@ func TestPublishProveAndRestart(t *testing.T) {
 // for the log to grow.
 func TestPolicyChangeRecosignsTheSameSize(t *testing.T) {
 	dir := t.TempDir()
-	keys := ledgertest.NewKeys(t, "example.com/ledger", 2)
-	l := ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 0})
+	keys := kit.NewKeys("example.com/ledger", 2)
+	l := harness.StartLedger(t, dir, keys, harness.LedgerOptions{Quorum: 0})
 	repo := kit.NewRandomRepo(expires)
 	if _, err := l.Register(context.Background(), "example.com/fw", repo.RootBytes(), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	l.Stop()
-	l = ledgertest.Start(t, dir, keys, ledgertest.Options{Quorum: 2})
+	l = harness.StartLedger(t, dir, keys, harness.LedgerOptions{Quorum: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p, err := l.WaitProof(ctx, 0)

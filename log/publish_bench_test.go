@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/internal/harness/kit"
-	"github.com/shiplog/shiplog/log/internal/ledgertest"
 	"github.com/shiplog/shiplog/log/tessera"
 )
 
@@ -51,8 +51,8 @@ func parallel(b *testing.B, workers, n int, f func(i int) error) time.Duration {
 func BenchmarkPublishFloor(b *testing.B) {
 	const repos = 256
 	ctx := context.Background()
-	keys := ledgertest.NewKeys(b, "bench.example/ledger", 0)
-	l := ledgertest.Start(b, b.TempDir(), keys, ledgertest.Options{})
+	keys := kit.NewKeys("bench.example/ledger", 0)
+	l := harness.StartLedger(b, b.TempDir(), keys, harness.LedgerOptions{})
 	rs := make([]*kit.Repo, repos)
 	for i := range rs {
 		rs[i] = kit.NewRandomRepo(time.Now().Add(24 * time.Hour))

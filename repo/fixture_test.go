@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/policy"
-	"github.com/shiplog/shiplog/repo/internal/ledgertest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/repo/keys"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -18,7 +18,7 @@ import (
 type fixture struct {
 	t      testing.TB
 	dir    string
-	ledger *ledgertest.Server // nil when the fixture uses another ledger
+	ledger *kit.FakeLedger // nil when the fixture uses another ledger
 	token  string
 	policy *policy.Policy
 	keys   map[string]*keys.Private
@@ -42,7 +42,7 @@ func genKey(t testing.TB, typ keys.Type) *keys.Private {
 // newRepo initialises (but does not register) a repository.
 func newRepo(t testing.TB, typ keys.Type) *fixture {
 	t.Helper()
-	l := ledgertest.New()
+	l := kit.NewFakeLedger()
 	t.Cleanup(l.Close)
 	f := newRepoOn(t, typ, ledgerEndpoint{URL: l.URL, Token: l.Token, Policy: l.Policy})
 	f.ledger = l

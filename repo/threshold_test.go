@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/evidence/policy"
-	"github.com/shiplog/shiplog/repo/internal/ledgertest"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/shiplog/shiplog/repo/keys"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -20,7 +20,7 @@ import (
 // refused and writes nothing; with enough keys the files carry one
 // signature per key and pass the client workflow.
 func TestOnlineRolesThresholdAboveOne(t *testing.T) {
-	l := ledgertest.New()
+	l := kit.NewFakeLedger()
 	t.Cleanup(l.Close)
 	f := &fixture{t: t, dir: filepath.Join(t.TempDir(), "repo"), token: l.Token, keys: map[string]*keys.Private{}, ledger: l}
 	var err error

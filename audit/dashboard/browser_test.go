@@ -16,15 +16,15 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/shiplog/shiplog/audit"
 	"github.com/shiplog/shiplog/audit/dashboard"
-	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 func TestMain(m *testing.M) {
-	ledgertest.QuietTessera()
+	harness.QuietTessera()
 	os.Exit(m.Run())
 }
 
@@ -105,11 +105,8 @@ func TestDashboardShowsTheLog(t *testing.T) {
 	shots := screenshots(t)
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	keys, err := ledgertest.NewKeys("example.com/ledger", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledgertest.New(bg, t.TempDir(), keys)
+	keys := kit.NewKeys("example.com/ledger", 2)
+	l, err := harness.NewRawLedger(bg, t.TempDir(), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,18 +114,18 @@ func TestDashboardShowsTheLog(t *testing.T) {
 	srv := httptest.NewServer(l)
 	defer srv.Close()
 	repo := kit.NewRepo("example.com/firmware", time.Now().Add(24*time.Hour))
-	rs := []ledgertest.Release{{Repo: repo.ID, Role: "root", Version: 1, Metadata: repo.RootBytes()}}
+	rs := []harness.Release{{Repo: repo.ID, Role: "root", Version: 1, Metadata: repo.RootBytes()}}
 	for v := uint64(1); v <= 5; v++ {
-		rs = append(rs, ledgertest.Release{Repo: repo.ID, Role: "targets", Version: v, Metadata: repo.Release(kit.Files("fw", 1, v))})
+		rs = append(rs, harness.Release{Repo: repo.ID, Role: "targets", Version: v, Metadata: repo.Release(kit.Files("fw", 1, v))})
 	}
 	root2, revoked := repo.RotateTargetsKey()
-	rs = append(rs, ledgertest.Release{Repo: repo.ID, Role: "root", Version: 2, Metadata: root2},
-		ledgertest.Release{Repo: repo.ID, Role: "targets", Version: 6, Metadata: repo.Release(kit.Files("evil", 1, 6), revoked...)})
+	rs = append(rs, harness.Release{Repo: repo.ID, Role: "root", Version: 2, Metadata: root2},
+		harness.Release{Repo: repo.ID, Role: "targets", Version: 6, Metadata: repo.Release(kit.Files("evil", 1, 6), revoked...)})
 	if _, err := l.Append(bg, rs...); err != nil {
 		t.Fatal(err)
 	}
 
-	p, err := policy.Parse(keys.Policy())
+	p, err := policy.Parse(keys.PolicyAll())
 	if err != nil {
 		t.Fatal(err)
 	}

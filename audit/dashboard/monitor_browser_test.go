@@ -16,9 +16,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/shiplog/shiplog/audit"
 	"github.com/shiplog/shiplog/audit/dashboard"
-	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/internal/harness/kit"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -66,33 +66,30 @@ func TestDashboardIsAMonitor(t *testing.T) {
 	shots := screenshots(t)
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	keys, err := ledgertest.NewKeys("example.com/ledger", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledgertest.New(bg, t.TempDir(), keys)
+	keys := kit.NewKeys("example.com/ledger", 2)
+	l, err := harness.NewRawLedger(bg, t.TempDir(), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	srv := httptest.NewServer(l)
 	repo := kit.NewRepo("example.com/firmware", time.Now().Add(24*time.Hour))
-	rs := []ledgertest.Release{{Repo: repo.ID, Role: "root", Version: 1, Metadata: repo.RootBytes()}}
+	rs := []harness.Release{{Repo: repo.ID, Role: "root", Version: 1, Metadata: repo.RootBytes()}}
 	for v := uint64(1); v <= 4; v++ {
-		rs = append(rs, ledgertest.Release{Repo: repo.ID, Role: "targets", Version: v, Metadata: repo.Release(kit.Files(fmt.Sprintf("fw%d", v), 1, v))})
+		rs = append(rs, harness.Release{Repo: repo.ID, Role: "targets", Version: v, Metadata: repo.Release(kit.Files(fmt.Sprintf("fw%d", v), 1, v))})
 	}
 	if _, err := l.Append(bg, rs...); err != nil {
 		t.Fatal(err)
 	}
 	// A witness that saw the log at this size, and no later.
 	cp, _ := l.Checkpoint(bg)
-	ws := &ledgertest.WitnessServer{Origin: "example.com/ledger"}
+	ws := &harness.WitnessServer{Origin: "example.com/ledger"}
 	ws.Set(cp)
 	wsrv := httptest.NewServer(ws)
 	defer wsrv.Close()
 	// The vendor made every release but the last one: someone else signed v5
 	// with the vendor's key.
-	stolen := ledgertest.Release{Repo: repo.ID, Role: "targets", Version: 5, Metadata: repo.Release(kit.Files("evil", 1, 5))}
+	stolen := harness.Release{Repo: repo.ID, Role: "targets", Version: 5, Metadata: repo.Release(kit.Files("evil", 1, 5))}
 	if _, err := l.Append(bg, stolen); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +103,7 @@ func TestDashboardIsAMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, err := policy.Parse(keys.Policy())
+	p, err := policy.Parse(keys.PolicyAll())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,10 +26,10 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/audit"
-	"github.com/shiplog/shiplog/audit/ledgertest"
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -44,7 +44,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the audit run to this file")
 	flag.Parse()
 	profile = *cpuprofile
-	ledgertest.QuietTessera()
+	harness.QuietTessera()
 	if err := run(*n, *repos, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/audit:", err)
 		os.Exit(1)
@@ -64,11 +64,8 @@ func run(n, nrepos, workers int) error {
 	} else {
 		fmt.Println("keeping", dir)
 	}
-	keys, err := ledgertest.NewKeys("bench.example/ledger", 2)
-	if err != nil {
-		return err
-	}
-	l, err := ledgertest.NewBulk(ctx, filepath.Join(dir, "log"), keys)
+	keys := kit.NewKeys("bench.example/ledger", 2)
+	l, err := harness.NewBulkRawLedger(ctx, filepath.Join(dir, "log"), keys)
 	if err != nil {
 		return err
 	}
@@ -80,7 +77,7 @@ func run(n, nrepos, workers int) error {
 	fmt.Printf("built a log of %d entries (%d repositories) in %s\n", n, nrepos, time.Since(t0).Round(time.Millisecond))
 	srv := httptest.NewServer(l)
 	defer srv.Close()
-	p, err := policy.Parse(keys.Policy())
+	p, err := policy.Parse(keys.PolicyAll())
 	if err != nil {
 		return err
 	}
@@ -141,9 +138,9 @@ func run(n, nrepos, workers int) error {
 // index, so each repository's releases are logged in order however Tessera
 // splits and flushes its batches (relying on the order of one goroutine's
 // appends failed under load with "entries logged out of order").
-func build(ctx context.Context, l *ledgertest.Ledger, n, nrepos int) error {
+func build(ctx context.Context, l *harness.RawLedger, n, nrepos int) error {
 	rs := make([]*kit.Repo, nrepos)
-	var batch []ledgertest.Release
+	var batch []harness.Release
 	flush := func() error {
 		err := l.AppendUnordered(ctx, batch)
 		batch = batch[:0]
@@ -152,13 +149,13 @@ func build(ctx context.Context, l *ledgertest.Ledger, n, nrepos int) error {
 	exp := time.Now().Add(365 * 24 * time.Hour)
 	for i := 0; i < n; i++ {
 		r := i % nrepos
-		var rel ledgertest.Release
+		var rel harness.Release
 		if rs[r] == nil {
 			rs[r] = kit.NewRepo(fmt.Sprintf("bench.example/repo-%03d", r), exp)
-			rel = ledgertest.Release{Repo: rs[r].ID, Role: "root", Version: 1, Metadata: rs[r].RootBytes()}
+			rel = harness.Release{Repo: rs[r].ID, Role: "root", Version: 1, Metadata: rs[r].RootBytes()}
 		} else {
 			md := rs[r].Release(kit.Files("fw", 2, uint64(i)))
-			rel = ledgertest.Release{Repo: rs[r].ID, Role: "targets", Version: uint64(rs[r].Top.Signed.Version), Metadata: md}
+			rel = harness.Release{Repo: rs[r].ID, Role: "targets", Version: uint64(rs[r].Top.Signed.Version), Metadata: md}
 		}
 		batch = append(batch, rel)
 		if len(batch) == nrepos {

@@ -1,15 +1,7 @@
-// Package ledgertest runs a real transparency log for the auditor's tests
-// and benchmarks: Tessera's POSIX driver in a directory, appending
-// shiplog/release/v1 entries, with the metadata they commit to stored under
-// /metadata/<sha256> and in metadata bundles, served over HTTP with the
-// ledger's read API (docs/spec/ledger-api.md): a checkpoint cosigned by test
-// witnesses, tlog-tiles hash tiles and entry bundles, metadata and metadata
-// bundles. It checks nothing it logs, so tests can make it log anything.
-package ledgertest
+package harness
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -24,103 +16,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/entry"
-	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/api/layout"
-	"golang.org/x/mod/sumdb/note"
 	"k8s.io/klog/v2"
 )
-
-// Keys are the signing keys of a test log and its witnesses.
-type Keys struct {
-	Origin         string
-	LogSKey        string
-	LogVKey        string
-	WitnessSKeys   []string
-	WitnessVKeys   []string // cosignature/v1 (0x04) form
-	WitnessSigners []note.Signer
-	logSigner      note.Signer
-}
-
-// NewKeys generates keys for log origin and n witnesses named w0, w1, ...
-func NewKeys(origin string, n int) (*Keys, error) {
-	k := &Keys{Origin: origin}
-	var err error
-	if k.LogSKey, k.LogVKey, err = notekey.GenerateLog(rand.Reader, origin); err != nil {
-		return nil, err
-	}
-	if k.logSigner, err = notekey.NewLogSigner(k.LogSKey); err != nil {
-		return nil, err
-	}
-	for i := 0; i < n; i++ {
-		skey, _, cvkey, err := notekey.GenerateWitness(rand.Reader, fmt.Sprintf("w%d.example", i))
-		if err != nil {
-			return nil, err
-		}
-		s, err := notekey.NewWitnessSigner(skey)
-		if err != nil {
-			return nil, err
-		}
-		k.WitnessSKeys = append(k.WitnessSKeys, skey)
-		k.WitnessVKeys = append(k.WitnessVKeys, cvkey)
-		k.WitnessSigners = append(k.WitnessSigners, s)
-	}
-	return k, nil
-}
-
-// Policy returns a tlog-policy naming the log and every witness, with a
-// quorum of all of them (or none when there are no witnesses).
-func (k *Keys) Policy() []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "log %s\n", k.LogVKey)
-	var names []string
-	for i, v := range k.WitnessVKeys {
-		fmt.Fprintf(&b, "witness w%d %s\n", i, v)
-		names = append(names, fmt.Sprintf("w%d", i))
-	}
-	if len(names) == 0 {
-		b.WriteString("quorum none\n")
-	} else {
-		fmt.Fprintf(&b, "group all-witnesses all %s\nquorum all-witnesses\n", strings.Join(names, " "))
-	}
-	return []byte(b.String())
-}
-
-// Cosign returns note with cosignatures of the given witnesses (all when
-// none are named) added.
-func (k *Keys) Cosign(signed []byte, witnesses ...int) ([]byte, error) {
-	body, _, ok := strings.Cut(string(signed), "\n\n")
-	if !ok {
-		return nil, errors.New("not a signed note")
-	}
-	var signers []note.Signer
-	if len(witnesses) == 0 {
-		signers = k.WitnessSigners
-	}
-	for _, i := range witnesses {
-		signers = append(signers, k.WitnessSigners[i])
-	}
-	if len(signers) == 0 {
-		return signed, nil
-	}
-	lines, err := checkpoint.Cosign([]byte(body+"\n"), signers...)
-	if err != nil {
-		return nil, err
-	}
-	return checkpoint.AddSignatures(signed, lines), nil
-}
-
-// SignCheckpoint signs a checkpoint body with the log key and cosigns it
-// with every witness: what a log that controls its witnesses could show.
-func (k *Keys) SignCheckpoint(c checkpoint.Checkpoint) ([]byte, error) {
-	n, err := checkpoint.Sign(c, k.logSigner)
-	if err != nil {
-		return nil, err
-	}
-	return k.Cosign(n)
-}
 
 // Release is one metadata file to log.
 type Release struct {
@@ -129,9 +30,16 @@ type Release struct {
 	Metadata   []byte
 }
 
-// Ledger is a running test log. Its methods are safe for concurrent use.
-type Ledger struct {
-	Keys *Keys
+// RawLedger is a real transparency log for the auditor's tests and
+// benchmarks: Tessera's POSIX driver in a directory, appending
+// shiplog/release/v1 entries, with the metadata they commit to stored under
+// /metadata/<sha256> and in metadata bundles, served over HTTP with the
+// ledger's read API (docs/spec/ledger-api.md): a checkpoint cosigned by test
+// witnesses, tlog-tiles hash tiles and entry bundles, metadata and metadata
+// bundles. Unlike Ledger it checks nothing it logs, so tests can make it log
+// anything. Its methods are safe for concurrent use.
+type RawLedger struct {
+	Keys *kit.Keys
 	Dir  string
 
 	appender *tessera.Appender
@@ -139,31 +47,31 @@ type Ledger struct {
 	reader   tessera.LogReader
 	awaiter  *tessera.PublicationAwaiter
 	cancel   context.CancelFunc
-	ordered  bool // each entry is its own Tessera batch (New, not NewBulk)
+	ordered  bool // each entry is its own Tessera batch (NewRawLedger, not NewBulkRawLedger)
 
 	mu      sync.Mutex
 	bySeq   map[uint64][sha256.Size]byte // index -> metadata hash
 	cosigns map[string][]byte            // checkpoint body -> cosigned note
 }
 
-// New starts a log in dir (created if needed) signed with keys. Tessera
+// NewRawLedger starts a log in dir (created if needed) signed with keys. Tessera
 // integrates each entry in a batch of its own, so the entries one goroutine
 // adds are logged in the order it added them (see Append); that costs one
 // integration (a few fsyncs) per entry.
-func New(ctx context.Context, dir string, keys *Keys) (*Ledger, error) {
+func NewRawLedger(ctx context.Context, dir string, keys *kit.Keys) (*RawLedger, error) {
 	return start(ctx, dir, keys, 1)
 }
 
-// NewBulk starts a log like New whose Tessera batches up to 4096 entries,
+// NewBulkRawLedger starts a log like NewRawLedger whose Tessera batches up to 4096 entries,
 // for building large logs quickly with AppendUnordered. Tessera may then log
 // one goroutine's entries out of order: a batch flushed by its timer races
 // the next batch to storage, and the later one can win. Append refuses to
 // run on such a ledger.
-func NewBulk(ctx context.Context, dir string, keys *Keys) (*Ledger, error) {
+func NewBulkRawLedger(ctx context.Context, dir string, keys *kit.Keys) (*RawLedger, error) {
 	return start(ctx, dir, keys, 4096)
 }
 
-func start(ctx context.Context, dir string, keys *Keys, batch uint) (*Ledger, error) {
+func start(ctx context.Context, dir string, keys *kit.Keys, batch uint) (*RawLedger, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "metadata"), 0o755); err != nil {
 		return nil, err
 	}
@@ -177,7 +85,7 @@ func start(ctx context.Context, dir string, keys *Keys, batch uint) (*Ledger, er
 	// entries reach it, and are given indices, in order; the batch timer
 	// then never finds an entry to flush.
 	opts := tessera.NewAppendOptions().
-		WithCheckpointSigner(keys.logSigner).
+		WithCheckpointSigner(keys.LogSigner()).
 		WithBatching(batch, 5*time.Millisecond).
 		WithCheckpointInterval(100 * time.Millisecond)
 	app, shutdown, reader, err := tessera.NewAppender(ctx, drv, opts)
@@ -185,14 +93,14 @@ func start(ctx context.Context, dir string, keys *Keys, batch uint) (*Ledger, er
 		cancel()
 		return nil, err
 	}
-	l := &Ledger{Keys: keys, Dir: dir, appender: app, shutdown: shutdown, reader: reader, cancel: cancel,
+	l := &RawLedger{Keys: keys, Dir: dir, appender: app, shutdown: shutdown, reader: reader, cancel: cancel,
 		ordered: batch == 1, bySeq: map[uint64][sha256.Size]byte{}, cosigns: map[string][]byte{}}
 	l.awaiter = tessera.NewPublicationAwaiter(ctx, reader.ReadCheckpoint, 20*time.Millisecond)
 	return l, nil
 }
 
 // Close stops the log.
-func (l *Ledger) Close() error {
+func (l *RawLedger) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := l.shutdown(ctx)
@@ -203,10 +111,10 @@ func (l *Ledger) Close() error {
 // Append logs releases in the order given and returns once a published
 // checkpoint covers them all. It returns their indices, and fails rather
 // than return indices that are not consecutive (another goroutine appending
-// at the same time). It fails on a ledger from NewBulk.
-func (l *Ledger) Append(ctx context.Context, rs ...Release) ([]uint64, error) {
+// at the same time). It fails on a ledger from NewBulkRawLedger.
+func (l *RawLedger) Append(ctx context.Context, rs ...Release) ([]uint64, error) {
 	if !l.ordered {
-		return nil, errors.New("ledgertest: Append needs a ledger from New (NewBulk's batches may log entries out of order)")
+		return nil, errors.New("harness: Append needs a ledger from NewRawLedger (NewBulkRawLedger's batches may log entries out of order)")
 	}
 	futures := make([]tessera.IndexFuture, len(rs))
 	for i, r := range rs {
@@ -226,7 +134,7 @@ func (l *Ledger) Append(ctx context.Context, rs ...Release) ([]uint64, error) {
 			return nil, err
 		}
 		if i > 0 && x.Index != idx[i-1]+1 {
-			return nil, fmt.Errorf("ledgertest: entries logged out of order (%d after %d)", x.Index, idx[i-1])
+			return nil, fmt.Errorf("harness: entries logged out of order (%d after %d)", x.Index, idx[i-1])
 		}
 		idx[i] = x.Index
 		l.mu.Lock()
@@ -238,19 +146,19 @@ func (l *Ledger) Append(ctx context.Context, rs ...Release) ([]uint64, error) {
 
 // AppendBulk logs releases concurrently (indices need not follow the order
 // given) and returns once a published checkpoint covers them all.
-func (l *Ledger) AppendBulk(ctx context.Context, rs []Release) error {
+func (l *RawLedger) AppendBulk(ctx context.Context, rs []Release) error {
 	if err := l.AppendUnordered(ctx, rs); err != nil {
 		return err
 	}
 	return l.Publish(ctx)
 }
 
-// AppendUnordered logs releases concurrently (on a ledger from NewBulk,
+// AppendUnordered logs releases concurrently (on a ledger from NewBulkRawLedger,
 // indices need not follow the order given) and returns once each has its
 // index, without waiting for a checkpoint. Releases logged by later calls
 // get larger indices, so a caller logs one repository's releases in order
 // by giving at most one of them per call (see Publish).
-func (l *Ledger) AppendUnordered(ctx context.Context, rs []Release) error {
+func (l *RawLedger) AppendUnordered(ctx context.Context, rs []Release) error {
 	futures := make([]tessera.IndexFuture, len(rs))
 	for i, r := range rs {
 		e, err := entry.New(r.Repo, r.Role, r.Version, r.Metadata)
@@ -276,7 +184,7 @@ func (l *Ledger) AppendUnordered(ctx context.Context, rs []Release) error {
 
 // AppendRaw logs an arbitrary entry and stores md as the metadata of its
 // index (md need not match the entry). It does not wait for a checkpoint.
-func (l *Ledger) AppendRaw(ctx context.Context, entryBytes, md []byte) (uint64, error) {
+func (l *RawLedger) AppendRaw(ctx context.Context, entryBytes, md []byte) (uint64, error) {
 	if err := l.storeMetadata(md); err != nil {
 		return 0, err
 	}
@@ -291,7 +199,7 @@ func (l *Ledger) AppendRaw(ctx context.Context, entryBytes, md []byte) (uint64, 
 }
 
 // Publish waits until a published checkpoint covers every entry added.
-func (l *Ledger) Publish(ctx context.Context) error {
+func (l *RawLedger) Publish(ctx context.Context) error {
 	l.mu.Lock()
 	n := uint64(len(l.bySeq))
 	l.mu.Unlock()
@@ -302,7 +210,7 @@ func (l *Ledger) Publish(ctx context.Context) error {
 	return err
 }
 
-func (l *Ledger) storeMetadata(md []byte) error {
+func (l *RawLedger) storeMetadata(md []byte) error {
 	sum := sha256.Sum256(md)
 	p := filepath.Join(l.Dir, "metadata", hex.EncodeToString(sum[:]))
 	if _, err := os.Stat(p); err == nil {
@@ -313,7 +221,7 @@ func (l *Ledger) storeMetadata(md []byte) error {
 
 // Checkpoint returns the latest published checkpoint, cosigned by every
 // witness (the same bytes for the same checkpoint).
-func (l *Ledger) Checkpoint(ctx context.Context) ([]byte, error) {
+func (l *RawLedger) Checkpoint(ctx context.Context) ([]byte, error) {
 	cp, err := l.reader.ReadCheckpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -332,7 +240,7 @@ func (l *Ledger) Checkpoint(ctx context.Context) ([]byte, error) {
 }
 
 // Metadata returns the metadata stored for hash, or nil.
-func (l *Ledger) Metadata(sum [sha256.Size]byte) []byte {
+func (l *RawLedger) Metadata(sum [sha256.Size]byte) []byte {
 	b, err := os.ReadFile(filepath.Join(l.Dir, "metadata", hex.EncodeToString(sum[:])))
 	if err != nil {
 		return nil
@@ -342,7 +250,7 @@ func (l *Ledger) Metadata(sum [sha256.Size]byte) []byte {
 
 // MetadataBundle returns the metadata bundle n of width w (256 for a full
 // one), or nil if some entry of it is not logged.
-func (l *Ledger) MetadataBundle(n uint64, w int) []byte {
+func (l *RawLedger) MetadataBundle(n uint64, w int) []byte {
 	var out []byte
 	for i := uint64(0); i < uint64(w); i++ {
 		l.mu.Lock()
@@ -362,7 +270,7 @@ func (l *Ledger) MetadataBundle(n uint64, w int) []byte {
 }
 
 // ServeHTTP serves the ledger's read API.
-func (l *Ledger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (l *RawLedger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/checkpoint":
@@ -412,9 +320,6 @@ func (l *Ledger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	}
 }
-
-// LogSigner returns the log's note signer.
-func (k *Keys) LogSigner() note.Signer { return k.logSigner }
 
 // QuietTessera stops Tessera's klog output (tests call it from TestMain).
 func QuietTessera() {

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package ledgertest
+package harness
 
 import (
 	"context"

@@ -1,11 +1,4 @@
-// Package ledgertest is an in-memory ledger for tests of the vendor side: a
-// real HTTP server (httptest) implementing the publish, admin and proof
-// calls of docs/spec/ledger-api.md, with a Merkle tree, a log key and one
-// witness, so the proofs it returns are real C2SP tlog-proofs that verify
-// under Policy. It checks what the API contract promises (token, sizes,
-// roles, versions, thresholds against the logged root) and can inject the
-// faults a client must survive. It is not durable and not for production.
-package ledgertest
+package kit
 
 import (
 	"crypto/rand"
@@ -29,9 +22,18 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Server is a running fake ledger. Its exported fault fields may be set
-// between requests; it is safe for concurrent use.
-type Server struct {
+// FakeLedger is an in-memory ledger for tests of the vendor side: a real
+// HTTP server (httptest, on 127.0.0.1) implementing the publish, admin and
+// proof calls of docs/spec/ledger-api.md, with a Merkle tree, a log key and
+// one witness, so the proofs it returns are real C2SP tlog-proofs that
+// verify under Policy. It checks what the API contract promises (token,
+// sizes, roles, versions, thresholds against the logged root) and can inject
+// the faults a client must survive, which the real ledger (package harness)
+// cannot be made to show. It is not durable.
+//
+// Its exported fault fields may be set between requests; it is safe for
+// concurrent use.
+type FakeLedger struct {
 	*httptest.Server
 	// Token is the admin token.
 	Token string
@@ -71,9 +73,9 @@ type logged struct {
 	meta    *metadata.Metadata[metadata.TargetsType]
 }
 
-// New starts a fake ledger on 127.0.0.1 with a fresh log and witness key.
-func New() *Server {
-	skey, vkey, err := notekey.GenerateLog(rand.Reader, "ledgertest.example/log")
+// NewFakeLedger starts a fake ledger on 127.0.0.1 with a fresh log and witness key.
+func NewFakeLedger() *FakeLedger {
+	skey, vkey, err := notekey.GenerateLog(rand.Reader, "fakeledger.example/log")
 	if err != nil {
 		panic(err)
 	}
@@ -81,7 +83,7 @@ func New() *Server {
 	if err != nil {
 		panic(err)
 	}
-	s := &Server{Token: "secret-admin-token", tree: testonly.New(rfc6962.DefaultHasher), repos: map[string]*repoState{}, Requests: map[string]int{}}
+	s := &FakeLedger{Token: "secret-admin-token", tree: testonly.New(rfc6962.DefaultHasher), repos: map[string]*repoState{}, Requests: map[string]int{}}
 	if s.logS, err = notekey.NewLogSigner(skey); err != nil {
 		panic(err)
 	}
@@ -98,7 +100,7 @@ func New() *Server {
 	return s
 }
 
-func (s *Server) faults(h http.Handler) http.Handler {
+func (s *FakeLedger) faults(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.Requests[r.URL.Path]++
@@ -116,7 +118,7 @@ func (s *Server) faults(h http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+func (s *FakeLedger) register(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+s.Token {
 		http.Error(w, "invalid admin token", http.StatusUnauthorized)
 		return
@@ -153,7 +155,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	s.respondLocked(w, id, "root", 1, body, idx, false)
 }
 
-func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+func (s *FakeLedger) publish(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	id, role := q.Get("repo"), q.Get("role")
 	body, ok := readBody(w, r)
@@ -218,7 +220,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 // checkSignaturesLocked applies the threshold rules against the logged
 // history: a root by the previous root and itself, targets by the logged
 // root, a delegated role by its logged delegator when one delegates it.
-func (s *Server) checkSignaturesLocked(rs *repoState, role string, rm *metadata.Metadata[metadata.RootType], tm *metadata.Metadata[metadata.TargetsType]) error {
+func (s *FakeLedger) checkSignaturesLocked(rs *repoState, role string, rm *metadata.Metadata[metadata.RootType], tm *metadata.Metadata[metadata.TargetsType]) error {
 	switch {
 	case rm != nil:
 		if rm.Signed.Version != rs.root.Signed.Version+1 {
@@ -244,7 +246,7 @@ func (s *Server) checkSignaturesLocked(rs *repoState, role string, rm *metadata.
 	return nil
 }
 
-func (s *Server) appendLocked(id, role string, version int64, body []byte) uint64 {
+func (s *FakeLedger) appendLocked(id, role string, version int64, body []byte) uint64 {
 	e, err := entry.New(id, role, uint64(version), body)
 	if err != nil {
 		panic(err)
@@ -262,7 +264,7 @@ type response struct {
 	Proof     string `json:"proof"`
 }
 
-func (s *Server) respondLocked(w http.ResponseWriter, id, role string, version int64, body []byte, idx uint64, dup bool) {
+func (s *FakeLedger) respondLocked(w http.ResponseWriter, id, role string, version int64, body []byte, idx uint64, dup bool) {
 	leaf := entry.LeafHash(s.entries[idx])
 	resp := response{Index: idx, LeafHash: hex.EncodeToString(leaf[:]), Entry: string(s.entries[idx]), Duplicate: dup}
 	if !s.ProofLater && !s.WitnessDown {
@@ -274,7 +276,7 @@ func (s *Server) respondLocked(w http.ResponseWriter, id, role string, version i
 
 // proofLocked returns a tlog-proof of entry idx under a fresh, cosigned
 // checkpoint of the whole tree.
-func (s *Server) proofLocked(idx uint64) []byte {
+func (s *FakeLedger) proofLocked(idx uint64) []byte {
 	size := s.tree.Size()
 	cp := checkpoint.Checkpoint{Origin: s.logS.Name(), Size: size, Hash: [32]byte(s.tree.Hash())}
 	signed, err := checkpoint.Sign(cp, s.logS)
@@ -305,7 +307,7 @@ func (s *Server) proofLocked(idx uint64) []byte {
 
 // witnesses answers as the ledger's GET /v1/witnesses: the one witness,
 // up to date unless WitnessDown.
-func (s *Server) witnesses(w http.ResponseWriter, r *http.Request) {
+func (s *FakeLedger) witnesses(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := map[string]any{"name": "w1", "cosigned_size": s.tree.Size()}
@@ -316,7 +318,7 @@ func (s *Server) witnesses(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"witnesses": []any{st}})
 }
 
-func (s *Server) proof(w http.ResponseWriter, r *http.Request) {
+func (s *FakeLedger) proof(w http.ResponseWriter, r *http.Request) {
 	leaf := r.URL.Query().Get("leaf")
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -345,14 +347,14 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 // Size returns the number of entries logged.
-func (s *Server) Size() int {
+func (s *FakeLedger) Size() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.entries)
 }
 
 // Entry returns the encoded entry at index i.
-func (s *Server) Entry(i int) []byte {
+func (s *FakeLedger) Entry(i int) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.entries[i]

@@ -1,0 +1,2 @@
+// Package harness starts shiplog's parts for any package's tests.
+package harness
