@@ -10,20 +10,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 const declared = `{"source":{"uri":"git+https://example.com/fw.git"},"revision":"0123456789abcdef0123456789abcdef01234567","build":{"command":"make"}}`
 
-func fixtureRepo(t *testing.T) (*fixture.Repo, Repository) {
-	r := fixture.New(t)
+func fixtureRepo(t *testing.T) (*harness.RawRepo, Repository) {
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/app.bin", []byte("firmware v1"), map[string]any{"provenance": json.RawMessage(declared), "notes": "x"})
 	r.AddTarget("targets", "fw/plain.bin", []byte("no provenance"), nil)
 	r.Publish()
 	base := "file://" + filepath.ToSlash(r.Dir)
 	return r, Repository{ID: r.ID, MetadataURL: base + "/metadata", TargetsURL: base + "/targets",
-		Root: r.RootBytes(1), Policy: r.Policy(2), Time: fixture.Now}
+		Root: r.RootBytes(1), Policy: r.Policy(2), Time: harness.Now}
 }
 
 func TestFindReleaseReadsVerifiedProvenance(t *testing.T) {

@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/client/bundle"
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 	pb "github.com/shiplog/shiplog/proto/bundle"
 	"google.golang.org/protobuf/proto"
 )
 
 func TestOpenRejectsMalformedContainers(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "a.bin", []byte("payload"), nil)
 	r.Publish()
 	good := r.Bundle("a.bin")
@@ -125,7 +125,7 @@ func TestAttackBundleHeaderMemoryExhaustion(t *testing.T) {
 // refused or decodes to what protobuf decodes and re-encodes to itself (the
 // streaming decoder accepts exactly the deterministic encoding).
 func TestOpenAgreesWithProtobuf(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "a.bin", []byte("payload"), nil)
 	r.Publish()
 	good := r.Bundle("a.bin")

@@ -6,17 +6,17 @@ import (
 	"fmt"
 
 	"github.com/shiplog/shiplog/client/bundle"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // Verifying an offline update bundle as a device does, with no network: the
 // TUF metadata from the device's trusted root, every role's tlog-proof under
 // its tlog-policy, then every payload's length and hashes.
 func ExampleBundle_Verify() {
-	tb := &fixture.Standalone{}
+	tb := &harness.Standalone{}
 	defer tb.Close()
-	r := fixture.New(tb) // a vendor's repository, published with tlog-proofs
+	r := harness.NewRawRepo(tb) // a vendor's repository, published with tlog-proofs
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	r.Publish()
 	file := r.Bundle("fw/image.bin") // what `shiplog bundle create` writes
@@ -26,7 +26,7 @@ func ExampleBundle_Verify() {
 		panic(err)
 	}
 	trusted := update.Trusted{Root: r.RootBytes(1)} // the device's trusted root
-	v, err := b.Verify(context.Background(), trusted, bundle.Options{Policy: r.Policy(2), Repository: r.ID, Time: fixture.Now})
+	v, err := b.Verify(context.Background(), trusted, bundle.Options{Policy: r.Policy(2), Repository: r.ID, Time: harness.Now})
 	if err != nil {
 		panic(err)
 	}
@@ -41,7 +41,7 @@ func ExampleBundle_Verify() {
 	bad := bytes.Clone(file)
 	bad[len(bad)-1] ^= 1
 	b, _ = bundle.Open(bytes.NewReader(bad), int64(len(bad)))
-	v, err = b.Verify(context.Background(), trusted, bundle.Options{Policy: r.Policy(2), Repository: r.ID, Time: fixture.Now})
+	v, err = b.Verify(context.Background(), trusted, bundle.Options{Policy: r.Policy(2), Repository: r.ID, Time: harness.Now})
 	if err == nil {
 		err = v.VerifyPayloads(context.Background())
 	}

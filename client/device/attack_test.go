@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/evidencetest"
 	"github.com/shiplog/shiplog/evidence/proof"
+	"github.com/shiplog/shiplog/internal/harness"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -42,7 +43,7 @@ func TestUpdateInstallsAndUpgrades(t *testing.T) {
 }
 
 func currentTargetsFile(e *env) string {
-	return fixture.RoleFile("targets", e.repo.Roles["targets"].Signed.Version)
+	return harness.RoleFile("targets", e.repo.Roles["targets"].Signed.Version)
 }
 
 func TestAttackArbitraryInstallation(t *testing.T) {
@@ -50,7 +51,7 @@ func TestAttackArbitraryInstallation(t *testing.T) {
 		e := start(t, 2)
 		e.repo.AddTarget("targets", "fw/image.bin", []byte("firmware v2"), nil)
 		e.repo.Publish()
-		e.serveBytes("/targets/"+fixture.TargetName("fw/image.bin", []byte("firmware v2")), []byte("malware!!!!"))
+		e.serveBytes("/targets/"+harness.TargetName("fw/image.bin", []byte("firmware v2")), []byte("malware!!!!"))
 		if err := e.attack(); !errors.Is(err, update.ErrTargetMismatch) {
 			t.Fatalf("got %v", err)
 		}
@@ -58,7 +59,7 @@ func TestAttackArbitraryInstallation(t *testing.T) {
 	t.Run("metadata signed by an attacker", func(t *testing.T) {
 		e := start(t, 2)
 		e.repo.AddTarget("targets", "fw/image.bin", []byte("malware"), nil)
-		e.repo.Keys["targets"] = []fixture.Key{fixture.NewKey(t)} // not the key root delegates to
+		e.repo.Keys["targets"] = []kit.Key{kit.NewKey()} // not the key root delegates to
 		e.repo.Publish()
 		err := e.attack()
 		if !errors.Is(err, &metadata.ErrUnsignedMetadata{}) {
@@ -85,7 +86,7 @@ func TestAttackEndlessData(t *testing.T) {
 				"timestamp": "/metadata/timestamp.json",
 				"snapshot":  fmt.Sprintf("/metadata/%d.snapshot.json", e.repo.Snapshot.Signed.Version),
 				"targets":   "/metadata/" + currentTargetsFile(e),
-				"payload":   "/targets/" + fixture.TargetName("fw/image.bin", []byte("firmware v2")),
+				"payload":   "/targets/" + harness.TargetName("fw/image.bin", []byte("firmware v2")),
 			}[name]
 			e.serve(path, endless)
 			e.attack()
@@ -147,28 +148,28 @@ func TestAttackIndefiniteFreeze(t *testing.T) {
 	for _, role := range []string{"root", "timestamp", "snapshot", "targets"} {
 		t.Run(role, func(t *testing.T) {
 			e := start(t, 2)
-			soon := fixture.Now.Add(24 * time.Hour)
+			soon := harness.Now.Add(24 * time.Hour)
 			e.repo.Expires = soon
 			switch role {
 			case "root":
 				e.repo.RotateRoot()
-				e.repo.Expires = fixture.Now.Add(365 * 24 * time.Hour)
+				e.repo.Expires = harness.Now.Add(365 * 24 * time.Hour)
 				e.repo.WriteTimestamp()
 			case "timestamp":
 				e.repo.WriteTimestamp()
 			case "snapshot":
 				e.repo.WriteSnapshot()
-				e.repo.Expires = fixture.Now.Add(365 * 24 * time.Hour)
+				e.repo.Expires = harness.Now.Add(365 * 24 * time.Hour)
 				e.repo.WriteTimestamp()
 			case "targets":
 				e.repo.AddTarget("targets", "fw/other.bin", []byte("x"), nil)
 				e.repo.Publish()
-				e.repo.Expires = fixture.Now.Add(365 * 24 * time.Hour)
+				e.repo.Expires = harness.Now.Add(365 * 24 * time.Hour)
 				e.repo.WriteSnapshot()
 				e.repo.WriteTimestamp()
 			}
 			// Two days later the repository still serves the same metadata.
-			e.time = fixture.Now.Add(48 * time.Hour)
+			e.time = harness.Now.Add(48 * time.Hour)
 			if err := e.attack(); !errors.Is(err, &metadata.ErrExpiredMetadata{}) {
 				t.Fatalf("got %v", err)
 			}
@@ -213,7 +214,7 @@ func TestAttackFastForwardRecovery(t *testing.T) {
 
 // withTargetsThreshold makes the targets role 2-of-2 (root v2).
 func withTargetsThreshold(t *testing.T, e *env) {
-	k := fixture.NewKey(t)
+	k := kit.NewKey()
 	if err := e.repo.Root.Signed.AddKey(k.Pub, "targets"); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestAttackDuplicateSignatures(t *testing.T) {
 		e := start(t, 2)
 		withTargetsThreshold(t, e)
 		k := e.repo.Keys["targets"][0]
-		e.repo.Keys["targets"] = []fixture.Key{k, k} // the same key signs twice
+		e.repo.Keys["targets"] = []kit.Key{k, k} // the same key signs twice
 		e.repo.AddTarget("targets", "fw/image.bin", []byte("malware"), nil)
 		e.repo.Publish()
 		if err := e.attack(); !strings.Contains(err.Error(), "multiple signatures") {
@@ -297,7 +298,7 @@ func TestAttackWrongSoftware(t *testing.T) {
 			e := start(t, 2)
 			e.repo.AddTarget("targets", "fw/image.bin", []byte("firmware v2"), nil)
 			e.repo.Publish()
-			e.serveBytes("/targets/"+fixture.TargetName("fw/image.bin", []byte("firmware v2")), []byte(body))
+			e.serveBytes("/targets/"+harness.TargetName("fw/image.bin", []byte("firmware v2")), []byte(body))
 			if err := e.attack(); !errors.Is(err, update.ErrTargetMismatch) {
 				t.Fatalf("got %v", err)
 			}

@@ -12,17 +12,17 @@ import (
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // startWindow makes a device with publicity window w (and the given extra
 // config) that has firmware v1 installed, released a month before
-// fixture.Now.
+// harness.Now.
 func startWindow(t *testing.T, cfg device.Config) *env {
 	t.Helper()
 	e := newEnv(t, 2, cfg)
-	e.repo.CosignedAt = fixture.Now.Add(-30 * 24 * time.Hour)
+	e.repo.CosignedAt = harness.Now.Add(-30 * 24 * time.Hour)
 	e.repo.Reprove()
 	e.repo.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	e.repo.Publish()
@@ -52,9 +52,9 @@ func (e *env) releaseAt(at time.Time, data string, custom map[string]any) {
 // it installs once its witnesses' timestamps are a day old.
 func TestStolenKeyReleaseHeldByWindow(t *testing.T) {
 	e := startWindow(t, device.Config{MinPublicAge: device.Duration(24 * time.Hour), MinPublicAgeSecurity: device.Duration(24 * time.Hour)})
-	e.releaseAt(fixture.Now.Add(-time.Minute), "firmware v2", nil)
+	e.releaseAt(harness.Now.Add(-time.Minute), "firmware v2", nil)
 	before := e.snap()
-	res, err := e.updateAt(fixture.Now, device.Options{})
+	res, err := e.updateAt(harness.Now, device.Options{})
 	if err != nil {
 		t.Fatalf("holding a young release is not an error: %v", err)
 	}
@@ -64,7 +64,7 @@ func TestStolenKeyReleaseHeldByWindow(t *testing.T) {
 	if after := e.snap(); !after.equal(before) {
 		t.Fatal("holding a release changed the trusted state or the installed version")
 	}
-	want := fixture.Now.Add(-time.Minute).Add(24 * time.Hour).UTC()
+	want := harness.Now.Add(-time.Minute).Add(24 * time.Hour).UTC()
 	if p := res.Summary.Publicity; p == nil || !p.Public || !p.EligibleAt.Equal(want) {
 		t.Errorf("publicity = %+v, want eligible at %v", res.Summary.Publicity, want)
 	}
@@ -91,7 +91,7 @@ func TestStolenKeyReleaseHeldByWindow(t *testing.T) {
 // after the window, installs the later version and never the withdrawn one.
 func TestWithdrawnReleaseNeverInstalls(t *testing.T) {
 	e := startWindow(t, device.Config{MinPublicAge: device.Duration(time.Hour), MinPublicAgeSecurity: device.Duration(time.Hour)})
-	t0 := fixture.Now
+	t0 := harness.Now
 	e.releaseAt(t0, "evil firmware", nil)
 	if res, err := e.updateAt(t0.Add(time.Minute), device.Options{}); err != nil || res.Action != approval.Hold {
 		t.Fatalf("young release: %+v, %v", res, err)
@@ -114,11 +114,11 @@ func TestWithdrawnReleaseNeverInstalls(t *testing.T) {
 // TestDeviceClockBehindHolds: a device whose clock is wrong (years behind)
 // sees the witnesses' timestamps in its future; none counts, so the release
 // is held, never installed early. (A clock ahead is bounded by TUF expiry:
-// the metadata expire a year after fixture.Now.)
+// the metadata expire a year after harness.Now.)
 func TestDeviceClockBehindHolds(t *testing.T) {
 	e := startWindow(t, device.Config{MinPublicAge: device.Duration(time.Hour), MinPublicAgeSecurity: device.Duration(time.Hour)})
-	e.releaseAt(fixture.Now.Add(-48*time.Hour), "firmware v2", nil)
-	res, err := e.updateAt(fixture.Now.Add(-72*time.Hour), device.Options{})
+	e.releaseAt(harness.Now.Add(-48*time.Hour), "firmware v2", nil)
+	res, err := e.updateAt(harness.Now.Add(-72*time.Hour), device.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestDeviceClockBehindHolds(t *testing.T) {
 // but the second of the 2-of-3 quorum only now: the release is young.
 func TestQuorumMetOnlyByYoungCosignaturesHolds(t *testing.T) {
 	e := startWindow(t, device.Config{MinPublicAge: device.Duration(24 * time.Hour), MinPublicAgeSecurity: device.Duration(24 * time.Hour)})
-	e.releaseAt(fixture.Now.Add(-30*24*time.Hour), "firmware v2", nil)
+	e.releaseAt(harness.Now.Add(-30*24*time.Hour), "firmware v2", nil)
 	// Re-cosign the targets proof: w0 a month ago, w1 a minute ago.
 	name := currentTargetsFile(e)
 	b := e.repo.Read(name)
@@ -148,8 +148,8 @@ func TestQuorumMetOnlyByYoungCosignaturesHolds(t *testing.T) {
 		t.Fatal("targets entry not in the log")
 	}
 	e.repo.Write(name+".tlog-proof", e.repo.Log.ProofAtTimes(i, e.repo.Log.Size(), map[int]time.Time{
-		0: fixture.Now.Add(-30 * 24 * time.Hour), 1: fixture.Now.Add(-time.Minute)}))
-	res, err := e.updateAt(fixture.Now, device.Options{})
+		0: harness.Now.Add(-30 * 24 * time.Hour), 1: harness.Now.Add(-time.Minute)}))
+	res, err := e.updateAt(harness.Now, device.Options{})
 	if err != nil || res.Action != approval.Hold {
 		t.Fatalf("quorum met only by young cosignatures: %+v, %v", res, err)
 	}
@@ -159,13 +159,13 @@ func TestQuorumMetOnlyByYoungCosignaturesHolds(t *testing.T) {
 // window, and a configuration below the owner's floor is refused.
 func TestSecurityWindowNeverBelowFloor(t *testing.T) {
 	e := startWindow(t, device.Config{MinPublicAge: device.Duration(72 * time.Hour), MinPublicAgeSecurity: device.Duration(time.Hour), MinPublicAgeFloor: device.Duration(time.Hour)})
-	e.releaseAt(fixture.Now.Add(-2*time.Hour), "firmware v2", map[string]any{"security": true})
-	res, err := e.updateAt(fixture.Now, device.Options{})
+	e.releaseAt(harness.Now.Add(-2*time.Hour), "firmware v2", map[string]any{"security": true})
+	res, err := e.updateAt(harness.Now, device.Options{})
 	if err != nil || !res.Installed {
 		t.Fatalf("a 2h-old security fix under a 1h security window: %+v, %v", res, err)
 	}
-	e.releaseAt(fixture.Now.Add(-2*time.Hour), "firmware v3", nil)
-	if res, err := e.updateAt(fixture.Now, device.Options{}); err != nil || res.Action != approval.Hold {
+	e.releaseAt(harness.Now.Add(-2*time.Hour), "firmware v3", nil)
+	if res, err := e.updateAt(harness.Now, device.Options{}); err != nil || res.Action != approval.Hold {
 		t.Fatalf("a 2h-old ordinary release under a 72h window: %+v, %v", res, err)
 	}
 	cfg := device.Config{Repository: "r", MinPublicAge: device.Duration(72 * time.Hour), MinPublicAgeSecurity: device.Duration(time.Minute), MinPublicAgeFloor: device.Duration(time.Hour)}
@@ -177,7 +177,7 @@ func TestSecurityWindowNeverBelowFloor(t *testing.T) {
 // TestWindowNeedsWitnessQuorum: with "quorum none" nothing proves when a
 // release became public; a window is refused at init.
 func TestWindowNeedsWitnessQuorum(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	cfg := device.Config{Repository: r.ID, MinPublicAge: device.Duration(time.Hour), MinPublicAgeSecurity: device.Duration(time.Hour)}
 	policy := []byte("log " + r.Log.VKey + "\nquorum none\n")
 	if err := device.Init(filepath.Join(t.TempDir(), "d"), cfg, r.RootBytes(1), policy); err == nil {
@@ -261,7 +261,7 @@ func TestMalformedCapabilitiesRefused(t *testing.T) {
 // held the same way.
 func TestBundleHeldByWindow(t *testing.T) {
 	e := startWindow(t, device.Config{MinPublicAge: device.Duration(24 * time.Hour), MinPublicAgeSecurity: device.Duration(24 * time.Hour)})
-	e.releaseAt(fixture.Now.Add(-time.Hour), "firmware v2", nil)
+	e.releaseAt(harness.Now.Add(-time.Hour), "firmware v2", nil)
 	path := filepath.Join(t.TempDir(), "b.bundle")
 	if err := os.WriteFile(path, e.repo.Bundle("fw/image.bin"), 0o644); err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestBundleHeldByWindow(t *testing.T) {
 	for _, tc := range []struct {
 		at   time.Time
 		want bool
-	}{{fixture.Now, false}, {fixture.Now.Add(24 * time.Hour), true}} {
+	}{{harness.Now, false}, {harness.Now.Add(24 * time.Hour), true}} {
 		at, want := tc.at, tc.want
 		d := e.open(device.Options{Time: at, Yes: true})
 		res, err := d.InstallBundle(context.Background(), path)

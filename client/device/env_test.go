@@ -21,14 +21,14 @@ import (
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // env is a device following a fixture repository served over HTTP.
 type env struct {
 	t    *testing.T
-	repo *fixture.Repo
+	repo *harness.RawRepo
 	srv  *httptest.Server
 	dir  string
 	time time.Time
@@ -39,7 +39,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, quorum int, cfg device.Config) *env {
-	e := &env{t: t, repo: fixture.New(t), dir: filepath.Join(t.TempDir(), "device"), time: fixture.Now, override: map[string]http.HandlerFunc{}}
+	e := &env{t: t, repo: harness.NewRawRepo(t), dir: filepath.Join(t.TempDir(), "device"), time: harness.Now, override: map[string]http.HandlerFunc{}}
 	files := http.FileServer(http.Dir(e.repo.Dir))
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // An integrator's device agent: Init once (trusted root, repository, the
@@ -19,9 +19,9 @@ import (
 func Example() {
 	// A vendor's repository, published with tlog-proofs, served over HTTP
 	// (in production: a static web server or CDN).
-	tb := &fixture.Standalone{}
+	tb := &harness.Standalone{}
 	defer tb.Close()
-	r := fixture.New(tb)
+	r := harness.NewRawRepo(tb)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	r.Publish()
 	srv := httptest.NewServer(http.FileServer(http.Dir(r.Dir)))
@@ -33,7 +33,7 @@ func Example() {
 		panic(err)
 	}
 
-	d, err := device.Open(dir, device.Options{Time: fixture.Now})
+	d, err := device.Open(dir, device.Options{Time: harness.Now})
 	if err != nil {
 		panic(err)
 	}

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // TestExpiredTimestampNamedAndMarkedInStatus: a device whose vendor let the
@@ -16,11 +16,11 @@ import (
 // status marks the expired role.
 func TestExpiredTimestampNamedAndMarkedInStatus(t *testing.T) {
 	e := newEnv(t, 2, device.Config{})
-	e.repo.Expires = fixture.Now.Add(time.Hour)
+	e.repo.Expires = harness.Now.Add(time.Hour)
 	e.repo.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	e.repo.Publish()
 	e.mustUpdate()
-	e.time = fixture.Now.Add(3 * time.Hour)
+	e.time = harness.Now.Add(3 * time.Hour)
 	_, err := e.update()
 	var exp *update.ExpiredError
 	if !errors.As(err, &exp) || exp.Role != "timestamp" || !strings.Contains(err.Error(), "shiplog repo timestamp") {

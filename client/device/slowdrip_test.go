@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // TestAttackSlowDrip: a mirror that sends the payload one byte at a time,
@@ -25,7 +25,7 @@ func TestAttackSlowDrip(t *testing.T) {
 	e.repo.AddTarget("targets", "fw/image.bin", payload, nil)
 	e.repo.Publish()
 	dripping := make(chan struct{})
-	e.serve("/targets/"+fixture.TargetName("fw/image.bin", payload), func(w http.ResponseWriter, r *http.Request) {
+	e.serve("/targets/"+harness.TargetName("fw/image.bin", payload), func(w http.ResponseWriter, r *http.Request) {
 		close(dripping)
 		w.Header().Set("Content-Length", "4096")
 		for i := 0; i < len(payload); i++ {

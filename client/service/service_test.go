@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/service"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
-func setup(t *testing.T) (*fixture.Repo, *device.Device, *service.Service) {
-	r := fixture.New(t)
+func setup(t *testing.T) (*harness.RawRepo, *device.Device, *service.Service) {
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	r.Publish()
 	dir := filepath.Join(t.TempDir(), "device")
@@ -23,7 +23,7 @@ func setup(t *testing.T) (*fixture.Repo, *device.Device, *service.Service) {
 	if err := device.Init(dir, cfg, r.RootBytes(1), r.PolicyText(2)); err != nil {
 		t.Fatal(err)
 	}
-	d, err := device.Open(dir, device.Options{Time: fixture.Now})
+	d, err := device.Open(dir, device.Options{Time: harness.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +185,8 @@ func TestAbortDuringVerify(t *testing.T) {
 // device's publicity window verifies, but applying it fails with
 // device.ErrHeld and installs nothing.
 func TestYoungBundleHeldInService(t *testing.T) {
-	r := fixture.New(t)
-	r.CosignedAt = fixture.Now.Add(-time.Hour)
+	r := harness.NewRawRepo(t)
+	r.CosignedAt = harness.Now.Add(-time.Hour)
 	r.Reprove()
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	r.Publish()
@@ -196,7 +196,7 @@ func TestYoungBundleHeldInService(t *testing.T) {
 	if err := device.Init(dir, cfg, r.RootBytes(1), r.PolicyText(2)); err != nil {
 		t.Fatal(err)
 	}
-	d, err := device.Open(dir, device.Options{Time: fixture.Now})
+	d, err := device.Open(dir, device.Options{Time: harness.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/bundle"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
@@ -122,7 +122,7 @@ func againstFloor(b *testing.B, floor, f func()) {
 // device) and decoded and verified on every refresh (-cold, a device
 // process's first refresh).
 func BenchmarkVerify(b *testing.B) {
-	r := fixture.New(b)
+	r := harness.NewRawRepo(b)
 	for i := 0; i < 20; i++ {
 		r.AddTarget("targets", "fw/"+strings.Repeat("x", i+1)+".bin", []byte(strings.Repeat("p", i)), map[string]any{"release_notes": "notes"})
 	}
@@ -132,7 +132,7 @@ func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
 	floor := signatureFloor(rem, 3)
 	gated := func(b *testing.B, cold bool) {
-		c := &update.Client{Remote: rem, Time: fixture.Now, Gate: &update.Gate{Policy: r.Policy(2), Repository: r.ID}}
+		c := &update.Client{Remote: rem, Time: harness.Now, Gate: &update.Gate{Policy: r.Policy(2), Repository: r.ID}}
 		againstFloor(b, floor, func() {
 			if cold {
 				update.ForgetTrustedRoot()
@@ -155,7 +155,7 @@ func BenchmarkVerify(b *testing.B) {
 	// verifications (a floor of 10). Cold: the root is verified each time.
 	b.Run("bundle-gate-2of3-cold", func(b *testing.B) {
 		raw := r.Bundle("fw/x.bin")
-		opts := bundle.Options{Policy: r.Policy(2), Repository: r.ID, Time: fixture.Now}
+		opts := bundle.Options{Policy: r.Policy(2), Repository: r.ID, Time: harness.Now}
 		againstFloor(b, signatureFloor(rem, 6), func() {
 			update.ForgetTrustedRoot()
 			bd, err := bundle.Open(bytes.NewReader(raw), int64(len(raw)))
@@ -175,7 +175,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.ReportMetric(float64(((cpuTime() - start) / time.Duration(b.N)).Microseconds()), "cpu-µs/op")
 	})
 	b.Run("shiplog-plain-tuf", func(b *testing.B) {
-		c := &update.Client{Remote: rem, Time: fixture.Now}
+		c := &update.Client{Remote: rem, Time: harness.Now}
 		for b.Loop() {
 			if _, err := c.Refresh(ctx, update.Trusted{Root: root}); err != nil {
 				b.Fatal(err)
@@ -195,7 +195,7 @@ func BenchmarkVerify(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			up.UnsafeSetRefTime(fixture.Now)
+			up.UnsafeSetRefTime(harness.Now)
 			if err := up.Refresh(); err != nil {
 				b.Fatal(err)
 			}

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/evidencetest"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // TestConfigMistakesDoNotLookLikeAttacks: a device set up with the wrong
@@ -18,7 +18,7 @@ import (
 // check, and hears nothing about Sigstore when its policy names no Rekor
 // log.
 func TestConfigMistakesDoNotLookLikeAttacks(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	t.Run("wrong repository id", func(t *testing.T) {
 		c := client(t, r, 2)
 		c.Gate.Repository = "example.com/firmwar"

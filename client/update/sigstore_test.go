@@ -16,11 +16,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/sigstore/sigstoretest"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/policy"
+	"github.com/shiplog/shiplog/internal/harness"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -30,7 +31,7 @@ import (
 // whose roots stay in the fixture's ledger log: the device's policy names
 // both logs.
 type rekorRepo struct {
-	*fixture.Repo
+	*harness.RawRepo
 	rekor     *sigstoretest.Log
 	targetKey crypto.Signer
 	policy    *policy.Policy
@@ -38,7 +39,7 @@ type rekorRepo struct {
 
 func newRekorRepo(t *testing.T, rk *sigstoretest.Log, rekorQuorum int) *rekorRepo {
 	t.Helper()
-	r := &rekorRepo{Repo: fixture.New(t), rekor: rk}
+	r := &rekorRepo{RawRepo: harness.NewRawRepo(t), rekor: rk}
 	// Root v2 gives targets an ECDSA key whose private half we hold.
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	r.targetKey = priv
@@ -47,12 +48,11 @@ func newRekorRepo(t *testing.T, rk *sigstoretest.Log, rekorQuorum int) *rekorRep
 		t.Fatal(err)
 	}
 	s, _ := signature.LoadECDSASigner(priv, crypto.SHA256)
-	id, _ := pub.ID()
 	for _, old := range r.Root.Signed.Roles[metadata.TARGETS].KeyIDs {
 		r.Root.Signed.RevokeKey(old, metadata.TARGETS)
 	}
 	r.Root.Signed.AddKey(pub, metadata.TARGETS)
-	r.Keys[metadata.TARGETS] = []fixture.Key{{Pub: pub, Signer: s, ID: id}}
+	r.Keys[metadata.TARGETS] = []kit.Key{{Pub: pub, Signer: s}}
 	r.Root.Signed.Version++
 	r.WriteRoot()
 	// Both logs in one policy. tlog-policy has one quorum for all logs:
@@ -83,7 +83,7 @@ func (r *rekorRepo) release(t *testing.T, path string, data []byte, cosigners ..
 	t.Helper()
 	r.AddTarget(metadata.TARGETS, path, data, nil)
 	r.Stage()
-	name := fixture.RoleFile(metadata.TARGETS, r.Roles[metadata.TARGETS].Signed.Version)
+	name := harness.RoleFile(metadata.TARGETS, r.Roles[metadata.TARGETS].Signed.Version)
 	r.Remove(name + ".tlog-proof")
 	i := r.rekor.Add(r.Read(name), r.targetKey)
 	r.Write(name+update.SigstoreSuffix, r.rekor.Bundle(i, "", cosigners...))
@@ -92,7 +92,7 @@ func (r *rekorRepo) release(t *testing.T, path string, data []byte, cosigners ..
 }
 
 func (r *rekorRepo) client(t *testing.T) *update.Client {
-	return &update.Client{Remote: serve(t, r.Repo), Time: fixture.Now, Gate: &update.Gate{Policy: r.policy, Repository: r.ID}}
+	return &update.Client{Remote: serve(t, r.RawRepo), Time: harness.Now, Gate: &update.Gate{Policy: r.policy, Repository: r.ID}}
 }
 
 func TestSigstoreEvidenceAccepted(t *testing.T) {
@@ -181,7 +181,7 @@ func TestSigstoreStaleCheckpointRefused(t *testing.T) {
 		t.Fatalf("Refresh = %v, want ErrStaleCheckpoint", err)
 	}
 	// A bundle proven under the device's own checkpoint passes.
-	name := fixture.RoleFile(metadata.TARGETS, r.Roles[metadata.TARGETS].Signed.Version)
+	name := harness.RoleFile(metadata.TARGETS, r.Roles[metadata.TARGETS].Signed.Version)
 	i := rk.Add(r.Read(name), r.targetKey)
 	r.Write(name+update.SigstoreSuffix, rk.Bundle(i, "", 0))
 	s, err := r.client(t).Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1), Checkpoints: map[string][]byte{rk.Origin: newer}})

@@ -4,8 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/internal/harness"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -16,8 +17,8 @@ import (
 func TestAttackOnlineKeyCompromiseBelowThreshold(t *testing.T) {
 	for _, role := range []string{metadata.TIMESTAMP, metadata.SNAPSHOT} {
 		t.Run(role, func(t *testing.T) {
-			r := fixture.New(t)
-			k2 := fixture.NewKey(t)
+			r := harness.NewRawRepo(t)
+			k2 := kit.NewKey()
 			if err := r.Root.Signed.AddKey(k2.Pub, role); err != nil {
 				t.Fatal(err)
 			}

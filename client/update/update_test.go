@@ -11,23 +11,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/internal/harness"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
-func serve(t *testing.T, r *fixture.Repo) *update.HTTPRemote {
+func serve(t *testing.T, r *harness.RawRepo) *update.HTTPRemote {
 	srv := httptest.NewServer(http.FileServer(http.Dir(r.Dir)))
 	t.Cleanup(srv.Close)
 	return &update.HTTPRemote{MetadataURL: srv.URL + "/metadata", TargetsURL: srv.URL + "/targets", Client: srv.Client()}
 }
 
-func client(t *testing.T, r *fixture.Repo, k int) *update.Client {
-	return &update.Client{Remote: serve(t, r), Time: fixture.Now,
+func client(t *testing.T, r *harness.RawRepo, k int) *update.Client {
+	return &update.Client{Remote: serve(t, r), Time: harness.Now,
 		Gate: &update.Gate{Policy: r.Policy(k), Repository: r.ID}}
 }
 
 func TestRefreshResolveDownload(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), map[string]any{"release_notes": "first"})
 	r.Delegate("targets", "apps", []string{"apps/*"}, false)
 	r.AddTarget("apps", "apps/a.bin", []byte("app a"), nil)
@@ -75,11 +76,11 @@ func TestRefreshResolveDownload(t *testing.T) {
 }
 
 func TestAttackUnloggedRelease(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("evil"), nil)
 	r.Publish()
 	// The release is validly signed but its proof is missing.
-	r.Remove(fixture.RoleFile("targets", 2) + ".tlog-proof")
+	r.Remove(harness.RoleFile("targets", 2) + ".tlog-proof")
 	_, err := client(t, r, 2).Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})
 	if !errors.Is(err, update.ErrUnlogged) {
 		t.Fatalf("got %v, want ErrUnlogged", err)
@@ -88,7 +89,7 @@ func TestAttackUnloggedRelease(t *testing.T) {
 }
 
 func TestDelegationSearch(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	// targets -> a (terminating for apps/*) -> ...; b also claims apps/*
 	r.Delegate("targets", "a", []string{"apps/*"}, true)
 	r.Delegate("targets", "b", []string{"apps/*"}, false)
@@ -109,7 +110,7 @@ func TestDelegationSearch(t *testing.T) {
 }
 
 func TestDelegationBound(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	parent := "targets"
 	for i := 0; i < 40; i++ {
 		role := fmt.Sprintf("r%d", i)
@@ -134,13 +135,13 @@ func TestDelegationBound(t *testing.T) {
 }
 
 func TestSnapshotMustPinRoles(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "a", []byte("a"), nil)
 	r.Publish()
 	// A snapshot that lists targets by version only.
 	r.Snapshot.Signed.Meta["targets.json"].Hashes = nil
 	r.Snapshot.Signed.Version++
-	b := fixture.Sign(t, r.Snapshot, r.Keys["snapshot"]...)
+	b := kit.Sign(r.Snapshot, r.Keys["snapshot"]...)
 	r.Write(fmt.Sprintf("%d.snapshot.json", r.Snapshot.Signed.Version), b)
 	r.WriteTimestamp()
 	_, err := client(t, r, 2).Refresh(context.Background(), update.Trusted{Root: r.RootBytes(1)})

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/bundle"
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 	pb "github.com/shiplog/shiplog/proto/bundle"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -28,7 +28,7 @@ func BenchmarkInstall(b *testing.B) {
 	if mib <= 0 {
 		mib = 64
 	}
-	r := fixture.New(b)
+	r := harness.NewRawRepo(b)
 	r.AddTargetFile("targets", "fw/image.bin", payloadFile(b, mib))
 	r.Publish()
 	url := serveDir(&testing.T{}, r.Dir)
@@ -60,7 +60,7 @@ func BenchmarkInstall(b *testing.B) {
 	b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
 }
 
-func targetFile(r *fixture.Repo) string {
+func targetFile(r *harness.RawRepo) string {
 	t := r.Roles["targets"].Signed.Targets["fw/image.bin"]
 	return fmt.Sprintf("fw/%x.image.bin", []byte(t.Hashes["sha256"]))
 }
@@ -133,7 +133,7 @@ func BenchmarkHostileBundleHeader(b *testing.B) {
 	if err != nil {
 		b.Skip("needs GNU time (Debian package time) to measure the device's peak RSS")
 	}
-	r := fixture.New(b)
+	r := harness.NewRawRepo(b)
 	r.AddTarget("targets", "a.bin", []byte("payload"), nil)
 	r.Publish()
 	tmp := b.TempDir()

@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
 	clientstate "github.com/shiplog/shiplog/client/state"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/evidencetest"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 func TestCLIApprovalFlow(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), map[string]any{"release_notes": "Fixes the \x1b[31mbootloader"})
 	r.Publish()
 	url := serveDir(t, r.Dir)
@@ -111,7 +111,7 @@ func TestCLIVerifyEvidence(t *testing.T) {
 // process holds the writer lock (an update downloading from a slow mirror),
 // and a second writer is still kept out.
 func TestStatusWhileStateLocked(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.Publish()
 	tmp := t.TempDir()
 	state := filepath.Join(tmp, "state")

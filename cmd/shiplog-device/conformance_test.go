@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // The tuf-conformance suite itself (Python, from PyPI/GitHub) cannot be
@@ -24,7 +24,7 @@ import (
 
 type conformance struct {
 	t        *testing.T
-	repo     *fixture.Repo
+	repo     *harness.RawRepo
 	mu       sync.Mutex
 	requests []string
 	override map[string][]byte
@@ -35,7 +35,7 @@ type conformance struct {
 }
 
 func newConformance(t *testing.T) *conformance {
-	c := &conformance{t: t, repo: fixture.New(t), override: map[string][]byte{}, now: fixture.Now}
+	c := &conformance{t: t, repo: harness.NewRawRepo(t), override: map[string][]byte{}, now: harness.Now}
 	files := http.FileServer(http.Dir(c.repo.Dir))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
@@ -146,7 +146,7 @@ func TestConformanceDownload(t *testing.T) {
 	c.repo.AddTarget("targets", "other.txt", []byte("legit"), nil)
 	c.repo.Publish()
 	c.mu.Lock()
-	c.override["/targets/"+fixture.TargetName("other.txt", []byte("legit"))] = []byte("evil!")
+	c.override["/targets/"+harness.TargetName("other.txt", []byte("legit"))] = []byte("evil!")
 	c.mu.Unlock()
 	if code := c.download("other.txt"); code != 1 {
 		t.Errorf("malicious artifact: exit %d", code)
@@ -181,7 +181,7 @@ func TestConformanceExpiryAndRollback(t *testing.T) {
 	delete(c.override, "/metadata/timestamp.json")
 	// Freeze: two years later, the same metadata is expired (the reference
 	// time comes from SHIPLOG_DEVICE_TIME; faketime does not reach Go).
-	c.now = fixture.Now.Add(2 * 365 * 24 * time.Hour)
+	c.now = harness.Now.Add(2 * 365 * 24 * time.Hour)
 	if code := c.run("refresh"); code != 1 {
 		t.Errorf("expired: exit %d", code)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // TestExpiredTimestampReportedAsJSONAndInStatus: when the vendor lets the
@@ -14,8 +14,8 @@ import (
 // names the role, its expiry and the vendor's command, and `status` marks
 // the role expired.
 func TestExpiredTimestampReportedAsJSONAndInStatus(t *testing.T) {
-	r := fixture.New(t)
-	r.Expires = fixture.Now.Add(time.Hour)
+	r := harness.NewRawRepo(t)
+	r.Expires = harness.Now.Add(time.Hour)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	r.Publish()
 	tmp := t.TempDir()
@@ -28,7 +28,7 @@ func TestExpiredTimestampReportedAsJSONAndInStatus(t *testing.T) {
 	if res := runDevice(t, env, "-d", state, "update", "--yes"); res.code != 0 {
 		t.Fatalf("update: %+v", res)
 	}
-	later := []string{"SHIPLOG_DEVICE_TIME=" + fixture.Now.Add(26*time.Hour).Format(time.RFC3339)}
+	later := []string{"SHIPLOG_DEVICE_TIME=" + harness.Now.Add(26*time.Hour).Format(time.RFC3339)}
 	res := runDevice(t, later, "-d", state, "update", "--yes", "--json")
 	var out struct {
 		Error    string `json:"error"`

@@ -29,7 +29,6 @@ var forbidden = []string{
 var allowedPrefixes = []string{
 	"golang.org/x/",
 	"github.com/theupdateframework/go-tuf/v2/",
-	"github.com/sigstore/sigstore/pkg/signature", // go-tuf's signer, for the test fixture
 	"github.com/transparency-dev/merkle",
 	"github.com/transparency-dev/formats",
 	"google.golang.org/protobuf/",
@@ -80,7 +79,7 @@ func TestClientPackagesImports(t *testing.T) {
 			}
 		}
 		for _, imp := range f[1:] {
-			if imp == "net/http/httptest" || imp == "testing" && f[0] != "github.com/shiplog/shiplog/client/fixture" {
+			if imp == "net/http/httptest" || imp == "testing" {
 				t.Errorf("%s imports %s outside tests", f[0], imp)
 			}
 		}

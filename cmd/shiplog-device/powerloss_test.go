@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
-var deviceTime = "SHIPLOG_DEVICE_TIME=" + fixture.Now.Format("2006-01-02T15:04:05Z07:00")
+var deviceTime = "SHIPLOG_DEVICE_TIME=" + harness.Now.Format("2006-01-02T15:04:05Z07:00")
 
 // TestPowerLoss runs the real binary and kills it with SIGKILL at every
 // step of an install (SHIPLOG_DEVICE_FAULT=k), then checks that the device
@@ -27,7 +27,7 @@ func TestPowerLoss(t *testing.T) {
 }
 
 func powerLoss(t *testing.T, kind string) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	if kind == "dir" {
 		r.AddTarget("targets", "fw/boot.bin", []byte("boot v1"), nil)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 // TestCLIProfileWindowAndStatus: init from a profile with one override;
@@ -14,8 +14,8 @@ import (
 // "held: ... eligible at ...") and shown as pending; a window below the
 // profile's floor is refused.
 func TestCLIProfileWindowAndStatus(t *testing.T) {
-	r := fixture.New(t)
-	r.CosignedAt = fixture.Now.Add(-30 * 24 * time.Hour)
+	r := harness.NewRawRepo(t)
+	r.CosignedAt = harness.Now.Add(-30 * 24 * time.Hour)
 	r.Reprove()
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	r.Publish()
@@ -44,11 +44,11 @@ func TestCLIProfileWindowAndStatus(t *testing.T) {
 	if res := runDevice(t, env, "-d", state, "update"); res.code != 0 || !strings.Contains(res.stdout, "installed") {
 		t.Fatalf("a month-old release under a 48h window: %+v", res)
 	}
-	r.CosignedAt = fixture.Now.Add(-time.Hour)
+	r.CosignedAt = harness.Now.Add(-time.Hour)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v2"), nil)
 	r.Publish()
 	res = runDevice(t, env, "-d", state, "update")
-	eligible := fixture.Now.Add(47 * time.Hour).UTC().Format(time.RFC3339)
+	eligible := harness.Now.Add(47 * time.Hour).UTC().Format(time.RFC3339)
 	if res.code != 0 || !strings.Contains(res.stdout, "held: targets version 3") || !strings.Contains(res.stdout, "eligible at "+eligible) {
 		t.Fatalf("young release: %+v", res)
 	}

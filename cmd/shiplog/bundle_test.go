@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 )
 
 func runShiplog(args ...string) (string, error) {
@@ -24,7 +24,7 @@ func runShiplog(args ...string) (string, error) {
 // TestBundleCommands: create, inspect and verify a bundle end to end, and
 // refuse a tampered one.
 func TestBundleCommands(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	r.Publish()
 	tmp := t.TempDir()
@@ -33,7 +33,7 @@ func TestBundleCommands(t *testing.T) {
 	root := filepath.Join(tmp, "root.json")
 	os.WriteFile(root, r.RootBytes(1), 0o644)
 	out := filepath.Join(tmp, "b.bundle")
-	at := fixture.Now.Format("2006-01-02T15:04:05Z")
+	at := harness.Now.Format("2006-01-02T15:04:05Z")
 	if o, err := runShiplog("bundle", "create", "-d", r.Dir, "--target", "fw/image.bin", "--out", out, "--policy", pol, "--time", at); err != nil {
 		t.Fatalf("create: %v\n%s", err, o)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/repo/bundle"
 )
 
@@ -25,7 +25,7 @@ func BenchmarkBuild(b *testing.B) {
 	if mib <= 0 {
 		mib = 64
 	}
-	r := fixture.New(b)
+	r := harness.NewRawRepo(b)
 	r.AddTargetFile("targets", "fw/image.bin", payloadFile(b, mib))
 	r.Publish()
 	out := filepath.Join(b.TempDir(), "b.bundle")
@@ -58,7 +58,7 @@ func BenchmarkBuild(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := bundle.Build(context.Background(), bundle.Options{Dir: r.Dir, Targets: []string{"fw/image.bin"}, Time: fixture.Now, Policy: r.Policy(2)}, f); err != nil {
+		if _, err := bundle.Build(context.Background(), bundle.Options{Dir: r.Dir, Targets: []string{"fw/image.bin"}, Time: harness.Now, Policy: r.Policy(2)}, f); err != nil {
 			b.Fatal(err)
 		}
 		f.Sync()

@@ -10,14 +10,14 @@ import (
 
 	cbundle "github.com/shiplog/shiplog/client/bundle"
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
+	"github.com/shiplog/shiplog/internal/harness"
 	"github.com/shiplog/shiplog/repo/bundle"
 )
 
 // repo publishes firmware v1 and an app in a delegated role.
-func repo(t testing.TB) *fixture.Repo {
-	r := fixture.New(t)
+func repo(t testing.TB) *harness.RawRepo {
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), map[string]any{"release_notes": "first"})
 	r.Delegate("targets", "apps", []string{"apps/*"}, false)
 	r.AddTarget("apps", "apps/a.bin", bytes.Repeat([]byte("app "), 100), nil)
@@ -27,9 +27,9 @@ func repo(t testing.TB) *fixture.Repo {
 	return r
 }
 
-func build(t testing.TB, r *fixture.Repo, o bundle.Options) []byte {
+func build(t testing.TB, r *harness.RawRepo, o bundle.Options) []byte {
 	o.Dir = r.Dir
-	o.Time = fixture.Now
+	o.Time = harness.Now
 	if o.Targets == nil {
 		o.Targets = []string{"fw/image.bin", "apps/a.bin"}
 	}
@@ -40,12 +40,12 @@ func build(t testing.TB, r *fixture.Repo, o bundle.Options) []byte {
 	return buf.Bytes()
 }
 
-func verify(r *fixture.Repo, b []byte, trusted update.Trusted) error {
+func verify(r *harness.RawRepo, b []byte, trusted update.Trusted) error {
 	bu, err := cbundle.Open(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return err
 	}
-	v, err := bu.Verify(context.Background(), trusted, cbundle.Options{Policy: r.Policy(2), Repository: r.ID, Time: fixture.Now})
+	v, err := bu.Verify(context.Background(), trusted, cbundle.Options{Policy: r.Policy(2), Repository: r.ID, Time: harness.Now})
 	if err != nil {
 		return err
 	}
@@ -72,9 +72,9 @@ func TestBuildVerify(t *testing.T) {
 
 func TestBuildRefusesUnlogged(t *testing.T) {
 	r := repo(t)
-	r.Remove(fixture.RoleFile("apps", 1) + ".tlog-proof")
+	r.Remove(harness.RoleFile("apps", 1) + ".tlog-proof")
 	var buf bytes.Buffer
-	_, err := bundle.Build(context.Background(), bundle.Options{Dir: r.Dir, Targets: []string{"apps/a.bin"}, Time: fixture.Now}, &buf)
+	_, err := bundle.Build(context.Background(), bundle.Options{Dir: r.Dir, Targets: []string{"apps/a.bin"}, Time: harness.Now}, &buf)
 	if err == nil {
 		t.Fatal("built a bundle with an unlogged role")
 	}
@@ -115,7 +115,7 @@ func TestAttackTamperedBundle(t *testing.T) {
 	}
 }
 
-func newDevice(t *testing.T, r *fixture.Repo) string {
+func newDevice(t *testing.T, r *harness.RawRepo) string {
 	dir := filepath.Join(t.TempDir(), "device")
 	cfg := device.Config{Repository: r.ID, RepositoryURL: "http://127.0.0.1:1", Approval: "auto"}
 	if err := device.Init(dir, cfg, r.RootBytes(1), r.PolicyText(2)); err != nil {
@@ -129,7 +129,7 @@ func installBundle(t *testing.T, dir string, b []byte) (*device.Result, error) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := device.Open(dir, device.Options{Time: fixture.Now})
+	d, err := device.Open(dir, device.Options{Time: harness.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
