@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence/signoff"
+	"github.com/shiplog/shiplog/internal/harness"
 	"golang.org/x/mod/sumdb/note"
 )
 
 // signoffSetup is a repository of 20 targets and the evidence file of
 // two rebuilders' logged "reproduced" statements about one of them.
-func signoffSetup(b *testing.B) (*fixture.Repo, memRemote, []signoff.Requirement, [sha256.Size]byte, []byte) {
-	r := fixture.New(b)
+func signoffSetup(b *testing.B) (*harness.RawRepo, memRemote, []signoff.Requirement, [sha256.Size]byte, []byte) {
+	r := harness.NewRawRepo(b)
 	for i := 0; i < 20; i++ {
 		r.AddTarget("targets", "fw/"+strings.Repeat("x", i+1)+".bin", []byte(strings.Repeat("p", i)), map[string]any{"release_notes": "notes"})
 	}
@@ -40,7 +40,7 @@ func signoffSetup(b *testing.B) (*fixture.Repo, memRemote, []signoff.Requirement
 		req.Keys = append(req.Keys, a)
 		st := &signoff.Statement{SubjectName: "fw/xxxx.bin", Subject: subject, Verdict: signoff.Reproduced, Repository: r.ID,
 			Target: "fw/xxxx.bin", TargetsRole: "targets", TargetsVersion: 1, Built: subject,
-			Provenance: json.RawMessage(`{"source":"https://src.example/fw.tar.gz","revision":"v1","build":"make"}`), Time: fixture.Now.Truncate(time.Second)}
+			Provenance: json.RawMessage(`{"source":"https://src.example/fw.tar.gz","revision":"v1","build":"make"}`), Time: harness.Now.Truncate(time.Second)}
 		env, err := signoff.Sign(st, signer, vkey)
 		if err != nil {
 			b.Fatal(err)
@@ -96,7 +96,7 @@ func BenchmarkSignoff(b *testing.B) {
 	r, rem, reqs, subject, file := signoffSetup(b)
 	root := r.RootBytes(1)
 	ctx := context.Background()
-	c := &update.Client{Remote: rem, Time: fixture.Now, Gate: &update.Gate{Policy: r.Policy(2), Repository: r.ID}}
+	c := &update.Client{Remote: rem, Time: harness.Now, Gate: &update.Gate{Policy: r.Policy(2), Repository: r.ID}}
 	refresh := func() *update.Session {
 		s, err := c.Refresh(ctx, update.Trusted{Root: root})
 		if err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/shiplog/shiplog/client/device"
-	"github.com/shiplog/shiplog/client/fixture"
+	"github.com/shiplog/shiplog/internal/harness"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -17,7 +17,7 @@ import (
 // unknown verdict as usage errors; status shows the requirement, check the
 // sign-off found, and update holds a release nobody reproduced.
 func TestCLIRequireSignoff(t *testing.T) {
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
 	r.Publish()
 	url := serveDir(t, r.Dir)
