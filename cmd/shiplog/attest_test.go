@@ -19,9 +19,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiplog/shiplog/client/fixture"
 	"github.com/shiplog/shiplog/evidence/entry"
 	"github.com/shiplog/shiplog/evidence/signoff"
+	"github.com/shiplog/shiplog/internal/harness"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -83,7 +83,7 @@ func provenanceOf(t *testing.T, archive string) json.RawMessage {
 // attestLedger serves POST /v1/attest over the repository's log: it opens
 // the envelope as the ledger does, appends its shiplog/attestation/v1 entry
 // and answers with a tlog-proof cosigned by the fixture's witnesses.
-func attestLedger(t *testing.T, r *fixture.Repo) (*httptest.Server, *[][]byte) {
+func attestLedger(t *testing.T, r *harness.RawRepo) (*httptest.Server, *[][]byte) {
 	var logged [][]byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path != "/v1/attest" || req.URL.Query().Get("repo") != r.ID {
@@ -121,7 +121,7 @@ func runAttest(t *testing.T, args ...string) (string, error) {
 func TestAttestRebuild(t *testing.T) {
 	archive, bin := firmwareRelease(t, "hello")
 	_, other := firmwareRelease(t, "hello, with a backdoor")
-	r := fixture.New(t)
+	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/app.bin", bin, map[string]any{"provenance": provenanceOf(t, archive)})
 	r.AddTarget("targets", "fw/backdoored.bin", other, map[string]any{"provenance": provenanceOf(t, archive)})
 	r.AddTarget("targets", "fw/plain.bin", []byte("plain"), nil)
