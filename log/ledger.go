@@ -307,13 +307,8 @@ func (l *Ledger) appendLocked(ctx context.Context, e entry.Entry, data []byte) (
 	if err := l.Ready(); err != nil {
 		return nil, err
 	}
-	if _, err := l.meta.Put(data); err != nil {
+	if err := l.storeAppending(ctx, e, data); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	if l.coord != nil {
-		if err := l.coord.SetAppending(ctx, e.Repo, e.Format()); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
 	}
 	idx, err := l.store.Append(ctx, e.Format())
 	if err != nil {
@@ -323,6 +318,31 @@ func (l *Ledger) appendLocked(ctx context.Context, e entry.Entry, data []byte) (
 		return nil, err
 	}
 	return l.receipt(e, idx, false), nil
+}
+
+// appendingWithMetadata is a Coordinator that stores an entry's metadata
+// in the same durable write that records the entry as appending (both or
+// neither: log/pgstore's, one transaction), used when the metadata it
+// stores is what the ledger's MetadataStorage reads.
+type appendingWithMetadata interface {
+	SetAppendingWithMetadata(ctx context.Context, repo string, entry, metadata []byte) error
+	StoresMetadataFor(m MetadataStorage) bool
+}
+
+// storeAppending stores the metadata durably and, with a coordinator,
+// records e as appending: in one write if the coordinator can, else the
+// metadata first.
+func (l *Ledger) storeAppending(ctx context.Context, e entry.Entry, data []byte) error {
+	if c, ok := l.coord.(appendingWithMetadata); ok && c.StoresMetadataFor(l.meta) {
+		return c.SetAppendingWithMetadata(ctx, e.Repo, e.Format(), data)
+	}
+	if _, err := l.meta.Put(data); err != nil {
+		return err
+	}
+	if l.coord != nil {
+		return l.coord.SetAppending(ctx, e.Repo, e.Format())
+	}
+	return nil
 }
 
 // recordAppended records a logged entry in the index. Without a

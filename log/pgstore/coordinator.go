@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -105,6 +107,33 @@ func (c *Coordinator) SetAppending(ctx context.Context, repo string, entry []byt
 		return c.s.unavailable("record the appending entry", err)
 	}
 	return nil
+}
+
+// SetAppendingWithMetadata durably records entry as being appended for
+// repo and stores its metadata (at most log.MaxMetadataSize bytes, as
+// MetadataStore.Put does) in one transaction: both or neither. Committed
+// together with concurrent writes of this process, in one round trip.
+func (c *Coordinator) SetAppendingWithMetadata(ctx context.Context, repo string, entry, metadata []byte) error {
+	if len(metadata) > ledger.MaxMetadataSize {
+		return ledger.ErrTooLarge
+	}
+	if entry == nil {
+		return errors.New("no appending entry")
+	}
+	err := c.s.w.write(ctx,
+		write{op: writeMetadata, sum: sha256.Sum256(metadata), data: metadata},
+		write{op: writeAppending, repo: repo, data: entry})
+	if err != nil {
+		return c.s.unavailable("store metadata and record the appending entry", err)
+	}
+	return nil
+}
+
+// StoresMetadataFor reports whether SetAppendingWithMetadata stores the
+// metadata that m reads: m is a MetadataStore of the same Store.
+func (c *Coordinator) StoresMetadataFor(m ledger.MetadataStorage) bool {
+	ms, ok := m.(*MetadataStore)
+	return ok && ms.s == c.s
 }
 
 // Lead reports whether this replica leads the publisher, trying to take

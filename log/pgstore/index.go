@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"context"
 	"crypto/sha256"
 	"sync"
 
@@ -86,75 +85,72 @@ func (r *recorder) record(recs []ledger.Record) error {
 	return <-req.done
 }
 
-// commitRecords applies records in one transaction. It locks the watermark
-// row first, so concurrent commits (of any replica) are serialised and
-// cannot deadlock on the rows they share.
+// commitRecords applies records in one round trip: a pipelined batch that
+// PostgreSQL runs as one implicit transaction (all of it commits, or
+// none). It locks the watermark row first, so concurrent commits (of any
+// replica) are serialised and cannot deadlock on the rows they share; each
+// table gets one multi-row statement; then the watermark moves over the
+// recorded indexes that follow it without a gap.
 func (s *Store) commitRecords(recs []ledger.Record) error {
+	n := len(recs)
+	var (
+		idxs                = make([]int64, n)
+		repos, roles        = make([]string, n), make([]string, n)
+		versions            = make([]int64, n)
+		sums, leaves        = make([][]byte, n), make([][]byte, n)
+		rootRepos           []string
+		rootIdxs            []int64
+		roleKeys            = map[[2]string]int{} // (repo, role) -> position of its latest record
+		roleRepos, roleName []string
+		roleVer, roleIdx    []int64
+		roleSum             [][]byte
+	)
+	for i, r := range recs {
+		e := r.Entry
+		leaf := e.LeafHash()
+		idxs[i], repos[i], roles[i], versions[i] = int64(r.Index), e.Repo, e.Role, int64(e.Version)
+		sums[i], leaves[i] = e.SHA256[:], leaf[:]
+		if e.Role == "root" {
+			rootRepos, rootIdxs = append(rootRepos, e.Repo), append(rootIdxs, int64(r.Index))
+		}
+		// One row per (repo, role) in a statement: ON CONFLICT DO UPDATE
+		// cannot touch a row twice. The latest by log position wins.
+		k := [2]string{e.Repo, e.Role}
+		if j, ok := roleKeys[k]; !ok || idxs[j] < idxs[i] {
+			roleKeys[k] = i
+		}
+	}
+	for k, i := range roleKeys {
+		roleRepos, roleName = append(roleRepos, k[0]), append(roleName, k[1])
+		roleVer, roleIdx, roleSum = append(roleVer, versions[i]), append(roleIdx, idxs[i]), append(roleSum, sums[i])
+	}
+	b := &pgx.Batch{}
+	b.Queue(s.q(`SELECT n FROM {s}.watermark WHERE id = 1 FOR UPDATE`))
+	if len(rootRepos) > 0 {
+		b.Queue(s.q(`INSERT INTO {s}.repos SELECT * FROM (SELECT repo, min(idx) FROM unnest($1::text[], $2::bigint[]) AS t(repo, idx) GROUP BY repo) AS u
+			ON CONFLICT (repo) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.repos.idx > EXCLUDED.idx`), rootRepos, rootIdxs)
+	}
+	b.Queue(s.q(`INSERT INTO {s}.roles SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bigint[])
+		ON CONFLICT (repo, role) DO UPDATE SET version = EXCLUDED.version, sha256 = EXCLUDED.sha256, idx = EXCLUDED.idx WHERE {s}.roles.idx < EXCLUDED.idx`),
+		roleRepos, roleName, roleVer, roleSum, roleIdx)
+	b.Queue(s.q(`INSERT INTO {s}.leaves SELECT leaf, min(idx) FROM unnest($1::bytea[], $2::bigint[]) AS t(leaf, idx) GROUP BY leaf
+		ON CONFLICT (leaf) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.leaves.idx > EXCLUDED.idx`), leaves, idxs)
+	b.Queue(s.q(`INSERT INTO {s}.hashes SELECT sha256, min(idx) FROM unnest($1::bytea[], $2::bigint[]) AS t(sha256, idx) GROUP BY sha256
+		ON CONFLICT (sha256) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.hashes.idx > EXCLUDED.idx`), sums, idxs)
+	b.Queue(s.q(`INSERT INTO {s}.pending SELECT idx FROM unnest($1::bigint[]) AS t(idx)
+		WHERE idx >= (SELECT n FROM {s}.watermark WHERE id = 1) ON CONFLICT DO NOTHING`), idxs)
+	// The pending indexes from the watermark on, numbered in order: those
+	// equal to watermark + their number - 1 follow it without a gap.
+	b.Queue(s.q(`UPDATE {s}.watermark w SET n = w.n + (SELECT count(*) FROM
+		(SELECT idx - row_number() OVER (ORDER BY idx) + 1 AS start FROM {s}.pending WHERE idx >= w.n) AS p WHERE p.start = w.n)
+		WHERE id = 1`))
+	b.Queue(s.q(`DELETE FROM {s}.pending WHERE idx < (SELECT n FROM {s}.watermark WHERE id = 1)`))
 	ctx, cancel := s.ctx()
 	defer cancel()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var wm int64
-		if err := tx.QueryRow(ctx, s.q(`SELECT n FROM {s}.watermark WHERE id = 1 FOR UPDATE`)).Scan(&wm); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		for _, r := range recs {
-			e, idx := r.Entry, int64(r.Index)
-			leaf := e.LeafHash()
-			if e.Role == "root" {
-				b.Queue(s.q(`INSERT INTO {s}.repos VALUES ($1, $2) ON CONFLICT (repo) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.repos.idx > EXCLUDED.idx`), e.Repo, idx)
-			}
-			b.Queue(s.q(`INSERT INTO {s}.roles VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, role) DO UPDATE
-				SET version = EXCLUDED.version, sha256 = EXCLUDED.sha256, idx = EXCLUDED.idx WHERE {s}.roles.idx < EXCLUDED.idx`),
-				e.Repo, e.Role, int64(e.Version), e.SHA256[:], idx)
-			b.Queue(s.q(`INSERT INTO {s}.leaves VALUES ($1, $2) ON CONFLICT (leaf) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.leaves.idx > EXCLUDED.idx`), leaf[:], idx)
-			b.Queue(s.q(`INSERT INTO {s}.hashes VALUES ($1, $2) ON CONFLICT (sha256) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.hashes.idx > EXCLUDED.idx`), e.SHA256[:], idx)
-			if idx >= wm {
-				b.Queue(s.q(`INSERT INTO {s}.pending VALUES ($1) ON CONFLICT DO NOTHING`), idx)
-			}
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
-		return s.advanceLocked(ctx, tx, wm)
-	})
-	if err != nil {
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return s.unavailable("record entries in the index", err)
 	}
 	return nil
-}
-
-// advanceLocked moves the watermark over the recorded indexes that follow
-// it without a gap.
-func (s *Store) advanceLocked(ctx context.Context, tx pgx.Tx, wm int64) error {
-	rows, err := tx.Query(ctx, s.q(`SELECT idx FROM {s}.pending WHERE idx >= $1 ORDER BY idx`), wm)
-	if err != nil {
-		return err
-	}
-	next := wm
-	for rows.Next() {
-		var idx int64
-		if err := rows.Scan(&idx); err != nil {
-			rows.Close()
-			return err
-		}
-		if idx != next {
-			break
-		}
-		next++
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if next == wm {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.pending WHERE idx < $1`), next); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, s.q(`UPDATE {s}.watermark SET n = $1 WHERE id = 1`), next)
-	return err
 }
 
 // Registered returns the index of repo's first logged root.

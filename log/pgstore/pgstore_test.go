@@ -144,7 +144,7 @@ func TestIndexOutOfOrder(t *testing.T) {
 }
 
 // TestConcurrentWritesAreDurable: metadata and appending entries written
-// by many goroutines at once (committed together in batches) are all read
+// by many goroutines at once (separately or in one SetAppendingWithMetadata) (committed together in batches) are all read
 // back by another replica once each call returned, and clearing one
 // appending entry leaves the others.
 func TestConcurrentWritesAreDurable(t *testing.T) {
@@ -157,11 +157,18 @@ func TestConcurrentWritesAreDurable(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := a.MetadataStore().Put([]byte(fmt.Sprintf("metadata %d", i))); err != nil {
-				t.Error(err)
-			}
-			if err := a.Coordinator().SetAppending(ctx, fmt.Sprintf("repo%d", i), []byte(fmt.Sprintf("entry %d", i))); err != nil {
-				t.Error(err)
+			repo, md, e := fmt.Sprintf("repo%d", i), []byte(fmt.Sprintf("metadata %d", i)), []byte(fmt.Sprintf("entry %d", i))
+			if i%3 == 0 { // both in one write
+				if err := a.Coordinator().SetAppendingWithMetadata(ctx, repo, e, md); err != nil {
+					t.Error(err)
+				}
+			} else {
+				if _, err := a.MetadataStore().Put(md); err != nil {
+					t.Error(err)
+				}
+				if err := a.Coordinator().SetAppending(ctx, repo, e); err != nil {
+					t.Error(err)
+				}
 			}
 			if i%2 == 0 {
 				if err := a.Coordinator().SetAppending(ctx, fmt.Sprintf("repo%d", i), nil); err != nil {
@@ -183,6 +190,9 @@ func TestConcurrentWritesAreDurable(t *testing.T) {
 		if want := fmt.Sprintf("entry %d", i); i%2 == 0 && e != nil || i%2 == 1 && string(e) != want {
 			t.Fatalf("appending entry of repo%d = %q", i, e)
 		}
+	}
+	if !a.Coordinator().StoresMetadataFor(a.MetadataStore()) || a.Coordinator().StoresMetadataFor(b.MetadataStore()) {
+		t.Fatal("StoresMetadataFor must hold for the same store only")
 	}
 }
 

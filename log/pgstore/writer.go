@@ -23,6 +23,11 @@ type write struct {
 	sum  [sha256.Size]byte
 	repo string
 	data []byte
+}
+
+// writeReq is one caller's writes, committed in the same batch.
+type writeReq struct {
+	ops  []write
 	done chan error
 }
 
@@ -34,14 +39,16 @@ type write struct {
 type writer struct {
 	s       *Store
 	mu      sync.Mutex // guards queue and running
-	queue   []*write
+	queue   []*writeReq
 	running bool
 }
 
-func (w *writer) write(ctx context.Context, op write) error {
-	op.done = make(chan error, 1)
+// write commits ops, all in one batch, and returns once that batch
+// committed (or failed).
+func (w *writer) write(ctx context.Context, ops ...write) error {
+	op := &writeReq{ops: ops, done: make(chan error, 1)}
 	w.mu.Lock()
-	w.queue = append(w.queue, &op)
+	w.queue = append(w.queue, op)
 	if w.running {
 		w.mu.Unlock()
 		select {
@@ -74,16 +81,18 @@ func (w *writer) write(ctx context.Context, op write) error {
 // commitWrites commits writes in one round trip. Of several writes to one
 // repository's appending entry, the last queued wins (the repository's
 // lock keeps them apart: one caller at a time per repository).
-func (s *Store) commitWrites(ws []*write) error {
+func (s *Store) commitWrites(reqs []*writeReq) error {
 	var sums, data, setData [][]byte
 	var setRepos, clearRepos []string
-	last := map[string]*write{}
-	for _, w := range ws {
-		switch w.op {
-		case writeMetadata:
-			sums, data = append(sums, w.sum[:]), append(data, w.data)
-		default:
-			last[w.repo] = w
+	last := map[string]write{}
+	for _, r := range reqs {
+		for _, w := range r.ops {
+			switch w.op {
+			case writeMetadata:
+				sums, data = append(sums, w.sum[:]), append(data, w.data)
+			default:
+				last[w.repo] = w
+			}
 		}
 	}
 	for repo, w := range last {
