@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -364,79 +362,20 @@ func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, targ
 
 var errRollback = errors.New("step rolled back")
 
-// replayStep replays the entries of a step: one goroutine per repository
-// (at most GOMAXPROCS at a time), each in index order, since replays of
-// different repositories share nothing. Earlier releases come from the
-// transaction, read before the goroutines start, and from the releases of
-// the same repository earlier in the step.
+// replayStep replays the entries of a step with replay.CheckAll: parsing,
+// decoding and signature checks run on every core, the results are applied
+// in log order, so the outputs are those of replaying one entry at a time.
+// Earlier releases come from the transaction.
 func (a *Auditor) replayStep(tx *store.Tx, start uint64, f *fetched, st stepTimes) ([]replay.Output, error) {
-	lanes := map[string][]int{}
-	var order []string // lanes in order of first entry, for determinism
-	pre := map[string]replay.Release{}
-	for i, e := range f.entries {
-		repo := "\x00unparsed" // entries that do not parse: replay needs no state for them
-		if pe, err := entry.Parse(e); err == nil {
-			repo = pe.Repo
-			k := historyKey(pe.Repo, pe.Role, pe.Version)
-			if _, ok := pre[k]; !ok {
-				r, seen, err := tx.Release(pe.Repo, pe.Role, pe.Version)
-				if err != nil {
-					return nil, err
-				}
-				if seen {
-					pre[k] = r
-				}
-			}
+	ins := make([]replay.Input, len(f.entries))
+	for i := range f.entries {
+		idx := start + uint64(i)
+		ins[i] = replay.Input{Index: idx, Entry: f.entries[i], Metadata: f.metadata[i], LoggedBy: st.loggedBy, PublicSince: st.publicSince}
+		if idx >= st.prevSize && st.prevSize > 0 {
+			ins[i].LoggedAfter = st.loggedAfter
 		}
-		if _, ok := lanes[repo]; !ok {
-			order = append(order, repo)
-		}
-		lanes[repo] = append(lanes[repo], i)
 	}
-	outs := make([]replay.Output, len(f.entries))
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, repo := range order {
-		g.Go(func() error {
-			h := laneHistory{pre: pre, own: map[string]replay.Release{}}
-			for _, i := range lanes[repo] {
-				idx := start + uint64(i)
-				in := replay.Input{Index: idx, Entry: f.entries[i], Metadata: f.metadata[i], LoggedBy: st.loggedBy, PublicSince: st.publicSince}
-				if idx >= st.prevSize && st.prevSize > 0 {
-					in.LoggedAfter = st.loggedAfter
-				}
-				out, err := a.checker.Check(h, in)
-				if err != nil {
-					return err
-				}
-				if out.Record {
-					h.own[historyKey(out.Release.Repo, out.Release.Role, out.Release.Version)] = *out.Release
-				}
-				outs[i] = out
-			}
-			return nil
-		})
-	}
-	return outs, g.Wait()
-}
-
-func historyKey(repo, role string, version uint64) string {
-	return repo + "\x00" + role + "\x00" + strconv.FormatUint(version, 10)
-}
-
-// laneHistory is the History of one repository's lane: its own releases of
-// this step over those stored before (read-only, shared by the lanes).
-type laneHistory struct {
-	pre, own map[string]replay.Release
-}
-
-func (h laneHistory) Release(repo, role string, version uint64) (replay.Release, bool, error) {
-	k := historyKey(repo, role, version)
-	if r, ok := h.own[k]; ok {
-		return r, true, nil
-	}
-	r, ok := h.pre[k]
-	return r, ok, nil
+	return a.checker.CheckAll(tx, ins)
 }
 
 // storeOutput stores the release and findings of one replayed entry, with

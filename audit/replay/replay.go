@@ -30,8 +30,13 @@
 // the keys and versions on, as it did for every device that took it in time.
 //
 // It is pure: bytes and times in, findings and releases out; no network, no
-// clock, no goroutines. Earlier releases are looked up through History, the
-// only I/O, which the caller backs with its store.
+// clock. Earlier releases are looked up through History, the only I/O, which
+// the caller backs with its store. CheckAll replays a batch of entries with
+// the decoding and signature checks spread over every core and the results
+// applied in log order: its outputs are exactly Check's, one entry at a time.
+// Each metadata file is decoded once (tufcheck.DecodeUnverified), and a
+// targets role's latest version is not verified again for the version floor
+// while the signer it was verified under is still current.
 package replay
 
 import (
@@ -121,8 +126,8 @@ type Output struct {
 // Entries of one repository must be checked one at a time, in index order;
 // Check may be called concurrently for entries of different repositories
 // (their replays share nothing), with History implementations that allow it.
-// Entries that do not parse belong to no repository. The other methods must
-// not run concurrently with Check.
+// Entries that do not parse belong to no repository. The other methods
+// (CheckAll included) must not run concurrently with Check.
 type Checker struct {
 	// Log is the origin named in findings.
 	Log string
@@ -165,6 +170,12 @@ type role struct {
 	version uint64
 	bytes   []byte            // targets roles only
 	targets *tufcheck.Targets // targets roles only
+	// signer is what targets was verified under in this process: the
+	// repository's root for the top-level targets role, the delegating
+	// role's targets for a delegated one; nil when unknown (loaded from the
+	// state). While it is still the repository's current signer, targets
+	// still meets its threshold and floor needs no second verification.
+	signer any
 }
 
 // NewChecker returns a Checker with no repositories, for the log origin.
@@ -177,11 +188,16 @@ var errNoEntry = errors.New("entry does not parse")
 // Check replays one entry. Entries must be given in index order, each once.
 // A History error is returned as is and leaves the Checker unchanged.
 func (c *Checker) Check(h History, in Input) (Output, error) {
-	e, err := entry.Parse(in.Entry)
-	if err != nil {
-		return Output{Findings: []alert.Finding{c.finding(in, nil, alert.Critical, alert.KindMalformedEntry,
-			"log entry is not a canonical shiplog/release/v1 entry", map[string]string{"entry_sha256": hexSum(in.Entry)})}}, nil
+	return c.apply(h, prepare(in))
+}
+
+// apply replays one prepared entry against the state (see Check).
+func (c *Checker) apply(h History, p *prepared) (Output, error) {
+	in := p.in
+	if !p.isRelease {
+		return Output{Findings: c.notRelease(in)}, nil
 	}
+	e := p.e
 	rel := &Release{Index: in.Index, Repo: e.Repo, Role: e.Role, Version: e.Version,
 		SHA256: hex.EncodeToString(e.SHA256[:]), Length: e.Length, Seen: in.LoggedBy, PublicSince: in.PublicSince}
 	out := Output{Release: rel}
@@ -193,15 +209,21 @@ func (c *Checker) Check(h History, in Input) (Output, error) {
 	if seen {
 		out.Findings = append(out.Findings, c.repeated(in, rel, prior))
 	}
-	if !e.Matches(e.Repo, e.Role, in.Metadata) {
+	if p.u == nil {
 		out.Findings = append(out.Findings, c.metadataProblem(in, rel, e))
 		return out, nil
 	}
 	if seen && prior.SHA256 == rel.SHA256 {
 		return out, nil // a replay of the same bytes: reported, nothing new to check
 	}
-	out.Findings = append(out.Findings, c.replay(in, rel, seen)...)
+	out.Findings = append(out.Findings, c.replay(p, rel, seen)...)
 	return out, nil
+}
+
+// notRelease reports a log entry that is not a shiplog/release/v1 entry.
+func (c *Checker) notRelease(in Input) []alert.Finding {
+	return []alert.Finding{c.finding(in, nil, alert.Critical, alert.KindMalformedEntry,
+		"log entry is not a canonical shiplog/release/v1 entry", map[string]string{"entry_sha256": hexSum(in.Entry)})}
 }
 
 // repeated reports a second entry for a repository, role and version.
@@ -229,8 +251,9 @@ func (c *Checker) metadataProblem(in Input, rel *Release, e entry.Entry) alert.F
 // the repository's replayed state and, when it is valid, advances the state.
 // equivocated reports that another file of this version was logged before,
 // which Check has reported already.
-func (c *Checker) replay(in Input, rel *Release, equivocated bool) []alert.Finding {
-	hdr, err := tufcheck.PeekUnverified(in.Metadata)
+func (c *Checker) replay(p *prepared, rel *Release, equivocated bool) []alert.Finding {
+	in := p.in
+	hdr, err := p.u.Header()
 	if err != nil {
 		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindMalformedMeta, "metadata does not parse as TUF metadata", nil)}
 	}
@@ -254,11 +277,11 @@ func (c *Checker) replay(in Input, rel *Release, equivocated bool) []alert.Findi
 		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindUnknownRepo,
 			"release of a repository whose root was never logged", nil)}
 	case r == nil:
-		fs = c.firstRoot(in, rel)
+		fs = c.firstRoot(p, rel)
 	case rel.Role == metadata.ROOT:
-		fs = c.nextRoot(in, rel, r, equivocated)
+		fs = c.nextRoot(p, rel, r, equivocated)
 	default:
-		fs = c.targets(in, rel, r, equivocated)
+		fs = c.targets(p, rel, r, equivocated)
 	}
 	if rel.Valid {
 		fs = append(fs, c.expiry(in, rel)...)
@@ -266,8 +289,15 @@ func (c *Checker) replay(in Input, rel *Release, equivocated bool) []alert.Findi
 	return fs
 }
 
-func (c *Checker) firstRoot(in Input, rel *Release) []alert.Finding {
-	root, err := tufcheck.InitialRoot(in.Metadata, time.Time{})
+func (c *Checker) firstRoot(p *prepared, rel *Release) []alert.Finding {
+	in := p.in
+	var root *tufcheck.Root
+	var err error
+	if sp := p.spec; sp != nil && sp.first {
+		root, err = sp.root, sp.err
+	} else {
+		root, err = tufcheck.InitialRootDecoded(p.u, time.Time{})
+	}
 	if err != nil {
 		return []alert.Finding{c.tufFinding(in, rel, err)}
 	}
@@ -276,7 +306,8 @@ func (c *Checker) firstRoot(in Input, rel *Release) []alert.Finding {
 	return nil
 }
 
-func (c *Checker) nextRoot(in Input, rel *Release, r *repo, equivocated bool) []alert.Finding {
+func (c *Checker) nextRoot(p *prepared, rel *Release, r *repo, equivocated bool) []alert.Finding {
+	in := p.in
 	cur := r.roles[metadata.ROOT].version
 	switch {
 	case rel.Version <= cur:
@@ -285,7 +316,13 @@ func (c *Checker) nextRoot(in Input, rel *Release, r *repo, equivocated bool) []
 		return []alert.Finding{c.finding(in, rel, alert.Critical, alert.KindRootGap,
 			fmt.Sprintf("root v%d logged after v%d: the versions between were never logged, so its keys cannot be checked", rel.Version, cur), nil)}
 	}
-	root, err := tufcheck.NextRoot(r.root, in.Metadata, time.Time{})
+	var root *tufcheck.Root
+	var err error
+	if sp := p.spec; sp != nil && !sp.first && sp.under == any(r.root) {
+		root, err = sp.root, sp.err
+	} else {
+		root, err = tufcheck.NextRootDecoded(r.root, p.u, time.Time{})
+	}
 	if err != nil {
 		return []alert.Finding{c.tufFinding(in, rel, err)}
 	}
@@ -297,17 +334,25 @@ func (c *Checker) nextRoot(in Input, rel *Release, r *repo, equivocated bool) []
 }
 
 // targets checks a top-level or delegated targets role.
-func (c *Checker) targets(in Input, rel *Release, r *repo, equivocated bool) []alert.Finding {
+func (c *Checker) targets(p *prepared, rel *Release, r *repo, equivocated bool) []alert.Finding {
+	in := p.in
 	prev := r.roles[rel.Role]
 	if floor := r.floor(rel.Role, prev); prev != nil && rel.Version <= floor {
 		return c.rollback(in, rel, floor, equivocated)
 	}
 	var t *tufcheck.Targets
+	var signer any
 	var err error
-	if rel.Role == metadata.TARGETS {
-		t, err = tufcheck.TopLevelTargets(r.root, in.Metadata, time.Time{})
-	} else {
-		t, err = c.delegated(r, rel.Role, in.Metadata)
+	switch sp := p.spec; {
+	case rel.Role == metadata.TARGETS && sp != nil && sp.under == any(r.root):
+		t, signer, err = sp.targets, r.root, sp.err
+	case rel.Role == metadata.TARGETS:
+		signer = r.root
+		t, err = tufcheck.TopLevelTargetsDecoded(r.root, p.u, time.Time{})
+	case sp != nil && sp.sameDelegators(r, rel.Role):
+		t, signer, err = sp.targets, sp.signer, sp.err
+	default:
+		t, signer, err = c.delegated(r, rel.Role, p.u)
 	}
 	var prevTargets *tufcheck.Targets
 	if prev != nil {
@@ -316,13 +361,13 @@ func (c *Checker) targets(in Input, rel *Release, r *repo, equivocated bool) []a
 	if err != nil {
 		// Show what the refused release would have changed: for a stolen
 		// key, that is what the thief shipped.
-		if u, perr := metadata.Targets().FromBytes(in.Metadata); perr == nil {
-			rel.Changed, rel.ChangedMore = changed(prevTargets, u)
+		if u := p.u.Targets(); u != nil {
+			rel.Changed, rel.ChangedMore = changed(prevTargets, (*tufcheck.Targets)(u))
 		}
 		return []alert.Finding{c.tufFinding(in, rel, err)}
 	}
 	rel.Changed, rel.ChangedMore = changed(prevTargets, t)
-	r.roles[rel.Role] = &role{version: rel.Version, bytes: in.Metadata, targets: t}
+	r.roles[rel.Role] = &role{version: rel.Version, bytes: in.Metadata, targets: t, signer: signer}
 	c.markDirty(rel.Repo)
 	rel.Valid = true
 	return c.escalations(in, rel, prevTargets, t)
@@ -387,14 +432,27 @@ func (r *repo) floor(name string, prev *role) uint64 {
 		return 0
 	case prev.targets == nil:
 		return prev.version
+	case name == metadata.TARGETS && prev.signer == any(r.root):
+		return prev.version // verified under this very root: it still does
 	case name == metadata.TARGETS:
-		return uint64(tufcheck.TargetsFloor(r.root, prev.targets))
+		f := uint64(tufcheck.TargetsFloor(r.root, prev.targets))
+		if f > 0 {
+			prev.signer = r.root
+		}
+		return f
 	}
-	for _, d := range r.delegators() {
+	ds := r.delegators()
+	for _, d := range ds {
+		if d != name && prev.signer != nil && prev.signer == any(r.roles[d].targets) {
+			return prev.version // verified under a current delegator: it still does
+		}
+	}
+	for _, d := range ds {
 		if d == name {
 			continue
 		}
 		if f := tufcheck.DelegatedFloor(r.roles[d].targets, name, prev.targets); f > 0 {
+			prev.signer = r.roles[d].targets
 			return uint64(f)
 		}
 	}
@@ -404,15 +462,33 @@ func (r *repo) floor(name string, prev *role) uint64 {
 // delegated verifies a delegated role against the latest valid version of
 // each targets role of the repository that delegates to it: the top-level
 // targets first, then the others by name. The first that verifies wins.
-func (c *Checker) delegated(r *repo, name string, data []byte) (*tufcheck.Targets, error) {
-	var firstErr error
+// It returns the delegator's targets that verified it.
+func (c *Checker) delegated(r *repo, name string, u *tufcheck.Unverified) (*tufcheck.Targets, any, error) {
+	return delegatedBy(r.delegatorTargets(name), name, u)
+}
+
+// delegatorTargets lists the targets of r.delegators() but name.
+func (r *repo) delegatorTargets(name string) []*tufcheck.Targets {
+	var out []*tufcheck.Targets
 	for _, d := range r.delegators() {
-		if d == name || !tufcheck.Delegates(r.roles[d].targets, name) {
+		if d != name {
+			out = append(out, r.roles[d].targets)
+		}
+	}
+	return out
+}
+
+// delegatedBy verifies a delegated role against each delegator in turn.
+// The first that verifies wins.
+func delegatedBy(delegators []*tufcheck.Targets, name string, u *tufcheck.Unverified) (*tufcheck.Targets, any, error) {
+	var firstErr error
+	for _, d := range delegators {
+		if !tufcheck.Delegates(d, name) {
 			continue
 		}
-		t, err := tufcheck.DelegatedTargets(r.roles[d].targets, name, data, time.Time{})
+		t, err := tufcheck.DelegatedTargetsDecoded(d, name, u, time.Time{})
 		if err == nil {
-			return t, nil
+			return t, d, nil
 		}
 		if firstErr == nil {
 			firstErr = err
@@ -421,7 +497,7 @@ func (c *Checker) delegated(r *repo, name string, data []byte) (*tufcheck.Target
 	if firstErr == nil {
 		firstErr = fmt.Errorf("%w: no logged targets role delegates to %q", tufcheck.ErrNoDelegation, name)
 	}
-	return nil, firstErr
+	return nil, nil, firstErr
 }
 
 // delegators lists the repository's targets roles, top-level first.

@@ -3,6 +3,7 @@ package replay
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -35,10 +36,52 @@ type log struct {
 	c     *Checker
 	h     *memHistory
 	index uint64
+	// ins and outs are every entry checked and what Check said.
+	ins  []Input
+	outs []Output
 }
 
+// newLog returns an empty log. When the test ends, it replays the log's
+// entries again with CheckAll, in batches of several sizes, and fails
+// unless every output equals Check's.
 func newLog(t *testing.T) *log {
-	return &log{t: t, c: NewChecker("example.com/log"), h: &memHistory{t: t, byID: map[string]Release{}}}
+	l := &log{t: t, c: NewChecker("example.com/log"), h: &memHistory{t: t, byID: map[string]Release{}}}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			checkAllAsCheck(t, l.ins, l.outs)
+		}
+	})
+	return l
+}
+
+// checkAllAsCheck replays ins with CheckAll in batches of 1, 2, 3, 5 and
+// all entries, and fails unless the outputs are want.
+func checkAllAsCheck(t *testing.T, ins []Input, want []Output) {
+	t.Helper()
+	for _, size := range []int{1, 2, 3, 5, len(ins)} {
+		if size == 0 {
+			continue
+		}
+		c, h := NewChecker("example.com/log"), &memHistory{t: t, byID: map[string]Release{}}
+		var got []Output
+		for lo := 0; lo < len(ins); lo += size {
+			outs, err := c.CheckAll(h, ins[lo:min(lo+size, len(ins))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, out := range outs {
+				if out.Record {
+					h.byID[key(out.Release.Repo, out.Release.Role, out.Release.Version)] = *out.Release
+				}
+			}
+			got = append(got, outs...)
+		}
+		for i := range want {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("CheckAll in batches of %d, entry %d:\n got %+v\nwant %+v", size, i, got[i], want[i])
+			}
+		}
+	}
 }
 
 func (l *log) add(repo, role string, version uint64, md []byte) Output {
@@ -52,10 +95,12 @@ func (l *log) add(repo, role string, version uint64, md []byte) Output {
 
 func (l *log) addRaw(entryBytes, md []byte) Output {
 	l.t.Helper()
-	out, err := l.c.Check(l.h, Input{Index: l.index, Entry: entryBytes, Metadata: md, LoggedBy: now})
+	in := Input{Index: l.index, Entry: entryBytes, Metadata: md, LoggedBy: now}
+	out, err := l.c.Check(l.h, in)
 	if err != nil {
 		l.t.Fatal(err)
 	}
+	l.ins, l.outs = append(l.ins, in), append(l.outs, out)
 	if out.Record {
 		k := key(out.Release.Repo, out.Release.Role, out.Release.Version)
 		if _, dup := l.h.byID[k]; dup {

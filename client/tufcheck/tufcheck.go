@@ -79,6 +79,10 @@ func InitialRoot(data []byte, now time.Time) (*Root, error) {
 	if err != nil {
 		return nil, err
 	}
+	return initialRoot(r, now)
+}
+
+func initialRoot(r *Root, now time.Time) (*Root, error) {
 	if err := r.VerifyDelegate(metadata.ROOT, r); err != nil {
 		return nil, fmt.Errorf("%w: root not signed by its own threshold: %v", ErrThreshold, err)
 	}
@@ -96,6 +100,10 @@ func NextRoot(trusted *Root, data []byte, now time.Time) (*Root, error) {
 	if err != nil {
 		return nil, err
 	}
+	return nextRoot(trusted, r, now)
+}
+
+func nextRoot(trusted, r *Root, now time.Time) (*Root, error) {
 	if r.Signed.Version != trusted.Signed.Version+1 {
 		return nil, fmt.Errorf("%w: root v%d does not follow v%d", ErrVersion, r.Signed.Version, trusted.Signed.Version)
 	}
@@ -118,6 +126,10 @@ func TopLevelTargets(root *Root, data []byte, now time.Time) (*Targets, error) {
 	if err != nil {
 		return nil, err
 	}
+	return topLevelTargets(root, t, now)
+}
+
+func topLevelTargets(root *Root, t *Targets, now time.Time) (*Targets, error) {
 	if err := root.VerifyDelegate(metadata.TARGETS, t); err != nil {
 		return nil, fmt.Errorf("%w: targets v%d: %v", ErrThreshold, t.Signed.Version, err)
 	}
@@ -156,6 +168,10 @@ func DelegatedTargets(delegator *Targets, role string, data []byte, now time.Tim
 	if err != nil {
 		return nil, err
 	}
+	return delegatedTargets(delegator, role, t, now)
+}
+
+func delegatedTargets(delegator *Targets, role string, t *Targets, now time.Time) (*Targets, error) {
 	if err := delegator.VerifyDelegate(role, t); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d: %v", ErrThreshold, role, t.Signed.Version, err)
 	}

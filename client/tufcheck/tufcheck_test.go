@@ -18,7 +18,7 @@ type key struct {
 	signer signature.Signer
 }
 
-func newKey(t *testing.T) key {
+func newKey(t testing.TB) key {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -35,7 +35,7 @@ func newKey(t *testing.T) key {
 	return key{k, s}
 }
 
-func sign[T metadata.Roles](t *testing.T, m *metadata.Metadata[T], keys ...key) []byte {
+func sign[T metadata.Roles](t testing.TB, m *metadata.Metadata[T], keys ...key) []byte {
 	t.Helper()
 	m.ClearSignatures()
 	for _, k := range keys {
@@ -51,7 +51,7 @@ func sign[T metadata.Roles](t *testing.T, m *metadata.Metadata[T], keys ...key) 
 }
 
 // repo builds root v1 with a 2-of-2 root role and 1-of-1 targets role.
-func repo(t *testing.T) (*metadata.Metadata[metadata.RootType], []key, key) {
+func repo(t testing.TB) (*metadata.Metadata[metadata.RootType], []key, key) {
 	root := metadata.Root(now.Add(365 * 24 * time.Hour))
 	rk := []key{newKey(t), newKey(t)}
 	tk := newKey(t)
