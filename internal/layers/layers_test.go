@@ -1,7 +1,8 @@
 // Package layers holds the test that keeps the house's floors apart
 // (docs/ARCHITECTURE.md, "Layers"): evidence/ and proto/ at the bottom import nothing of
 // ours above them; client/ and witness/ stand on them; log/, repo/ and audit/
-// above; the commands and deploy/ (the sandbox) on top. Model: go/build's deps_test.go.
+// above; the commands, deploy/ (the sandbox), the load generators (bench/)
+// and the tests' harness (internal/harness) on top. Model: go/build's deps_test.go.
 package layers
 
 import (
@@ -40,14 +41,17 @@ func list(t *testing.T, patterns ...string) []pkg {
 
 func floor(path string) int {
 	rel := strings.TrimPrefix(path, module+"/")
+	if rel == "internal/harness" {
+		return 3 // the tests' harness starts every part; only tests and bench/ import it
+	}
 	switch top, _, _ := strings.Cut(rel, "/"); top {
 	case "evidence", "proto", "internal":
 		return 0
 	case "client", "witness":
 		return 1
-	case "log", "repo", "audit", "bench":
+	case "log", "repo", "audit":
 		return 2
-	case "cmd", "deploy":
+	case "cmd", "deploy", "bench":
 		return 3
 	}
 	return 3
