@@ -9,8 +9,8 @@
 // client in order (a log cannot have two add-checkpoint calls in flight
 // without a 409), and a client drives its logs one after another. Every
 // response must be a 200 whose cosignature verifies. Both witnesses persist
-// each checkpoint before answering (ours: bbolt, fsync per group commit;
-// litewitness: SQLite).
+// each checkpoint before answering (ours: an append-only journal, one
+// fdatasync per group commit; litewitness: SQLite in WAL mode).
 //
 //	go run ./bench/witness -scenarios 1:1,1000:64 -requests 5000 -rounds 2
 package main
