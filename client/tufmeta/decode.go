@@ -16,7 +16,7 @@ import (
 // hold, so that go-tuf's re-encoding of the decoded value is the signed
 // part's own canonical bytes. It returns the value go-tuf's decoder would
 // return for the same bytes and those canonical bytes, or ok false for any
-// other input (delegations and unknown fields included).
+// other input (unknown fields included).
 func decode[T metadata.Roles](data []byte) (md *metadata.Metadata[T], signed []byte, ok bool) {
 	top, err := scan(data)
 	if err != nil || !top.hasFields([]string{"signatures", "signed"}, nil) {
@@ -300,12 +300,17 @@ func metaFile(n *node) (*metadata.MetaFiles, bool) {
 
 func targetsType(n *node) (metadata.TargetsType, bool) {
 	var t metadata.TargetsType
-	if !n.hasFields([]string{"_type", "expires", "spec_version", "targets", "version"}, nil) {
-		return t, false // delegations: go-tuf's decoder
+	if !n.hasFields([]string{"_type", "expires", "spec_version", "targets", "version"}, []string{"delegations"}) {
+		return t, false
 	}
 	var ok bool
 	if t.Type, t.SpecVersion, t.Version, t.Expires, ok = common(n, metadata.TARGETS); !ok {
 		return t, false
+	}
+	if d := n.get("delegations"); d != nil {
+		if t.Delegations, ok = delegations(d); !ok {
+			return t, false
+		}
 	}
 	tn := n.get("targets")
 	if tn.kind != '{' {
@@ -340,4 +345,85 @@ func targetFile(n *node) (*metadata.TargetFiles, bool) {
 		f.Custom = &raw
 	}
 	return f, true
+}
+
+// delegations decodes a Delegations with roles or succinct roles (go-tuf
+// writes only the roles when both are present: irregular) or neither.
+func delegations(n *node) (*metadata.Delegations, bool) {
+	if !n.hasFields([]string{"keys"}, []string{"roles", "succinct_roles"}) || n.get("roles") != nil && n.get("succinct_roles") != nil {
+		return nil, false
+	}
+	d := &metadata.Delegations{UnrecognizedFields: map[string]any{}}
+	var ok bool
+	if d.Keys, ok = keys(n.get("keys")); !ok {
+		return nil, false
+	}
+	if r := n.get("roles"); r != nil {
+		if r.kind != '[' {
+			return nil, false
+		}
+		d.Roles = make([]metadata.DelegatedRole, 0, len(r.vals))
+		for _, v := range r.vals {
+			dr, ok := delegatedRole(v)
+			if !ok {
+				return nil, false
+			}
+			d.Roles = append(d.Roles, dr)
+		}
+	}
+	if sr := n.get("succinct_roles"); sr != nil {
+		if d.SuccinctRoles, ok = succinctRoles(sr); !ok {
+			return nil, false
+		}
+	}
+	return d, true
+}
+
+// delegatedRole decodes a DelegatedRole with paths or path hash prefixes
+// (go-tuf refuses to write both) or neither.
+func delegatedRole(n *node) (metadata.DelegatedRole, bool) {
+	var r metadata.DelegatedRole
+	if !n.hasFields([]string{"keyids", "name", "terminating", "threshold"}, []string{"path_hash_prefixes", "paths"}) ||
+		n.get("paths") != nil && n.get("path_hash_prefixes") != nil {
+		return r, false
+	}
+	var ok1, ok2, ok3, ok4 bool
+	r.Name, ok1 = str(n.get("name"))
+	r.KeyIDs, ok2 = strings(n.get("keyids"))
+	threshold, ok3 := integer(n.get("threshold"))
+	r.Terminating, ok4 = boolean(n.get("terminating"))
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return r, false
+	}
+	r.Threshold = int(threshold)
+	var ok bool
+	if p := n.get("paths"); p != nil {
+		if r.Paths, ok = strings(p); !ok {
+			return r, false
+		}
+	}
+	if p := n.get("path_hash_prefixes"); p != nil {
+		if r.PathHashPrefixes, ok = strings(p); !ok {
+			return r, false
+		}
+	}
+	r.UnrecognizedFields = map[string]any{}
+	return r, true
+}
+
+// succinctRoles decodes SuccinctRoles; a bit length outside 1-32 is
+// go-tuf's to refuse.
+func succinctRoles(n *node) (*metadata.SuccinctRoles, bool) {
+	if !n.hasFields([]string{"bit_length", "keyids", "name_prefix", "threshold"}, nil) {
+		return nil, false
+	}
+	ids, ok1 := strings(n.get("keyids"))
+	threshold, ok2 := integer(n.get("threshold"))
+	bits, ok3 := integer(n.get("bit_length"))
+	prefix, ok4 := str(n.get("name_prefix"))
+	if !ok1 || !ok2 || !ok3 || !ok4 || bits < 1 || bits > 32 {
+		return nil, false
+	}
+	return &metadata.SuccinctRoles{KeyIDs: ids, Threshold: int(threshold), BitLength: int(bits), NamePrefix: prefix,
+		UnrecognizedFields: map[string]any{}}, true
 }

@@ -15,10 +15,12 @@ var errIrregular = errors.New("tufmeta: irregular encoding")
 const maxDepth = 32
 
 // node is one JSON value in the regular form: objects with their keys in
-// strictly increasing byte order, strings of printable ASCII without
-// escapes, integers without sign on zero, fraction or exponent, true and
-// false (no null). In that form a value's canonical JSON (OLPC, as TUF
-// signs it) is its bytes with the whitespace between tokens removed.
+// strictly increasing byte order, strings of printable ASCII with no
+// escapes but encoding/json's \u003c, \u003e and \u0026, integers without
+// sign on zero, fraction or exponent, true and false (no null). In that
+// form a value's canonical JSON (OLPC, as TUF signs it) is its bytes with
+// the whitespace between tokens removed and those three escapes replaced
+// (compact).
 type node struct {
 	kind byte   // '{', '[', '"', '0' (integer), 't', 'f'
 	str  string // a string's contents, an integer's literal
@@ -101,24 +103,54 @@ func (s *scanner) literal(lit string, kind byte) (*node, error) {
 	return &node{kind: kind}, nil
 }
 
-// string reads a string of printable ASCII other than '\\' (so its bytes
-// are its value and its canonical encoding).
+// htmlEscapes are the only escapes a regular string may hold: encoding/json
+// (and so go-tuf) writes '<', '>' and '&' this way.
+var htmlEscapes = map[string]byte{`\u003c`: '<', `\u003e`: '>', `\u0026`: '&'}
+
+// string reads a string of printable ASCII other than '"' and '\\', but for
+// the escapes in htmlEscapes, and returns its value (also its canonical
+// encoding: canonical JSON escapes only '"' and '\\').
 func (s *scanner) string() (string, error) {
 	s.pos++ // '"'
 	start := s.pos
+	escaped := false
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
-		if c == '"' {
-			str := string(s.data[start:s.pos])
+		switch {
+		case c == '"':
+			raw := s.data[start:s.pos]
 			s.pos++
-			return str, nil
-		}
-		if c < 0x20 || c > 0x7e || c == '\\' {
+			if escaped {
+				return string(unescape(nil, raw)), nil
+			}
+			return string(raw), nil
+		case c == '\\':
+			if len(s.data)-s.pos < 6 || htmlEscapes[string(s.data[s.pos:s.pos+6])] == 0 {
+				return "", errIrregular
+			}
+			escaped = true
+			s.pos += 6
+		case c < 0x20 || c > 0x7e:
 			return "", errIrregular
+		default:
+			s.pos++
 		}
-		s.pos++
 	}
 	return "", errIrregular
+}
+
+// unescape appends raw (the inside of a regular string) to out with its
+// escapes replaced by the characters they stand for.
+func unescape(out, raw []byte) []byte {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '\\' {
+			out = append(out, htmlEscapes[string(raw[i:i+6])])
+			i += 5
+			continue
+		}
+		out = append(out, raw[i])
+	}
+	return out
 }
 
 // integer reads -?(0|[1-9][0-9]*) within int64, not "-0", not followed by
@@ -227,15 +259,21 @@ func (s *scanner) array(depth int) (*node, error) {
 }
 
 // compact returns span (a regular value) without the whitespace between
-// its tokens: its canonical JSON. Regular strings hold no '"' or '\\', so
-// a quote always opens or closes a string.
+// its tokens and with its strings' escapes replaced: its canonical JSON.
+// Regular strings hold no '"' and no '\\' but in an escape, so a quote
+// always opens or closes a string.
 func compact(span []byte) []byte {
 	out := make([]byte, 0, len(span))
 	in := false
-	for _, c := range span {
+	for i := 0; i < len(span); i++ {
+		c := span[i]
 		switch {
 		case c == '"':
 			in = !in
+		case in && c == '\\':
+			out = append(out, htmlEscapes[string(span[i:i+6])])
+			i += 5
+			continue
 		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
 			continue
 		}

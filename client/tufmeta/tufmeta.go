@@ -9,11 +9,12 @@
 // through another generic decode, once per key of the role. Here a file in
 // the regular form go-tuf itself writes (pretty or compact: objects with
 // sorted keys and the fields go-tuf writes for the values they hold, strings
-// of printable ASCII without escapes, integers, lowercase hex, times as
-// encoding/json writes them; no delegations, no unknown fields) is decoded
-// in one pass into the same value go-tuf's decoder returns, and its
-// canonical signed bytes are its signed part with the whitespace between
-// tokens removed. Ed25519 signatures over them are checked directly. Any
+// of printable ASCII escaped only as encoding/json escapes '<', '>' and '&',
+// integers, lowercase hex, times as encoding/json writes them; no unknown
+// fields) is decoded in one pass into the same value go-tuf's decoder
+// returns, and its canonical signed bytes are its signed part with the
+// whitespace between tokens removed and those escapes replaced. Ed25519
+// signatures over them are checked directly. Any
 // other file, key type or failing check goes to go-tuf's own decoder and
 // VerifyDelegate, so every verdict and every error is go-tuf's: the fast
 // path only ever answers "decoded" or "threshold met", and FuzzParse holds

@@ -63,7 +63,7 @@ func newRepo(t testing.TB) *repo {
 		r.keys[role] = k
 		check(t, r.root.Signed.AddKey(k.pub, role))
 	}
-	for i, p := range []string{"fw/a.bin", "fw/b.bin", "x"} {
+	for i, p := range []string{"fw/a.bin", "fw/b<&>.bin", "x"} {
 		tf, err := metadata.TargetFile().FromBytes(p, bytes.Repeat([]byte{'p'}, i+1), "sha256", "sha512")
 		check(t, err)
 		if i == 1 {
@@ -176,19 +176,56 @@ func TestParseIrregularGoesToGoTUF(t *testing.T) {
 		"zero length omitted": replace(ts, `"version":1}}`, `"length":0,"version":1}}`),
 		"uppercase hash":      replace(ts, `"version":1}}`, `"hashes":{"sha256":"AB"},"version":1}}`),
 		"trailing data":       ts + "x",
-		"html escape":         replace(ts, `"spec_version":"1.0.31"`, `"spec_version":"1.0\u003c31"`),
+		"uppercase escape":    replace(ts, `"spec_version":"1.0.31"`, `"spec_version":"1.0\u003C31"`),
+		"newline escape":      replace(ts, `"spec_version":"1.0.31"`, `"spec_version":"1.0\n31"`),
+		"short escape":        replace(ts, `"spec_version":"1.0.31"`, `"spec_version":"1.0\u003"`),
 	} {
 		if _, _, ok := decode[metadata.TimestampType]([]byte(data)); ok {
 			t.Errorf("%s: decoded in one pass:\n%s", name, data)
 		}
 		sameForEveryType(t, []byte(data))
 	}
-	del := r.targets
+}
+
+// delegating returns r's targets delegating to two roles by paths and
+// hash prefixes, or to hash bins, compact and pretty.
+func (r *repo) delegating(t testing.TB) [][]byte {
 	other := newKey(t)
-	del.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{other.id: other.pub},
-		Roles: []metadata.DelegatedRole{{Name: "other", KeyIDs: []string{other.id}, Threshold: 1, Paths: []string{"*"}}}}
-	if _, _, ok := decode[metadata.TargetsType](sign(t, del, false, r.keys[metadata.TARGETS])); ok {
-		t.Error("delegations decoded in one pass")
+	keys := map[string]*metadata.Key{other.id: other.pub}
+	var out [][]byte
+	for _, d := range []*metadata.Delegations{
+		{Keys: keys, Roles: []metadata.DelegatedRole{
+			{Name: "a", KeyIDs: []string{other.id}, Threshold: 1, Paths: []string{"fw/*"}, Terminating: true},
+			{Name: "b", KeyIDs: []string{}, Threshold: 2, PathHashPrefixes: []string{"8f"}},
+			{Name: "c", KeyIDs: []string{other.id}, Threshold: 1}}},
+		{Keys: keys, SuccinctRoles: &metadata.SuccinctRoles{KeyIDs: []string{other.id}, Threshold: 1, BitLength: 4, NamePrefix: "bin"}},
+		{Keys: map[string]*metadata.Key{}},
+	} {
+		r.targets.Signed.Delegations = d
+		out = append(out, sign(t, r.targets, false, r.keys[metadata.TARGETS]), sign(t, r.targets, true, r.keys[metadata.TARGETS]))
+	}
+	r.targets.Signed.Delegations = nil
+	return out
+}
+
+// TestParseDecodesDelegationsInOnePass: roles by paths, by hash prefixes,
+// succinct hash bins and empty delegations take the fast path.
+func TestParseDecodesDelegationsInOnePass(t *testing.T) {
+	for i, f := range newRepo(t).delegating(t) {
+		if !sameAsGoTUF[metadata.TargetsType](t, f) {
+			t.Errorf("delegating targets %d not decoded in one pass:\n%s", i, f)
+		}
+	}
+	r := newRepo(t)
+	d := string(r.delegating(t)[0])
+	for name, data := range map[string]string{
+		"paths and prefixes": replace(d, `"paths":["fw/*"]`, `"path_hash_prefixes":["00"],"paths":["fw/*"]`),
+		"bit length 33":      replace(string(r.delegating(t)[2]), `"bit_length":4`, `"bit_length":33`),
+	} {
+		if _, _, ok := decode[metadata.TargetsType]([]byte(data)); ok {
+			t.Errorf("%s: decoded in one pass", name)
+		}
+		sameForEveryType(t, []byte(data))
 	}
 }
 
@@ -263,7 +300,8 @@ func TestVerifyDelegateAgreesWithGoTUF(t *testing.T) {
 // decodes, go-tuf decodes to the same value, and go-tuf's canonical
 // encoding of it (what signatures cover) is the fast decoder's.
 func FuzzParse(f *testing.F) {
-	for _, b := range newRepo(f).files(f) {
+	r := newRepo(f)
+	for _, b := range append(r.files(f), r.delegating(f)...) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"signatures":[],"signed":{"_type":"timestamp","expires":"2031-01-02T03:04:05.5Z","meta":{"snapshot.json":{"version":1}},"spec_version":"1","version":-3}}`))
