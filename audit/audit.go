@@ -56,6 +56,12 @@ type Config struct {
 	// repositories whose metadata hash it does not list is a critical
 	// unexpected-release finding.
 	Vendor *Expected
+	// SignoffDeadline, in vendor mode, is how long after a release of the
+	// vendor's is logged a rebuilder must have reproduced each of its
+	// targets (a logged "reproduced" statement about the target's digest,
+	// docs/spec/signoff.md) before the auditor reports signoff-missing;
+	// zero turns the check off.
+	SignoffDeadline time.Duration
 	// Witnesses are witness monitoring URL prefixes; the auditor reads
 	// <prefix>/<hex sha256(origin)>/checkpoint from each.
 	Witnesses []string
@@ -221,6 +227,9 @@ func (a *Auditor) Step(ctx context.Context) (Result, error) {
 	}
 	if err == nil {
 		err = a.freshness(ctx, &res)
+	}
+	if err == nil {
+		err = a.signoffDue(ctx, &res)
 	}
 	if h, ok, herr := a.cfg.State.Head(); herr == nil && ok {
 		res.Audited = h.Size

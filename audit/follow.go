@@ -318,6 +318,9 @@ func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, targ
 		if err != nil {
 			return err
 		}
+		if err := a.signoffStep(tx, start, f, st, outs); err != nil {
+			return err
+		}
 		for i, e := range f.entries {
 			if err := tx.AppendLeaf(start+uint64(i), e); err != nil {
 				return err
@@ -508,6 +511,12 @@ func (a *Auditor) fetchBundle(ctx context.Context, f *fetched, b, lo, hi, start,
 	for i := lo; i < hi; i++ {
 		e := es[i-b*256]
 		f.entries[i-start] = e
+		if entry.Kind(e) == entry.AttestationHeader {
+			if err := a.fetchEnvelope(ctx, f, e, i-start, mds, i-b*256); err != nil {
+				return err
+			}
+			continue
+		}
 		pe, err := entry.Parse(e)
 		if err != nil {
 			continue // replay reports it

@@ -53,6 +53,8 @@ type Options struct {
 	// VendorGrace is how long vendor mode waits for a release's metadata to
 	// appear in the vendor's files before it reports it; 0 means 10 s.
 	VendorGrace time.Duration
+	// SignoffDeadline is Config.SignoffDeadline (vendor mode); zero: off.
+	SignoffDeadline time.Duration
 	// Serve, when set, is the address of the dashboard, /metrics, /healthz
 	// and /readyz.
 	Serve   string
@@ -88,6 +90,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err != nil {
 		return ExitError, err
 	}
+	if o.SignoffDeadline > 0 && vendor == nil {
+		return ExitError, errors.New("--signoff-deadline is vendor mode's: give --vendor-dir or --vendor-hashes")
+	}
 	if err := os.MkdirAll(filepath.Join(o.StateDir, "evidence"), 0o700); err != nil {
 		return ExitError, err
 	}
@@ -105,7 +110,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildmetric.Collector())
 	a, err := New(Config{Ledger: o.Ledger, Policy: p, State: db, Client: client, Logger: o.Logger,
 		Sink: minSeverity{o.MinSeverity, sinks}, Vendor: vendor, Witnesses: o.Witnesses, Peers: o.Peers, Repositories: o.repositories(),
-		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter})
+		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter, SignoffDeadline: o.SignoffDeadline})
 	if err != nil {
 		return ExitError, err
 	}

@@ -135,6 +135,17 @@ const (
 	// KindMalformedCapabilities (warning): a valid targets release declares
 	// capabilities that do not parse; devices refuse it.
 	KindMalformedCapabilities Kind = "malformed-capabilities"
+	// Sign-off statements (docs/spec/signoff.md, package audit/attestation).
+	// KindSignoffMismatch (critical in vendor mode for the vendor's own
+	// repository, warning otherwise): a rebuilder stated in the log that it
+	// built other bytes from a target's declared source.
+	KindSignoffMismatch Kind = "signoff-mismatch"
+	// KindSignoffConflict (warning): one attester key stated both
+	// reproduced and mismatch about the same target digest.
+	KindSignoffConflict Kind = "signoff-conflict"
+	// KindSignoffMissing (warning, vendor mode): a target of a vendor's
+	// release that no rebuilder reproduced within the configured deadline.
+	KindSignoffMissing Kind = "signoff-missing"
 )
 
 // Finding is one thing the auditor found. Evidence holds what a third party

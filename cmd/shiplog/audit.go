@@ -95,6 +95,7 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 	f.StringArrayVar(&o.Repositories, "repo-url", nil, "TUF metadata base URL whose timestamp must not lapse (repeatable; vendor mode checks --vendor-dir's too)")
 	f.StringVar(&o.VendorDir, "vendor-dir", "", "vendor mode: the vendor's repository directory (shiplog-repo.json, metadata/)")
 	f.DurationVar(&o.VendorGrace, "vendor-grace", 0, "vendor mode: how long to wait for a release to appear in the vendor's files before reporting it (default 10s)")
+	f.DurationVar(&o.SignoffDeadline, "signoff-deadline", 0, "vendor mode: report a release with a target no rebuilder reproduced (a logged reproduced statement) within this long (signoff-missing; default off)")
 	f.StringVar(&o.VendorHashes, "vendor-hashes", "", "vendor mode: file of expected metadata SHA-256s, one per line")
 	f.StringArrayVar(&o.VendorRepos, "vendor-repo", nil, "vendor mode with --vendor-hashes: the vendor's repository id (repeatable)")
 	f.StringVar(&o.Serve, "listen", "", "serve the dashboard, /metrics, /healthz and /readyz on ADDR (e.g. 127.0.0.1:8080)")

@@ -1,0 +1,182 @@
+package audit
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/audit/store"
+	"github.com/shiplog/shiplog/evidence/signoff"
+	"github.com/shiplog/shiplog/internal/harness"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"golang.org/x/mod/sumdb/note"
+)
+
+type rebuilder struct {
+	vkey string
+	s    note.Signer
+}
+
+func newRebuilder(t *testing.T, name string) rebuilder {
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rebuilder{vkey, s}
+}
+
+// targetsOf returns path -> sha256 of a release's targets.
+func targetsOf(t *testing.T, md []byte) map[string][sha256.Size]byte {
+	m, err := metadata.Targets().FromBytes(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][sha256.Size]byte{}
+	for p, tf := range m.Signed.Targets {
+		out[p] = [sha256.Size]byte(tf.Hashes["sha256"])
+	}
+	return out
+}
+
+// attest logs r's statement with verdict about the target path of the
+// targets version v whose digest is subject, as the ledger would: the
+// attestation entry, and the envelope stored content-addressed.
+func (e *env) attest(r rebuilder, verdict, path string, v uint64, subject [sha256.Size]byte) {
+	e.t.Helper()
+	st := &signoff.Statement{SubjectName: path, Subject: subject, Verdict: verdict, Repository: e.repo.ID,
+		Target: path, TargetsRole: "targets", TargetsVersion: v, Time: time.Now().UTC().Truncate(time.Second)}
+	switch verdict {
+	case signoff.Reproduced:
+		st.Built = subject
+	case signoff.Mismatch:
+		st.Built = sha256.Sum256([]byte("what the source builds"))
+	}
+	if verdict != signoff.Reviewed {
+		st.Provenance = json.RawMessage(`{"source":"https://src.example/fw.tar.gz"}`)
+	}
+	env, err := signoff.Sign(st, r.s, r.vkey)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	en, err := signoff.OpenEnvelope(env)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.ledger.AppendRaw(e.ctx, en.Entry().Format(), env); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.ledger.Publish(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// expectAll is vendor mode for the repository that made every release rs.
+func expectAll(t *testing.T, e *env, rs []harness.Release) *Expected {
+	var hashes strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&hashes, "%x\n", sha256Sum(r.Metadata))
+	}
+	exp, err := ParseExpectedHashes([]byte(hashes.String()), e.repo.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp
+}
+
+// TestSignoffStatementsAreNoFinding: reproduced and reviewed statements
+// about an honest release are recorded, not reported (and an attestation
+// entry is not a malformed release entry).
+func TestSignoffStatementsAreNoFinding(t *testing.T) {
+	e := newEnv(t)
+	rs := e.honest(e.ledger, 1)
+	a, b := newRebuilder(t, "rebuilder-a.example"), newRebuilder(t, "auditor.example")
+	for p, d := range targetsOf(t, rs[1].Metadata) {
+		e.attest(a, signoff.Reproduced, p, 1, d)
+		e.attest(b, signoff.Reviewed, p, 1, d)
+	}
+	wantNone(t, e.step(e.auditor(nil)))
+	var n int
+	e.db.View(func(tx *store.Tx) error {
+		ss, err := tx.ReleaseStatements(e.repo.ID, "targets", 1)
+		n = len(ss)
+		return err
+	})
+	if n != 4 {
+		t.Errorf("%d statements stored for targets v1, want 4", n)
+	}
+}
+
+// TestSignoffMismatchReported: a rebuilder's logged mismatch is a
+// warning; in vendor mode, about the vendor's own release, critical.
+func TestSignoffMismatchReported(t *testing.T) {
+	for _, vendor := range []bool{false, true} {
+		e := newEnv(t)
+		rs := e.honest(e.ledger, 1)
+		d := targetsOf(t, rs[1].Metadata)["fw-0.bin"]
+		e.attest(newRebuilder(t, "rebuilder-b.example"), signoff.Mismatch, "fw-0.bin", 1, d)
+		a := e.auditor(func(c *Config) {
+			if vendor {
+				c.Vendor = expectAll(t, e, rs)
+			}
+		})
+		f := wantFinding(t, e.step(a), alert.KindSignoffMismatch)
+		want := alert.Warning
+		if vendor {
+			want = alert.Critical
+		}
+		if f.Severity != want || f.Repo != e.repo.ID || f.Version != 1 || !strings.Contains(f.Message, "rebuilder-b.example") {
+			t.Errorf("vendor=%v: %+v", vendor, f)
+		}
+	}
+}
+
+// TestSignoffConflictReported: one rebuilder key states reproduced, then
+// mismatch, about one target digest.
+func TestSignoffConflictReported(t *testing.T) {
+	e := newEnv(t)
+	rs := e.honest(e.ledger, 1)
+	d := targetsOf(t, rs[1].Metadata)["fw-0.bin"]
+	r := newRebuilder(t, "rebuilder-a.example")
+	e.attest(r, signoff.Reproduced, "fw-0.bin", 1, d)
+	a := e.auditor(nil)
+	wantNone(t, e.step(a))
+	e.attest(r, signoff.Mismatch, "fw-0.bin", 1, d)
+	f := wantFinding(t, e.step(a), alert.KindSignoffConflict)
+	if f.Severity != alert.Warning || f.Evidence["first_verdict"] != signoff.Reproduced {
+		t.Errorf("conflict: %+v", f)
+	}
+}
+
+// TestSignoffMissingVendorMode: in vendor mode with a one-hour deadline, a
+// release whose fw-1.bin nobody reproduced is reported after the hour,
+// once; fw-0.bin, reproduced, is not named.
+func TestSignoffMissingVendorMode(t *testing.T) {
+	e := newEnv(t)
+	rs := e.honest(e.ledger, 1)
+	exp := expectAll(t, e, rs)
+	now := time.Now()
+	a := e.auditor(func(c *Config) {
+		c.Vendor, c.SignoffDeadline = exp, time.Hour
+		c.Now = func() time.Time { return now }
+	})
+	wantNone(t, e.step(a))
+	e.attest(newRebuilder(t, "rebuilder-a.example"), signoff.Reproduced, "fw-0.bin", 1, targetsOf(t, rs[1].Metadata)["fw-0.bin"])
+	wantNone(t, e.step(a))
+	now = now.Add(2 * time.Hour)
+	res := e.step(a)
+	f := wantFinding(t, res, alert.KindSignoffMissing)
+	if f.Evidence["targets"] != "fw-1.bin" || f.Version != 1 || len(res.Findings) != 1 {
+		t.Errorf("signoff-missing: %+v (findings %d)", f, len(res.Findings))
+	}
+	now = now.Add(time.Hour)
+	wantNone(t, e.step(a))
+}
