@@ -9,7 +9,9 @@
 //	                        (none for omitted payloads); nothing after them
 //
 // The header carries the root chain, timestamp, snapshot and every targets
-// role on the path to each payload as exact bytes, with their tlog-proofs.
+// role on the path to each payload as exact bytes, with their tlog-proofs,
+// and the sign-off evidence the repository had for each payload's digest
+// (docs/spec/signoff.md; Signoff exposes it, parsed but unverified).
 // Open checks the container strictly (canonical encoding, no unknown fields,
 // consistent lengths, no trailing bytes); Verify then runs the device's own
 // update loop (client/update, with the transparency gate) over the bundle,
@@ -19,12 +21,15 @@
 package bundle
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
 
+	"github.com/shiplog/shiplog/evidence/signoff"
 	pb "github.com/shiplog/shiplog/proto/bundle"
 	"google.golang.org/protobuf/proto"
 )
@@ -42,7 +47,9 @@ const (
 	MaxRoots      = 1024
 	MaxRoles      = 1024
 	MaxPayloads   = 4096
-	maxPathLen    = 4096
+	// MaxSignoffs bounds the sign-off evidence files (one per payload digest).
+	MaxSignoffs = MaxPayloads
+	maxPathLen  = 4096
 )
 
 var errMalformed = errors.New("malformed bundle")
@@ -55,6 +62,8 @@ type Bundle struct {
 	size   int64
 	offset map[string]int64 // payload path -> offset in the file
 	index  map[string]*pb.Payload
+	// signoffs is the parsed sign-off evidence by target digest.
+	signoffs map[[sha256.Size]byte]*signoff.Evidence
 }
 
 // EncodeHeader returns the magic, length and deterministic encoding of h:
@@ -107,7 +116,7 @@ func Open(r io.ReaderAt, size int64) (*Bundle, error) {
 // check validates the header's lists and the payload layout.
 func (b *Bundle) check(off int64) error {
 	h := b.Header
-	if len(h.Roots) > MaxRoots || len(h.Targets) > MaxRoles || len(h.Payloads) > MaxPayloads {
+	if len(h.Roots) > MaxRoots || len(h.Targets) > MaxRoles || len(h.Payloads) > MaxPayloads || len(h.Signoffs) > MaxSignoffs {
 		return fmt.Errorf("%w: too many items", errMalformed)
 	}
 	if len(h.Timestamp) == 0 || h.Snapshot == nil || h.Snapshot.Role != "snapshot" || len(h.Snapshot.TlogProof) != 0 {
@@ -139,7 +148,45 @@ func (b *Bundle) check(off int64) error {
 	if off != b.size {
 		return fmt.Errorf("%w: file is %d bytes, header and payloads make %d (truncated or trailing data)", errMalformed, b.size, off)
 	}
+	return b.checkSignoffs()
+}
+
+// checkSignoffs parses the sign-off evidence: subjects in strictly
+// ascending order, each a payload's digest, each evidence file well formed
+// (signoff.ParseEvidence) and about its subject. Nothing is verified here:
+// the device's sign-off check (signoff.Check) does that.
+func (b *Bundle) checkSignoffs() error {
+	digests := map[[sha256.Size]byte]bool{}
+	for _, p := range b.Header.Payloads {
+		digests[[sha256.Size]byte(p.Sha256)] = true
+	}
+	b.signoffs = map[[sha256.Size]byte]*signoff.Evidence{}
+	var last []byte
+	for _, so := range b.Header.Signoffs {
+		if len(so.Subject) != sha256.Size || (last != nil && bytes.Compare(so.Subject, last) <= 0) {
+			return fmt.Errorf("%w: sign-off subjects not 32-byte digests in ascending order", errMalformed)
+		}
+		last = so.Subject
+		subject := [sha256.Size]byte(so.Subject)
+		if !digests[subject] {
+			return fmt.Errorf("%w: sign-off evidence for a digest no payload has", errMalformed)
+		}
+		e, err := signoff.ParseEvidence(so.Evidence)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errMalformed, err)
+		}
+		if e.Subject != subject {
+			return fmt.Errorf("%w: sign-off evidence about another digest", errMalformed)
+		}
+		b.signoffs[subject] = e
+	}
 	return nil
+}
+
+// Signoff returns the sign-off evidence the bundle carries for a target
+// digest, or nil when it carries none. It is parsed, not verified.
+func (b *Bundle) Signoff(subject [sha256.Size]byte) *signoff.Evidence {
+	return b.signoffs[subject]
 }
 
 // Payload returns a reader of the payload of target path, or an error if

@@ -12,8 +12,8 @@ import (
 
 // readHeader decodes the n-byte header at off in r one item at a time,
 // counting items as it goes: it refuses the (MaxRoots+1)th root, the
-// (MaxRoles+1)th targets role or the (MaxPayloads+1)th payload before
-// reading it, so a header of millions of empty messages costs a few
+// (MaxRoles+1)th targets role, the (MaxPayloads+1)th payload or the
+// (MaxSignoffs+1)th sign-off evidence before reading it, so a header of millions of empty messages costs a few
 // kilobytes, not gigabytes. Only the canonical encoding is accepted, the
 // one proto.MarshalOptions{Deterministic: true} writes for proto/bundle:
 // fields in ascending number order (a repeated field's elements
@@ -49,14 +49,14 @@ func readHeader(r io.ReaderAt, off, n int64) (*pb.Header, error) {
 }
 
 // repeatedField reports whether field num of the header is repeated.
-func repeatedField(num protowire.Number) bool { return num == 2 || num == 5 || num == 6 }
+func repeatedField(num protowire.Number) bool { return num == 2 || num == 5 || num == 6 || num == 7 }
 
 // scanner reads the header's top-level fields from a buffered reader.
 type scanner struct {
 	br    *bufio.Reader
 	left  int64 // header bytes not yet read
 	buf   []byte
-	items [7]int // fields seen, by number
+	items [8]int // fields seen, by number
 }
 
 // next reads the tag and length of the next top-level field, which must be
@@ -68,7 +68,7 @@ func (s *scanner) next() (protowire.Number, int64, error) {
 		return 0, 0, err
 	}
 	num, typ := protowire.DecodeTag(tag)
-	if num < 1 || num > 6 || typ != protowire.BytesType {
+	if num < 1 || num > 7 || typ != protowire.BytesType {
 		return 0, 0, fmt.Errorf("%w: header has unknown fields", errMalformed)
 	}
 	l, err := s.varint()
@@ -84,7 +84,7 @@ func (s *scanner) next() (protowire.Number, int64, error) {
 // count refuses a field beyond its limit, before its bytes are read.
 func (s *scanner) count(num protowire.Number) error {
 	s.items[num]++
-	limit := map[protowire.Number]int{2: MaxRoots, 5: MaxRoles, 6: MaxPayloads}[num]
+	limit := map[protowire.Number]int{2: MaxRoots, 5: MaxRoles, 6: MaxPayloads, 7: MaxSignoffs}[num]
 	if limit > 0 && s.items[num] > limit {
 		return fmt.Errorf("%w: too many items", errMalformed)
 	}
@@ -158,6 +158,10 @@ func setField(h *pb.Header, num protowire.Number, b []byte) error {
 		var p *pb.Payload
 		p, err = decodePayload(b)
 		h.Payloads = append(h.Payloads, p)
+	case 7:
+		var so *pb.Signoff
+		so, err = decodeSignoff(b)
+		h.Signoffs = append(h.Signoffs, so)
 	}
 	return err
 }
@@ -165,7 +169,21 @@ func setField(h *pb.Header, num protowire.Number, b []byte) error {
 var (
 	metadataTypes = []protowire.Type{1: protowire.BytesType, 2: protowire.VarintType, 3: protowire.BytesType, 4: protowire.BytesType, 5: protowire.BytesType}
 	payloadTypes  = []protowire.Type{1: protowire.BytesType, 2: protowire.VarintType, 3: protowire.BytesType, 4: protowire.VarintType}
+	signoffTypes  = []protowire.Type{1: protowire.BytesType, 2: protowire.BytesType}
 )
+
+func decodeSignoff(b []byte) (*pb.Signoff, error) {
+	so := &pb.Signoff{}
+	err := walk(b, signoffTypes, func(num protowire.Number, _ uint64, s []byte) error {
+		if num == 1 {
+			so.Subject = s
+		} else {
+			so.Evidence = s
+		}
+		return nil
+	})
+	return so, err
+}
 
 func decodeMetadata(b []byte) (*pb.Metadata, error) {
 	m := &pb.Metadata{}

@@ -106,9 +106,9 @@ func bundleWrite(cmd *cobra.Command, o rbundle.Options, out string, asJSON bool)
 		return err
 	}
 	if asJSON {
-		return printJSON(cmd.OutOrStdout(), map[string]any{"file": out, "roots": len(h.Roots), "targets_roles": len(h.Targets), "payloads": len(h.Payloads)})
+		return printJSON(cmd.OutOrStdout(), map[string]any{"file": out, "roots": len(h.Roots), "targets_roles": len(h.Targets), "payloads": len(h.Payloads), "signoffs": len(h.Signoffs)})
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d roots, %d targets roles, %d payloads\n", out, len(h.Roots), len(h.Targets), len(h.Payloads))
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d roots, %d targets roles, %d payloads, sign-off evidence for %d digest(s)\n", out, len(h.Roots), len(h.Targets), len(h.Payloads), len(h.Signoffs))
 	return nil
 }
 

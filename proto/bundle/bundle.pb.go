@@ -53,7 +53,10 @@ type Header struct {
 	// its tlog-proof.
 	Targets []*Metadata `protobuf:"bytes,5,rep,name=targets,proto3" json:"targets,omitempty"`
 	// The payloads that follow the header, in file order.
-	Payloads      []*Payload `protobuf:"bytes,6,rep,name=payloads,proto3" json:"payloads,omitempty"`
+	Payloads []*Payload `protobuf:"bytes,6,rep,name=payloads,proto3" json:"payloads,omitempty"`
+	// Sign-off evidence (docs/spec/signoff.md) for payload digests, in
+	// ascending subject order, at most one per subject.
+	Signoffs      []*Signoff `protobuf:"bytes,7,rep,name=signoffs,proto3" json:"signoffs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +133,69 @@ func (x *Header) GetPayloads() []*Payload {
 	return nil
 }
 
+func (x *Header) GetSignoffs() []*Signoff {
+	if x != nil {
+		return x.Signoffs
+	}
+	return nil
+}
+
+// Signoff is the sign-off evidence file of one target digest, as a
+// repository serves it at metadata/signoff/<sha256 hex>.json.
+type Signoff struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target's SHA-256 (32 bytes): a payload's digest.
+	Subject []byte `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The exact bytes of the evidence file (at most 1 MiB).
+	Evidence      []byte `protobuf:"bytes,2,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Signoff) Reset() {
+	*x = Signoff{}
+	mi := &file_bundle_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Signoff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Signoff) ProtoMessage() {}
+
+func (x *Signoff) ProtoReflect() protoreflect.Message {
+	mi := &file_bundle_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Signoff.ProtoReflect.Descriptor instead.
+func (*Signoff) Descriptor() ([]byte, []int) {
+	return file_bundle_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Signoff) GetSubject() []byte {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *Signoff) GetEvidence() []byte {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
 // Metadata is one TUF metadata file, as served at <version>.<role>.json.
 type Metadata struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -150,7 +216,7 @@ type Metadata struct {
 
 func (x *Metadata) Reset() {
 	*x = Metadata{}
-	mi := &file_bundle_proto_msgTypes[1]
+	mi := &file_bundle_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +228,7 @@ func (x *Metadata) String() string {
 func (*Metadata) ProtoMessage() {}
 
 func (x *Metadata) ProtoReflect() protoreflect.Message {
-	mi := &file_bundle_proto_msgTypes[1]
+	mi := &file_bundle_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +241,7 @@ func (x *Metadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metadata.ProtoReflect.Descriptor instead.
 func (*Metadata) Descriptor() ([]byte, []int) {
-	return file_bundle_proto_rawDescGZIP(), []int{1}
+	return file_bundle_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Metadata) GetRole() string {
@@ -229,7 +295,7 @@ type Payload struct {
 
 func (x *Payload) Reset() {
 	*x = Payload{}
-	mi := &file_bundle_proto_msgTypes[2]
+	mi := &file_bundle_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -241,7 +307,7 @@ func (x *Payload) String() string {
 func (*Payload) ProtoMessage() {}
 
 func (x *Payload) ProtoReflect() protoreflect.Message {
-	mi := &file_bundle_proto_msgTypes[2]
+	mi := &file_bundle_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -254,7 +320,7 @@ func (x *Payload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payload.ProtoReflect.Descriptor instead.
 func (*Payload) Descriptor() ([]byte, []int) {
-	return file_bundle_proto_rawDescGZIP(), []int{2}
+	return file_bundle_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Payload) GetTargetPath() string {
@@ -289,7 +355,7 @@ var File_bundle_proto protoreflect.FileDescriptor
 
 const file_bundle_proto_rawDesc = "" +
 	"\n" +
-	"\fbundle.proto\x12\x11shiplog.bundle.v1\"\xa1\x02\n" +
+	"\fbundle.proto\x12\x11shiplog.bundle.v1\"\xd9\x02\n" +
 	"\x06Header\x12\x1e\n" +
 	"\n" +
 	"repository\x18\x01 \x01(\tR\n" +
@@ -298,7 +364,11 @@ const file_bundle_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\fR\ttimestamp\x127\n" +
 	"\bsnapshot\x18\x04 \x01(\v2\x1b.shiplog.bundle.v1.MetadataR\bsnapshot\x125\n" +
 	"\atargets\x18\x05 \x03(\v2\x1b.shiplog.bundle.v1.MetadataR\atargets\x126\n" +
-	"\bpayloads\x18\x06 \x03(\v2\x1a.shiplog.bundle.v1.PayloadR\bpayloads\"\x9a\x01\n" +
+	"\bpayloads\x18\x06 \x03(\v2\x1a.shiplog.bundle.v1.PayloadR\bpayloads\x126\n" +
+	"\bsignoffs\x18\a \x03(\v2\x1a.shiplog.bundle.v1.SignoffR\bsignoffs\"?\n" +
+	"\aSignoff\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\fR\asubject\x12\x1a\n" +
+	"\bevidence\x18\x02 \x01(\fR\bevidence\"\x9a\x01\n" +
 	"\bMetadata\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
@@ -325,22 +395,24 @@ func file_bundle_proto_rawDescGZIP() []byte {
 	return file_bundle_proto_rawDescData
 }
 
-var file_bundle_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_bundle_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_bundle_proto_goTypes = []any{
 	(*Header)(nil),   // 0: shiplog.bundle.v1.Header
-	(*Metadata)(nil), // 1: shiplog.bundle.v1.Metadata
-	(*Payload)(nil),  // 2: shiplog.bundle.v1.Payload
+	(*Signoff)(nil),  // 1: shiplog.bundle.v1.Signoff
+	(*Metadata)(nil), // 2: shiplog.bundle.v1.Metadata
+	(*Payload)(nil),  // 3: shiplog.bundle.v1.Payload
 }
 var file_bundle_proto_depIdxs = []int32{
-	1, // 0: shiplog.bundle.v1.Header.roots:type_name -> shiplog.bundle.v1.Metadata
-	1, // 1: shiplog.bundle.v1.Header.snapshot:type_name -> shiplog.bundle.v1.Metadata
-	1, // 2: shiplog.bundle.v1.Header.targets:type_name -> shiplog.bundle.v1.Metadata
-	2, // 3: shiplog.bundle.v1.Header.payloads:type_name -> shiplog.bundle.v1.Payload
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	2, // 0: shiplog.bundle.v1.Header.roots:type_name -> shiplog.bundle.v1.Metadata
+	2, // 1: shiplog.bundle.v1.Header.snapshot:type_name -> shiplog.bundle.v1.Metadata
+	2, // 2: shiplog.bundle.v1.Header.targets:type_name -> shiplog.bundle.v1.Metadata
+	3, // 3: shiplog.bundle.v1.Header.payloads:type_name -> shiplog.bundle.v1.Payload
+	1, // 4: shiplog.bundle.v1.Header.signoffs:type_name -> shiplog.bundle.v1.Signoff
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_bundle_proto_init() }
@@ -354,7 +426,7 @@ func file_bundle_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bundle_proto_rawDesc), len(file_bundle_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -5,11 +5,14 @@
 // root, the timestamp, the snapshot and every targets role the loop visited,
 // with the tlog-proof beside each root and targets role; then it writes the
 // header and streams the payloads, checking each against its metadata as it
-// copies. Nothing is signed or re-encoded here: a bundle only carries what
+// copies. The sign-off evidence the repository serves for each payload's
+// digest (metadata/signoff/<sha256>.json) travels in the header too.
+// Nothing is signed or re-encoded here: a bundle only carries what
 // the repository already published.
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +33,7 @@ import (
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/evidence/proof"
+	"github.com/shiplog/shiplog/evidence/signoff"
 	pb "github.com/shiplog/shiplog/proto/bundle"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -164,7 +169,42 @@ func header(ctx context.Context, rem *dirRemote, repo string, root1 []byte, s *u
 		}
 		h.Payloads = append(h.Payloads, &pb.Payload{TargetPath: t.Path, Length: uint64(t.Length), Sha256: sum, Omitted: omit[hex.EncodeToString(sum)]})
 	}
+	so, err := signoffs(o.Dir, h.Payloads)
+	if err != nil {
+		return nil, err
+	}
+	h.Signoffs = so
 	return h, nil
+}
+
+// signoffs reads the sign-off evidence the repository serves for the
+// payloads' digests (metadata/signoff/<sha256 hex>.json, written by
+// shiplog repo attestations pull), checked as a device parses it, in
+// ascending subject order. A digest without a file carries none.
+func signoffs(dir string, payloads []*pb.Payload) ([]*pb.Signoff, error) {
+	seen := map[string]bool{}
+	var out []*pb.Signoff
+	for _, p := range payloads {
+		name := hex.EncodeToString(p.Sha256)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		b, err := readLimited(filepath.Join(dir, "metadata", "signoff", name+".json"), signoff.MaxEvidenceSize)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		e, err := signoff.ParseEvidence(b)
+		if err != nil || hex.EncodeToString(e.Subject[:]) != name {
+			return nil, fmt.Errorf("metadata/signoff/%s.json: not the evidence file of that digest: %v", name, err)
+		}
+		out = append(out, &pb.Signoff{Subject: p.Sha256, Evidence: b})
+	}
+	slices.SortFunc(out, func(a, b *pb.Signoff) int { return bytes.Compare(a.Subject, b.Subject) })
+	return out, nil
 }
 
 func withProof(ctx context.Context, rem *dirRemote, role string, version int64, content []byte) (*pb.Metadata, error) {

@@ -11,6 +11,7 @@ import (
 	cbundle "github.com/shiplog/shiplog/client/bundle"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
 	"github.com/shiplog/shiplog/evidence/proof"
+	"github.com/shiplog/shiplog/evidence/signoff"
 	pb "github.com/shiplog/shiplog/proto/bundle"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -25,6 +26,16 @@ type Info struct {
 	Snapshot   RoleInfo      `json:"snapshot"`
 	Roles      []RoleInfo    `json:"roles"`
 	Payloads   []PayloadInfo `json:"payloads"`
+	Signoffs   []SignoffInfo `json:"signoffs,omitempty"`
+}
+
+// SignoffInfo describes the sign-off evidence of one digest: who signed,
+// unverified (the envelopes' signatures and proofs are checked by devices).
+type SignoffInfo struct {
+	SHA256       string   `json:"sha256"`
+	Attestations int      `json:"attestations"`
+	Attesters    []string `json:"attesters"`
+	Truncated    bool     `json:"truncated,omitempty"`
 }
 
 // RoleInfo describes one metadata file in a bundle.
@@ -75,6 +86,16 @@ func Inspect(path string) (*Info, error) {
 	for _, p := range h.Payloads {
 		in.Payloads = append(in.Payloads, PayloadInfo{Path: p.TargetPath, Length: p.Length, SHA256: hex.EncodeToString(p.Sha256), Omitted: p.Omitted})
 	}
+	for _, so := range h.Signoffs {
+		e := b.Signoff([32]byte(so.Subject)) // Open parsed every one
+		si := SignoffInfo{SHA256: hex.EncodeToString(so.Subject), Attestations: len(e.Attestations), Truncated: e.Truncated, Attesters: []string{}}
+		for _, a := range e.Attestations {
+			if u, err := signoff.ParseEnvelope(a.Envelope); err == nil {
+				si.Attesters = append(si.Attesters, u.Attester.Name)
+			}
+		}
+		in.Signoffs = append(in.Signoffs, si)
+	}
 	return in, nil
 }
 
@@ -121,6 +142,13 @@ func (in *Info) Print(w io.Writer) {
 			mark = "  [omitted: the device must hold it]"
 		}
 		fmt.Fprintf(w, "  payload %s  %d bytes  sha256 %s%s\n", clean(p.Path), p.Length, p.SHA256, mark)
+	}
+	for _, s := range in.Signoffs {
+		names := make([]string, len(s.Attesters))
+		for i, n := range s.Attesters {
+			names[i] = clean(n)
+		}
+		fmt.Fprintf(w, "  sign-off sha256 %s  %d statement(s) by %s (unverified)\n", s.SHA256, s.Attestations, strings.Join(names, ", "))
 	}
 }
 
