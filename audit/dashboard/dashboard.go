@@ -34,8 +34,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shiplog/shiplog/audit/attestation"
 	"github.com/shiplog/shiplog/audit/replay"
 	"github.com/shiplog/shiplog/audit/store"
+	"github.com/shiplog/shiplog/evidence/signoff"
 )
 
 //go:embed assets templates
@@ -324,6 +326,36 @@ func eligible(since time.Time) []windowAt {
 type releaseRow struct {
 	replay.Release
 	NotMade bool
+	// Signoff is who signed off on the targets of this release version
+	// (statements naming it, docs/spec/signoff.md); empty when nobody did.
+	Signoff []signoffLine
+}
+
+// signoffLine is one verdict and the attesters who stated it (by the name
+// in their key), in log order, each once.
+type signoffLine struct {
+	Verdict string
+	By      []string
+}
+
+// signoffOf groups the statements about a release by verdict: reproduced,
+// reviewed, then mismatch (who objected).
+func signoffOf(ss []attestation.Statement) []signoffLine {
+	var out []signoffLine
+	for _, v := range []string{signoff.Reproduced, signoff.Reviewed, signoff.Mismatch} {
+		l := signoffLine{Verdict: v}
+		seen := map[string]bool{}
+		for _, s := range ss {
+			if s.Verdict == v && !seen[s.Key] {
+				seen[s.Key] = true
+				l.By = append(l.By, s.Name)
+			}
+		}
+		if len(l.By) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Status is "valid", "invalid", or "not made by the vendor".
@@ -349,10 +381,24 @@ func (h *Handler) repo(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		return tx.Releases(id, func(rel replay.Release) bool {
-			d.Releases = append(d.Releases, releaseRow{rel, notMade[rel.Index]})
+		if err := tx.Releases(id, func(rel replay.Release) bool {
+			d.Releases = append(d.Releases, releaseRow{Release: rel, NotMade: notMade[rel.Index]})
 			return true
-		})
+		}); err != nil {
+			return err
+		}
+		for i := range d.Releases {
+			r := &d.Releases[i]
+			if r.Role == "root" {
+				continue
+			}
+			ss, err := tx.ReleaseStatements(r.Repo, r.Role, r.Version)
+			if err != nil {
+				return err
+			}
+			r.Signoff = signoffOf(ss)
+		}
+		return nil
 	})
 	if err != nil {
 		h.fail(w, err)

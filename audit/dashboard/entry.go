@@ -83,7 +83,14 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if ok {
-			d.Release = &releaseRow{rel, notMade[idx]}
+			d.Release = &releaseRow{Release: rel, NotMade: notMade[idx]}
+			if rel.Role != "root" {
+				ss, err := tx.ReleaseStatements(rel.Repo, rel.Role, rel.Version)
+				if err != nil {
+					return err
+				}
+				d.Release.Signoff = signoffOf(ss)
+			}
 		}
 		if err := tx.Findings(func(f store.FindingRecord) error {
 			if f.Index != nil && *f.Index == idx {
@@ -206,7 +213,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 					d.More = true
 					return false
 				}
-				d.Releases = append(d.Releases, releaseRow{rel, notMade[rel.Index]})
+				d.Releases = append(d.Releases, releaseRow{Release: rel, NotMade: notMade[rel.Index]})
 			}
 			return true
 		})
