@@ -237,14 +237,17 @@ func (s *Session) restartSequences(data []byte) error {
 func (s *Session) checkFloor(role, delegator string, version int64) error {
 	var floor int64
 	if b := s.in.Targets[role]; b != nil {
-		prev, err := metadata.Targets().FromBytes(b)
+		prev, err := tufmeta.Parse[metadata.TargetsType](b)
 		if err != nil {
 			return fmt.Errorf("trusted role %q: %w", role, err)
 		}
+		// tufcheck.TargetsFloor and DelegatedFloor, over bytes decoded once
 		if delegator == metadata.ROOT {
-			floor = tufcheck.TargetsFloor(s.tm.Root, prev)
-		} else if d := s.tm.Targets[delegator]; d != nil {
-			floor = tufcheck.DelegatedFloor(d, role, prev)
+			if tufmeta.VerifyDelegate(s.tm.Root, metadata.TARGETS, prev) == nil {
+				floor = prev.MD.Signed.Version
+			}
+		} else if d := s.tm.Targets[delegator]; d != nil && tufcheck.Delegates(d, role) && tufmeta.VerifyDelegate(d, role, prev) == nil {
+			floor = prev.MD.Signed.Version
 		}
 	} else if s.priorSnapshot != nil {
 		if m := s.priorSnapshot.Signed.Meta[role+".json"]; m != nil {
