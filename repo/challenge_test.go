@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/repo/keys"
 )
 
@@ -18,15 +19,12 @@ import (
 // (an HTTPS server on 127.0.0.1) for the host example.com, which the
 // fixture's repository id (example.com/fw) starts with.
 func challengeLedger(t *testing.T, site *httptest.Server) ledgerEndpoint {
-	return realLedgerWith(t, func(dir string, cfg map[string]any) {
-		ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: site.Certificate().Raw})
-		if err := os.WriteFile(filepath.Join(dir, "vendor-ca.pem"), ca, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cfg["challenge_ca_file"] = "vendor-ca.pem"
-		cfg["challenge_hosts"] = map[string]string{"example.com": strings.TrimPrefix(site.URL, "https://")}
-		cfg["challenge_allowed_nets"] = []string{"127.0.0.1/32"}
-	})
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: site.Certificate().Raw})
+	return realLedgerWith(t, server.Config{
+		ChallengeCAFile:      "vendor-ca.pem",
+		ChallengeHosts:       map[string]string{"example.com": strings.TrimPrefix(site.URL, "https://")},
+		ChallengeAllowedNets: []string{"127.0.0.1/32"},
+	}, map[string][]byte{"vendor-ca.pem": ca})
 }
 
 // TestRegisterByProofOfControl: a vendor with no operator token registers

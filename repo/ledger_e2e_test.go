@@ -1,14 +1,12 @@
 package repo
 
 import (
-	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/shiplog/shiplog/log/conformance"
 	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/repo/keys"
 )
@@ -16,61 +14,20 @@ import (
 // realLedger starts the real ledger (log/server on Tessera POSIX, in a
 // temporary directory, quorum none) behind a real HTTP server.
 func realLedger(t *testing.T) ledgerEndpoint {
-	return realLedgerWith(t, nil)
+	return realLedgerWith(t, server.Config{}, nil)
 }
 
-// realLedgerWith is realLedger with its config.json changed by configure
-// (given the ledger directory) before it starts.
-func realLedgerWith(t *testing.T, configure func(dir string, cfg map[string]any)) ledgerEndpoint {
+// realLedgerWith is realLedger with config cfg and files (name -> content)
+// written into the ledger directory before it starts.
+func realLedgerWith(t *testing.T, cfg server.Config, files map[string][]byte) ledgerEndpoint {
 	t.Helper()
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "ledger")
-	if err := server.Init(ctx, dir, server.InitOptions{Origin: "e2e.example/log"}); err != nil {
-		t.Fatal(err)
-	}
-	if configure != nil {
-		path := filepath.Join(dir, server.ConfigFile)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cfg map[string]any
-		if err := json.Unmarshal(b, &cfg); err != nil {
-			t.Fatal(err)
-		}
-		configure(dir, cfg)
-		if b, err = json.Marshal(cfg); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+	dir, _ := conformance.Init(t, "e2e.example/log", cfg, 0, 0)
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	n, err := server.Open(ctx, dir, server.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", AddrFile: addrFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(sctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("ledger: %v", err)
-		}
-	})
-	var addrs map[string]string
-	for i := 0; ; i++ {
-		b, err := os.ReadFile(addrFile)
-		if err == nil && json.Unmarshal(b, &addrs) == nil {
-			break
-		}
-		if i > 6000 { // 60 s: a loaded machine
-			t.Fatal("ledger did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	url, _ := conformance.Serve(t, dir, server.Options{})
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -78,7 +35,7 @@ func realLedgerWith(t *testing.T, configure func(dir string, cfg map[string]any)
 		}
 		return string(b)
 	}
-	return ledgerEndpoint{URL: "http://" + addrs["http"], Token: strings.TrimSpace(read(server.TokenFile)), Policy: read("witnesses.policy")}
+	return ledgerEndpoint{URL: url, Token: strings.TrimSpace(read(server.TokenFile)), Policy: read(server.PolicyFile)}
 }
 
 // TestPublishToRealLedger runs the whole vendor history of richRepo (ECDSA

@@ -73,19 +73,8 @@ func Start(t *testing.T, opts StartOptions) *Ledger {
 	if opts.Replicas == 0 {
 		opts.Replicas = 1
 	}
-	dir := t.TempDir()
-	cfg := opts.Config
-	cfg.RateLimit = -1
-	if err := server.Init(context.Background(), dir, server.InitOptions{Origin: opts.Origin, Config: &cfg}); err != nil {
-		t.Fatal(err)
-	}
-	vkey := strings.TrimSpace(readFile(t, filepath.Join(dir, server.VKeyFile)))
-	ws := []*witnesstest.Witness{witnesstest.Start(t, "w0.conformance.test", vkey), witnesstest.Start(t, "w1.conformance.test", vkey)}
-	pb := witnesstest.Policy(vkey, 2, ws...)
-	if err := os.WriteFile(filepath.Join(dir, server.PolicyFile), pb, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Parse(pb)
+	dir, ws := Init(t, opts.Origin, opts.Config, 2, 2)
+	pol, err := policy.Parse([]byte(readFile(t, filepath.Join(dir, server.PolicyFile))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,9 +86,38 @@ func Start(t *testing.T, opts StartOptions) *Ledger {
 	return l
 }
 
+// Init initialises a ledger directory under t.TempDir with cfg (its rate
+// limit off) for origin, starts n real witnesses (w0.<host>, w1.<host>, ...,
+// host being the origin's first segment) that cosign for its log, and
+// writes a k-of-n witness policy naming them with their URLs (with n 0 the
+// ledger's own "quorum none" stays). It returns the directory and the
+// witnesses, which stop when the test ends.
+func Init(t testing.TB, origin string, cfg server.Config, n, k int) (string, []*witnesstest.Witness) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg.RateLimit = -1
+	if err := server.Init(context.Background(), dir, server.InitOptions{Origin: origin, Config: &cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		return dir, nil
+	}
+	vkey := strings.TrimSpace(readFile(t, filepath.Join(dir, server.VKeyFile)))
+	host, _, _ := strings.Cut(origin, "/")
+	var ws []*witnesstest.Witness
+	for i := 0; i < n; i++ {
+		ws = append(ws, witnesstest.Start(t, fmt.Sprintf("w%d.%s", i, host), vkey))
+	}
+	if err := os.WriteFile(filepath.Join(dir, server.PolicyFile), witnesstest.Policy(vkey, k, ws...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, ws
+}
+
 // Serve serves the ledger in dir on 127.0.0.1 free ports until the test
-// ends, and returns its HTTP base URL and gRPC address.
-func Serve(t *testing.T, dir string, opts server.Options) (string, string) {
+// ends, and returns its HTTP base URL and gRPC address. It fails the test
+// if the ledger does not listen within a minute (a loaded machine).
+func Serve(t testing.TB, dir string, opts server.Options) (string, string) {
 	t.Helper()
 	opts.HTTPAddr, opts.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
 	opts.AddrFile = filepath.Join(t.TempDir(), "addr")
@@ -117,12 +135,12 @@ func Serve(t *testing.T, dir string, opts server.Options) (string, string) {
 		}
 	})
 	var addrs map[string]string
-	for i := 0; ; i++ {
+	for deadline := time.Now().Add(time.Minute); ; {
 		b, err := os.ReadFile(opts.AddrFile)
 		if err == nil && json.Unmarshal(b, &addrs) == nil {
 			break
 		}
-		if i > 1000 {
+		if time.Now().After(deadline) {
 			t.Fatal("ledger did not start")
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -130,7 +148,7 @@ func Serve(t *testing.T, dir string, opts server.Options) (string, string) {
 	return "http://" + addrs["http"], addrs["grpc"]
 }
 
-func readFile(t *testing.T, p string) string {
+func readFile(t testing.TB, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
