@@ -42,7 +42,9 @@
 //   - internal/harness (this package) builds on kit and imports log,
 //     log/server, witness, repo and client/device. A package that this
 //     package imports (directly or not) can use it only from external test
-//     packages (package foo_test); its internal tests use kit.
+//     packages (package foo_test); its internal tests use kit, and
+//     log/conformance.Init and Serve (what Start runs the ledger with) when
+//     they need the real ledger, as package repo's do.
 //
 // Helpers fail the test (t.Fatal) on errors in the setup itself; values are
 // not safe for concurrent use unless their doc says so.
