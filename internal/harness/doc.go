@@ -43,8 +43,9 @@
 //     log/server, witness, repo and client/device. A package that this
 //     package imports (directly or not) can use it only from external test
 //     packages (package foo_test); its internal tests use kit, and
-//     log/conformance.Init and Serve (what Start runs the ledger with) when
-//     they need the real ledger, as package repo's do.
+//     log/conformance.Init and Serve when they need the real ledger, as
+//     package repo's do. This package imports neither log/conformance nor
+//     audit, so that the auditor's internal tests can use it.
 //
 // Helpers fail the test (t.Fatal) on errors in the setup itself; values are
 // not safe for concurrent use unless their doc says so.

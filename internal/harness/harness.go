@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,6 @@ import (
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
 	"github.com/shiplog/shiplog/evidence/policy"
-	"github.com/shiplog/shiplog/log/conformance"
 	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/repo"
 	"github.com/shiplog/shiplog/repo/keys"
@@ -26,9 +26,13 @@ import (
 // Origin is the origin (and log key name) of the ledger Start runs.
 const Origin = "harness.example/log"
 
-// publishWait bounds how long a publish waits for each proof: generous, for
-// a loaded machine. It is a deadline, not an expectation.
-const publishWait = 2 * time.Minute
+// startWait bounds how long Start waits for the ledger to listen, and
+// publishWait how long a publish waits for each proof: generous, for a
+// loaded machine. They are deadlines, not expectations.
+const (
+	startWait   = 60 * time.Second
+	publishWait = 2 * time.Minute
+)
 
 // Option configures Start.
 type Option func(*options)
@@ -56,22 +60,36 @@ type Harness struct {
 	// satisfies (the ledger's witnesses.policy); Policy is it parsed.
 	PolicyText []byte
 	Policy     *policy.Policy
-	// Witnesses are the running witnesses, w0.harness.example, ...
+	// Witnesses are the running witnesses, w0.example, w1.example, ...
 	Witnesses []*witnesstest.Witness
 }
 
-// Start starts the ledger (its rate limit off) and its witnesses
-// (log/conformance.Init and Serve), and fails the test if they do not start
-// within a minute.
+// Start starts the ledger and its witnesses, and fails the test if they
+// do not start within a minute. (It does the work of log/conformance.Init
+// and Serve itself: log/conformance imports audit, whose internal tests use
+// this package.)
 func Start(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
 	var o options
 	for _, f := range opts {
 		f(&o)
 	}
-	h := &Harness{}
-	h.Dir, h.Witnesses = conformance.Init(t, Origin, server.Config{}, o.witnesses, o.quorum)
-	h.URL, _ = conformance.Serve(t, h.Dir, server.Options{})
+	ctx := context.Background()
+	h := &Harness{Dir: filepath.Join(t.TempDir(), "ledger")}
+	if err := server.Init(ctx, h.Dir, server.InitOptions{Origin: Origin}); err != nil {
+		t.Fatal(err)
+	}
+	vkey := strings.TrimSpace(string(readFile(t, filepath.Join(h.Dir, server.VKeyFile))))
+	for i := 0; i < o.witnesses; i++ {
+		h.Witnesses = append(h.Witnesses, witnesstest.Start(t, fmt.Sprintf("w%d.example", i), vkey))
+	}
+	if o.witnesses > 0 {
+		p := witnesstest.Policy(vkey, o.quorum, h.Witnesses...)
+		if err := os.WriteFile(filepath.Join(h.Dir, server.PolicyFile), p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.URL = serve(t, h.Dir)
 	h.Token = strings.TrimSpace(string(readFile(t, filepath.Join(h.Dir, server.TokenFile))))
 	h.PolicyText = readFile(t, filepath.Join(h.Dir, server.PolicyFile))
 	var err error
@@ -79,6 +97,37 @@ func Start(t testing.TB, opts ...Option) *Harness {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// serve opens the ledger in dir, serves it until the test ends and returns
+// its HTTP base URL.
+func serve(t testing.TB, dir string) string {
+	t.Helper()
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	n, err := server.Open(context.Background(), dir, server.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", AddrFile: addrFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ledger: %v", err)
+		}
+	})
+	var addrs map[string]string
+	for deadline := time.Now().Add(startWait); ; {
+		b, err := os.ReadFile(addrFile)
+		if err == nil && json.Unmarshal(b, &addrs) == nil {
+			return "http://" + addrs["http"]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ledger did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func readFile(t testing.TB, p string) []byte {
