@@ -136,7 +136,11 @@ func TestNginx(t *testing.T) {
 	dir := t.TempDir()
 	repoDir := filepath.Join(dir, "repo")
 	stored := makeRepo(t, repoDir)
-	for name, content := range map[string]string{"metadata/timestamp.json": "{}", "metadata/3.targets.json": "{}"} {
+	evidence := "metadata/signoff/" + strings.Repeat("ab", 32) + ".json"
+	for name, content := range map[string]string{"metadata/timestamp.json": "{}", "metadata/3.targets.json": "{}", evidence: "{}"} {
+		if err := durable.MkdirAll(filepath.Dir(filepath.Join(repoDir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := durable.WriteFile(filepath.Join(repoDir, name), []byte(content), durable.Public); err != nil {
 			t.Fatal(err)
 		}
@@ -202,6 +206,7 @@ func TestNginx(t *testing.T) {
 	}{
 		{"/metadata/timestamp.json", 200, "no-cache"},
 		{"/metadata/3.targets.json", 200, "public, max-age=31536000, immutable"},
+		{"/" + evidence, 200, "no-cache"},
 		{"/targets/" + stored, 200, "public, max-age=31536000, immutable"},
 		{"/staging.json", 404, ""},
 		{"/shiplog-repo.json", 404, ""},

@@ -12,7 +12,8 @@ import (
 // Handler serves a repository directory as a static web server or CDN
 // should: only metadata/ and targets/ are public (staging.json and
 // shiplog-repo.json are not), unversioned metadata (timestamp.json,
-// root.json) must be revalidated, and everything else is immutable. It serves
+// root.json) and sign-off evidence (metadata/signoff/) must be revalidated,
+// and everything else is immutable. It serves
 // GET and HEAD only, never lists directories, and serves regular files only:
 // every component of the path must be a real directory or, last, a regular
 // file, never a symbolic link, device, pipe or socket (a link planted in
@@ -36,8 +37,10 @@ func Handler(dir string) http.Handler {
 			return
 		}
 		defer f.Close()
-		switch p {
-		case "/metadata/timestamp.json", "/metadata/root.json":
+		switch {
+		case p == "/metadata/timestamp.json" || p == "/metadata/root.json":
+			w.Header().Set("Cache-Control", "no-cache")
+		case strings.HasPrefix(p, "/metadata/"+SignoffDir+"/"): // grows as statements are logged
 			w.Header().Set("Cache-Control", "no-cache")
 		default:
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")

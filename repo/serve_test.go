@@ -12,7 +12,7 @@ func TestHandlerServesOnlyTheRepository(t *testing.T) {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"metadata/timestamp.json": "{}", "metadata/3.targets.json": "{}", "targets/ab.app.bin": "x",
-		"staging.json": "secret", "shiplog-repo.json": "{}",
+		"metadata/signoff/ab.json": "{}", "staging.json": "secret", "shiplog-repo.json": "{}",
 	} {
 		p := filepath.Join(dir, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
@@ -27,6 +27,7 @@ func TestHandlerServesOnlyTheRepository(t *testing.T) {
 		{"GET", "/metadata/timestamp.json", 200, "no-cache"},
 		{"GET", "/metadata/3.targets.json", 200, "public, max-age=31536000, immutable"},
 		{"HEAD", "/targets/ab.app.bin", 200, "public, max-age=31536000, immutable"},
+		{"GET", "/metadata/signoff/ab.json", 200, "no-cache"},
 		{"GET", "/staging.json", 404, ""},
 		{"GET", "/shiplog-repo.json", 404, ""},
 		{"GET", "/metadata/", 404, ""},

@@ -33,7 +33,8 @@ only then exposed with a new snapshot and timestamp. See docs/vendor.md.`,
   shiplog repo status -d repo`,
 	}
 	c.AddCommand(repoKeyCmd(), repoInitCmd(), repoAddCmd(), repoRemoveCmd(), repoDelegateCmd(), repoRotateCmd(),
-		repoRenewCmd(), repoDiscardCmd(), repoSignCmd(), repoTimestampCmd(), repoRefreshCmd(), repoStatusCmd(), repoRegisterCmd(), repoServeCmd())
+		repoRenewCmd(), repoDiscardCmd(), repoSignCmd(), repoTimestampCmd(), repoRefreshCmd(), repoStatusCmd(), repoRegisterCmd(), repoServeCmd(),
+		repoAttestationsCmd())
 	return c
 }
 

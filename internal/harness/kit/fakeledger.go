@@ -24,7 +24,8 @@ import (
 
 // FakeLedger is an in-memory ledger for tests of the vendor side: a real
 // HTTP server (httptest, on 127.0.0.1) implementing the publish, admin and
-// proof calls of docs/spec/ledger-api.md, with a Merkle tree, a log key and
+// proof calls of docs/spec/ledger-api.md and the attest and attestations
+// calls of docs/spec/signoff.md, with a Merkle tree, a log key and
 // one witness, so the proofs it returns are real C2SP tlog-proofs that
 // verify under Policy. It checks what the API contract promises (token,
 // sizes, roles, versions, thresholds against the logged root) and can inject
@@ -46,6 +47,8 @@ type FakeLedger struct {
 	repos   map[string]*repoState
 	logS    note.Signer
 	witS    note.Signer
+	// attested are the sign-off envelopes logged, in log order.
+	attested []attested
 
 	// FailNext answers the next FailCount requests with FailStatus.
 	FailStatus, FailCount int
@@ -96,6 +99,8 @@ func NewFakeLedger() *FakeLedger {
 	mux.HandleFunc("POST /v1/admin/repositories", s.register)
 	mux.HandleFunc("GET /v1/proof", s.proof)
 	mux.HandleFunc("GET /v1/witnesses", s.witnesses)
+	mux.HandleFunc("POST /v1/attest", s.attest)
+	mux.HandleFunc("GET /v1/attestations", s.attestations)
 	s.Server = httptest.NewServer(http.MaxBytesHandler(s.faults(mux), 5<<20+1))
 	return s
 }
