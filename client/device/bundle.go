@@ -113,9 +113,7 @@ func (d *Device) planBundle(ctx context.Context, b *bundle.Bundle, s *state.Stat
 	if err != nil {
 		return nil, nil, err
 	}
-	// A bundle carries no sign-off evidence of its own yet: a device
-	// that requires sign-off holds a bundle's release.
-	if err := d.signoff(ctx, v.Session, p, nil); err != nil {
+	if err := d.signoff(ctx, v.Session, p, bundleSources(b)); err != nil {
 		return nil, nil, err
 	}
 	return v, p, d.assess(p)

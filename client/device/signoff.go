@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/shiplog/shiplog/client/approval"
+	"github.com/shiplog/shiplog/client/bundle"
 	"github.com/shiplog/shiplog/client/ledger"
 	"github.com/shiplog/shiplog/client/update"
 	"github.com/shiplog/shiplog/evidence"
@@ -22,32 +23,62 @@ import (
 var ErrMismatch = errors.New("sign-off: a trusted rebuilder stated a mismatch")
 
 // evidenceSource returns the sign-off evidence one source holds for a
-// target digest: evidence files (docs/spec/signoff.md, "The evidence
-// file"), nil when it has none.
+// target digest (docs/spec/signoff.md, "The evidence file"), parsed but
+// unverified; nil when it has none.
 type evidenceSource struct {
 	name  string
-	fetch func(ctx context.Context, subject string) ([]byte, error)
+	fetch func(ctx context.Context, subject [sha256.Size]byte) (*signoff.Evidence, error)
+}
+
+// parsedEvidence parses an evidence file fetched for subject.
+func parsedEvidence(b []byte, subject [sha256.Size]byte) (*signoff.Evidence, error) {
+	if b == nil {
+		return nil, nil
+	}
+	ev, err := signoff.ParseEvidence(b)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Subject != subject {
+		return nil, errors.New("evidence file about another digest")
+	}
+	return ev, nil
 }
 
 // onlineSources are where an online device looks for evidence: the
 // repository's metadata/signoff/<hex>.json and, with a ledger configured,
 // the ledger's attestations query for the trusted keys.
 func (d *Device) onlineSources(remote update.Remote) []evidenceSource {
-	out := []evidenceSource{{name: "repository", fetch: func(ctx context.Context, subject string) ([]byte, error) {
-		b, err := remote.Metadata(ctx, "signoff/"+subject+".json", ledger.MaxEvidence)
+	out := []evidenceSource{{name: "repository", fetch: func(ctx context.Context, subject [sha256.Size]byte) (*signoff.Evidence, error) {
+		b, err := remote.Metadata(ctx, "signoff/"+hex.EncodeToString(subject[:])+".json", ledger.MaxEvidence)
 		if errors.Is(err, update.ErrNotFound) {
 			return nil, nil
 		}
-		return b, err
+		if err != nil {
+			return nil, err
+		}
+		return parsedEvidence(b, subject)
 	}}}
 	if d.cfg.Ledger != "" {
 		lc := d.ledgerClient()
 		ids := d.trustedKeyIDs()
-		out = append(out, evidenceSource{name: "ledger", fetch: func(ctx context.Context, subject string) ([]byte, error) {
-			return lc.Attestations(ctx, d.cfg.Repository, subject, ids)
+		out = append(out, evidenceSource{name: "ledger", fetch: func(ctx context.Context, subject [sha256.Size]byte) (*signoff.Evidence, error) {
+			b, err := lc.Attestations(ctx, d.cfg.Repository, hex.EncodeToString(subject[:]), ids)
+			if err != nil {
+				return nil, err
+			}
+			return parsedEvidence(b, subject)
 		}})
 	}
 	return out
+}
+
+// bundleSources is where a device installing bundle b looks for evidence:
+// the bundle only (a bundle is checked offline, on what it carries).
+func bundleSources(b *bundle.Bundle) []evidenceSource {
+	return []evidenceSource{{name: "bundle", fetch: func(_ context.Context, subject [sha256.Size]byte) (*signoff.Evidence, error) {
+		return b.Signoff(subject), nil
+	}}}
 }
 
 // requirements returns the configured requirements in
@@ -115,17 +146,12 @@ func (d *Device) signoffTarget(ctx context.Context, sess *update.Session, reqs [
 	var atts []signoff.Attestation
 	seen := map[[sha256.Size]byte]bool{}
 	for _, src := range sources {
-		b, err := src.fetch(ctx, subjectHex)
+		ev, err := src.fetch(ctx, [sha256.Size]byte(subject))
 		if err != nil {
-			d.log.Warn("couldn't fetch sign-off evidence", "source", src.name, "target", clean(path), "err", err)
+			d.log.Warn("ignoring sign-off evidence", "source", src.name, "target", clean(path), "err", err)
 			continue
 		}
-		if b == nil {
-			continue
-		}
-		ev, err := signoff.ParseEvidence(b)
-		if err != nil || ev.Subject != [sha256.Size]byte(subject) {
-			d.log.Warn("ignoring malformed sign-off evidence", "source", src.name, "target", clean(path), "err", err)
+		if ev == nil {
 			continue
 		}
 		for _, a := range ev.Attestations {

@@ -71,6 +71,54 @@ type signoffEnv struct {
 	evidence map[string][]signoff.Attestation // by subject hex, what the repository serves
 	ledger   map[string][]signoff.Attestation // by subject hex, what the ledger answers
 	made     int
+	// via is how the device takes the release under test: "online"
+	// (Update) or "bundle" (InstallBundle of a bundle of fw/image.bin made
+	// from the repository, carrying its evidence files).
+	via string
+}
+
+// run takes the release as e.via says.
+func (e *signoffEnv) run() (*device.Result, error) {
+	if e.via != "bundle" {
+		return e.update()
+	}
+	path := filepath.Join(e.t.TempDir(), "fw.bundle")
+	if err := os.WriteFile(path, e.repo.Bundle("fw/image.bin"), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	d := e.open(device.Options{Yes: true})
+	defer d.Close()
+	return d.InstallBundle(context.Background(), path)
+}
+
+func (e *signoffEnv) mustRun() *device.Result {
+	e.t.Helper()
+	res, err := e.run()
+	if err != nil {
+		e.t.Fatalf("%s: %v", e.via, err)
+	}
+	return res
+}
+
+// refused runs e.run, which must fail and change nothing.
+func (e *signoffEnv) refused() error {
+	e.t.Helper()
+	before := e.snap()
+	res, err := e.run()
+	if err == nil {
+		e.t.Fatalf("%s succeeded: %+v", e.via, res)
+	}
+	if !e.snap().equal(before) {
+		e.t.Fatal("a refused release changed the device")
+	}
+	return err
+}
+
+// both runs f for the online and the bundle path.
+func both(t *testing.T, f func(t *testing.T, via string)) {
+	for _, via := range []string{"online", "bundle"} {
+		t.Run(via, func(t *testing.T) { f(t, via) })
+	}
 }
 
 var fixtureTime = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -173,9 +221,9 @@ func mustHex(t *testing.T, s string) []byte {
 func (e *signoffEnv) held() string {
 	e.t.Helper()
 	before := e.snap()
-	res, err := e.update()
+	res, err := e.run()
 	if err != nil {
-		e.t.Fatalf("a release without its sign-off is held, not an error: %v", err)
+		e.t.Fatalf("%s: a release without its sign-off is held, not an error: %v", e.via, err)
 	}
 	if res.Installed || res.Action != approval.Hold {
 		e.t.Fatalf("release without sign-off: %+v", res)
@@ -195,10 +243,12 @@ func wantIn(t *testing.T, msg string, subs ...string) {
 	}
 }
 
-// twoRebuilders is a device requiring 2 of 2 rebuilders, v1 installed.
-func twoRebuilders(t *testing.T) (*signoffEnv, attester, attester) {
+// twoRebuilders is a device requiring 2 of 2 rebuilders, v1 installed,
+// taking v2 (published, not yet signed off) via "online" or "bundle".
+func twoRebuilders(t *testing.T, via string) (*signoffEnv, attester, attester) {
 	a, b := newAttester(t, "rebuilder-a.example"), newAttester(t, "rebuilder-b.example")
 	e := signoffStart(t, []device.Requirement{require(t, signoff.Reproduced, 2, a, b)}, []attester{a, b})
+	e.via = via
 	e.repo.AddTarget("targets", "fw/image.bin", []byte("firmware v2"), nil)
 	e.repo.Publish()
 	return e, a, b
@@ -208,19 +258,22 @@ func twoRebuilders(t *testing.T) (*signoffEnv, attester, attester) {
 // reproduced v2 and a reviewer reviewed it; the device installs it and
 // its summary names who reproduced and who reviewed.
 func TestSignoffInstallsWithEnoughStatements(t *testing.T) {
-	a, b, r := newAttester(t, "rebuilder-a.example"), newAttester(t, "rebuilder-b.example"), newAttester(t, "auditor.example")
-	e := signoffStart(t, []device.Requirement{require(t, signoff.Reproduced, 2, a, b), require(t, signoff.Reviewed, 1, r)}, []attester{a, b}, r)
-	e.repo.AddTarget("targets", "fw/image.bin", []byte("firmware v2"), nil)
-	e.repo.Publish()
-	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
-	e.attest(b, signoff.Reproduced, "firmware v2", "firmware v2")
-	e.attest(r, signoff.Reviewed, "firmware v2", "")
-	res := e.mustUpdate()
-	if !res.Installed || e.installed("fw/image.bin") != "firmware v2" {
-		t.Fatalf("signed-off release: %+v", res)
-	}
-	text := res.Summary.Text()
-	wantIn(t, text, "reproduced by rebuilder-a.example, rebuilder-b.example (2 of 2 required)", "reviewed by auditor.example (1 of 1 required)")
+	both(t, func(t *testing.T, via string) {
+		a, b, r := newAttester(t, "rebuilder-a.example"), newAttester(t, "rebuilder-b.example"), newAttester(t, "auditor.example")
+		e := signoffStart(t, []device.Requirement{require(t, signoff.Reproduced, 2, a, b), require(t, signoff.Reviewed, 1, r)}, []attester{a, b}, r)
+		e.via = via
+		e.repo.AddTarget("targets", "fw/image.bin", []byte("firmware v2"), nil)
+		e.repo.Publish()
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		e.attest(b, signoff.Reproduced, "firmware v2", "firmware v2")
+		e.attest(r, signoff.Reviewed, "firmware v2", "")
+		res := e.mustRun()
+		if !res.Installed || e.installed("fw/image.bin") != "firmware v2" {
+			t.Fatalf("signed-off release: %+v", res)
+		}
+		text := res.Summary.Text()
+		wantIn(t, text, "reproduced by rebuilder-a.example, rebuilder-b.example (2 of 2 required)", "reviewed by auditor.example (1 of 1 required)")
+	})
 }
 
 // TestSignoffRefusesTooFewStatements: one of the two required rebuilders
@@ -228,88 +281,102 @@ func TestSignoffInstallsWithEnoughStatements(t *testing.T) {
 // many of which kind it found from whom, and installs it on a later check
 // once the second statement is logged.
 func TestSignoffRefusesTooFewStatements(t *testing.T) {
-	e, a, b := twoRebuilders(t)
-	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
-	msg := e.held()
-	wantIn(t, msg, "1 of 2 required reproduced statements (rebuilder-a.example); none from rebuilder-b.example")
-	d := e.open(device.Options{})
-	st, err := d.Status()
-	d.Close()
-	if err != nil || st.Pending == nil || !strings.Contains(st.Pending.Description, "none from rebuilder-b.example") {
-		t.Errorf("status does not show the release held for sign-off: %+v, %v", st.Pending, err)
-	}
-	e.attest(b, signoff.Reproduced, "firmware v2", "firmware v2")
-	if res := e.mustUpdate(); !res.Installed || e.installed("fw/image.bin") != "firmware v2" {
-		t.Fatalf("once both statements are logged: %+v", res)
-	}
+	both(t, func(t *testing.T, via string) {
+		e, a, b := twoRebuilders(t, via)
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		msg := e.held()
+		wantIn(t, msg, "1 of 2 required reproduced statements (rebuilder-a.example); none from rebuilder-b.example")
+		d := e.open(device.Options{})
+		st, err := d.Status()
+		d.Close()
+		if err != nil || st.Pending == nil || !strings.Contains(st.Pending.Description, "none from rebuilder-b.example") {
+			t.Errorf("status does not show the release held for sign-off: %+v, %v", st.Pending, err)
+		}
+		e.attest(b, signoff.Reproduced, "firmware v2", "firmware v2")
+		if res := e.mustRun(); !res.Installed || e.installed("fw/image.bin") != "firmware v2" {
+			t.Fatalf("once both statements are logged: %+v", res)
+		}
+	})
 }
 
 // TestSignoffRefusesNoEvidence: nobody attested v2 and the repository
 // serves no evidence file (404): held, naming both missing rebuilders.
 func TestSignoffRefusesNoEvidence(t *testing.T) {
-	e, _, _ := twoRebuilders(t)
-	wantIn(t, e.held(), "0 of 2 required reproduced statements; none from rebuilder-a.example, rebuilder-b.example")
+	both(t, func(t *testing.T, via string) {
+		e, _, _ := twoRebuilders(t, via)
+		wantIn(t, e.held(), "0 of 2 required reproduced statements; none from rebuilder-a.example, rebuilder-b.example")
+	})
 }
 
 // TestSignoffRefusesOneKeyCountedTwice: rebuilder A (or whoever holds its
 // key) signs two statements, two distinct envelopes, both logged: they
 // count as one attester.
 func TestSignoffRefusesOneKeyCountedTwice(t *testing.T) {
-	e, a, _ := twoRebuilders(t)
-	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
-	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
-	if n := len(e.evidence[digestHex("firmware v2")]); n != 2 {
-		t.Fatalf("%d statements served, want A's two", n)
-	}
-	wantIn(t, e.held(), "1 of 2 required reproduced statements")
+	both(t, func(t *testing.T, via string) {
+		e, a, _ := twoRebuilders(t, via)
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		if n := len(e.evidence[digestHex("firmware v2")]); n != 2 {
+			t.Fatalf("%d statements served, want A's two", n)
+		}
+		wantIn(t, e.held(), "1 of 2 required reproduced statements")
+	})
 }
 
 // TestSignoffRefusesStatementAboutAnotherDigest: rebuilder B's statement,
 // logged and proven, is about v1's digest; served as evidence for v2 it
 // does not count.
 func TestSignoffRefusesStatementAboutAnotherDigest(t *testing.T) {
-	e, a, b := twoRebuilders(t)
-	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
-	e.publish(digestHex("firmware v2"), e.logged(e.statement(b, signoff.Reproduced, "firmware v1", "firmware v1")))
-	wantIn(t, e.held(), "1 of 2 required reproduced statements (rebuilder-a.example); none from rebuilder-b.example")
+	both(t, func(t *testing.T, via string) {
+		e, a, b := twoRebuilders(t, via)
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		e.publish(digestHex("firmware v2"), e.logged(e.statement(b, signoff.Reproduced, "firmware v1", "firmware v1")))
+		wantIn(t, e.held(), "1 of 2 required reproduced statements (rebuilder-a.example); none from rebuilder-b.example")
+	})
 }
 
 // TestSignoffRefusesStatementNotInTheLog: rebuilder B's statement was never
 // logged; it is served with the proof of A's entry.
 func TestSignoffRefusesStatementNotInTheLog(t *testing.T) {
-	e, a, b := twoRebuilders(t)
-	la := e.logged(e.statement(a, signoff.Reproduced, "firmware v2", "firmware v2"))
-	e.publish(digestHex("firmware v2"), la, signoff.Attestation{Envelope: e.statement(b, signoff.Reproduced, "firmware v2", "firmware v2"), Proof: la.Proof})
-	wantIn(t, e.held(), "1 of 2 required reproduced statements (rebuilder-a.example); none from rebuilder-b.example")
+	both(t, func(t *testing.T, via string) {
+		e, a, b := twoRebuilders(t, via)
+		la := e.logged(e.statement(a, signoff.Reproduced, "firmware v2", "firmware v2"))
+		e.publish(digestHex("firmware v2"), la, signoff.Attestation{Envelope: e.statement(b, signoff.Reproduced, "firmware v2", "firmware v2"), Proof: la.Proof})
+		wantIn(t, e.held(), "1 of 2 required reproduced statements (rebuilder-a.example); none from rebuilder-b.example")
+	})
 }
 
 // TestSignoffRefusesCheckpointWithoutQuorum: rebuilder B's statement is
 // logged, but its proof's checkpoint is cosigned by one witness where the
 // device's policy needs two.
 func TestSignoffRefusesCheckpointWithoutQuorum(t *testing.T) {
-	e, a, b := twoRebuilders(t)
-	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
-	e.publish(digestHex("firmware v2"), e.logged(e.statement(b, signoff.Reproduced, "firmware v2", "firmware v2"), 0))
-	wantIn(t, e.held(), "1 of 2 required reproduced statements (rebuilder-a.example); none from rebuilder-b.example")
+	both(t, func(t *testing.T, via string) {
+		e, a, b := twoRebuilders(t, via)
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		e.publish(digestHex("firmware v2"), e.logged(e.statement(b, signoff.Reproduced, "firmware v2", "firmware v2"), 0))
+		wantIn(t, e.held(), "1 of 2 required reproduced statements (rebuilder-a.example); none from rebuilder-b.example")
+	})
 }
 
 // TestSignoffRefusesTrustedMismatch: rebuilder A reproduced v2, rebuilder
 // B built other bytes and said so in the log: the device refuses v2 with
 // an error naming B, and changes nothing.
 func TestSignoffRefusesTrustedMismatch(t *testing.T) {
-	e, a, b := twoRebuilders(t)
-	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
-	e.attest(b, signoff.Mismatch, "firmware v2", "firmware v2 as built from the source")
-	err := e.attack()
-	if !errors.Is(err, device.ErrMismatch) || !strings.Contains(err.Error(), "rebuilder-b.example") {
-		t.Fatalf("trusted mismatch: %v", err)
-	}
+	both(t, func(t *testing.T, via string) {
+		e, a, b := twoRebuilders(t, via)
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		e.attest(b, signoff.Mismatch, "firmware v2", "firmware v2 as built from the source")
+		err := e.refused()
+		if !errors.Is(err, device.ErrMismatch) || !strings.Contains(err.Error(), "rebuilder-b.example") {
+			t.Fatalf("trusted mismatch: %v", err)
+		}
+	})
 }
 
 // TestSignoffFromLedger: the repository serves no evidence; the device
 // asks the ledger for the statements of its trusted keys and installs.
 func TestSignoffFromLedger(t *testing.T) {
-	e, a, b := twoRebuilders(t)
+	e, a, b := twoRebuilders(t, "online")
 	e.withSignoffLedger()
 	for _, x := range []attester{a, b} {
 		at := e.logged(e.statement(x, signoff.Reproduced, "firmware v2", "firmware v2"))
@@ -365,7 +432,7 @@ func (e *signoffEnv) withSignoffLedger() {
 // TestSignoffStatus: status and check show the requirements and the
 // sign-off found.
 func TestSignoffStatus(t *testing.T) {
-	e, a, _ := twoRebuilders(t)
+	e, a, _ := twoRebuilders(t, "online")
 	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
 	d := e.open(device.Options{})
 	defer d.Close()
@@ -431,26 +498,25 @@ func TestParseRequire(t *testing.T) {
 	}
 }
 
-// TestSignoffBundleWithoutEvidenceHeld: a bundle that carries no sign-off
-// evidence is held by a device that requires sign-off, even when the
-// repository online has the statements: a bundle is checked offline, on
-// what it carries.
-func TestSignoffBundleWithoutEvidenceHeld(t *testing.T) {
-	e, a, b := twoRebuilders(t)
-	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
-	e.attest(b, signoff.Reproduced, "firmware v2", "firmware v2")
-	path := filepath.Join(t.TempDir(), "b.bundle")
+// TestSignoffBundleCheckedOnWhatItCarries: a bundle made before the
+// rebuilders attested carries no evidence; the device holds it even though
+// the repository online now serves the statements (a bundle is checked
+// offline).
+func TestSignoffBundleCheckedOnWhatItCarries(t *testing.T) {
+	e, a, b := twoRebuilders(t, "bundle")
+	path := filepath.Join(t.TempDir(), "early.bundle")
 	if err := os.WriteFile(path, e.repo.Bundle("fw/image.bin"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := e.snap()
+	e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+	e.attest(b, signoff.Reproduced, "firmware v2", "firmware v2")
 	d := e.open(device.Options{Yes: true})
 	res, err := d.InstallBundle(context.Background(), path)
 	d.Close()
 	if err != nil || res.Installed || res.Action != approval.Hold || !strings.Contains(res.Message, "0 of 2 required reproduced statements") {
 		t.Fatalf("bundle without sign-off evidence: %+v, %v", res, err)
 	}
-	if !e.snap().equal(before) {
-		t.Fatal("holding a bundle changed the device")
+	if res := e.mustRun(); !res.Installed {
+		t.Fatalf("a bundle made after the statements: %+v", res)
 	}
 }
