@@ -106,6 +106,14 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 	if err := checkShape(repo, role, data); err != nil {
 		return Accepted{}, err
 	}
+	return checkDecoded(h, repo, role, data, tufcheck.DecodeUnverified(data, role), now)
+}
+
+// checkDecoded is CheckSubmission on data already decoded as role by
+// tufcheck.DecodeUnverified (whose Decoded checks return what the byte
+// functions return), after checkShape passed: the ledger decodes a
+// submission once, before it takes the repository's lock, for its header.
+func checkDecoded(h History, repo, role string, data []byte, u *tufcheck.Unverified, now time.Time) (Accepted, error) {
 	root, err := h.Root()
 	if err != nil {
 		return Accepted{}, err
@@ -118,7 +126,7 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 	var delegatorOf any
 	switch role {
 	case metadata.ROOT:
-		r, err := tufcheck.NextRoot(root, data, now)
+		r, err := tufcheck.NextRootDecoded(root, u, now)
 		if err != nil {
 			return Accepted{}, err
 		}
@@ -128,7 +136,7 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 		}
 		version, floor = r.Signed.Version, int64(latest)
 	case metadata.TARGETS:
-		t, err := tufcheck.TopLevelTargets(root, data, now)
+		t, err := tufcheck.TopLevelTargetsDecoded(root, u, now)
 		if err != nil {
 			return Accepted{}, err
 		}
@@ -144,7 +152,7 @@ func CheckSubmission(h History, repo, role string, data []byte, now time.Time) (
 		if err != nil {
 			return Accepted{}, err
 		}
-		t, err := tufcheck.DelegatedTargets(delegator, role, data, now)
+		t, err := tufcheck.DelegatedTargetsDecoded(delegator, role, u, now)
 		if err != nil {
 			return Accepted{}, err
 		}

@@ -241,7 +241,10 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 	if err := checkShape(repo, role, data); err != nil {
 		return nil, l.m.refused(err)
 	}
-	h, err := tufcheck.PeekUnverified(data)
+	// Decoded once: its header (what PeekUnverified returns) before the
+	// lock, the rest for the checks under it.
+	u := tufcheck.DecodeUnverified(data, role)
+	h, err := u.Header()
 	if err != nil {
 		return nil, l.m.refused(err)
 	}
@@ -249,7 +252,7 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 	if err != nil {
 		return nil, err
 	}
-	r, err := l.publishLocked(ctx, repo, role, data, uint64(h.Version))
+	r, err := l.publishLocked(ctx, repo, role, data, u, uint64(h.Version))
 	unlock()
 	if err != nil {
 		return nil, l.m.refused(err)
@@ -257,7 +260,7 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 	return l.finish(ctx, r, start, wait)
 }
 
-func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []byte, version uint64) (*Receipt, error) {
+func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []byte, u *tufcheck.Unverified, version uint64) (*Receipt, error) {
 	// One read of the index for what the checks below need first.
 	e, entryErr := entry.New(repo, role, version, data)
 	q := Lookup{Repo: repo, Leaf: e.LeafHash(), Roles: lookupRoles(role)}
@@ -272,7 +275,7 @@ func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []by
 		return l.receipt(e, found.LeafIndex, true), nil
 	}
 	prev, hadPrev := found.Roles[role]
-	acc, err := CheckSubmission(&history{l: l, repo: repo, roles: found.Roles, asked: q.Roles}, repo, role, data, l.now())
+	acc, err := checkDecoded(&history{l: l, repo: repo, roles: found.Roles, asked: q.Roles}, repo, role, data, u, l.now())
 	if err != nil {
 		return nil, err
 	}
