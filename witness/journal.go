@@ -29,14 +29,22 @@ import (
 // header, then 0x01 0x00 0x0f "example.com/log" 0x00…0x04, 32 hash bytes,
 // 0x00 0x00 0x01 0x2c and the note: 352 bytes in all.
 //
-// Records are appended by one write per commit, and the commit is answered
+// The file is grown ahead of the records in zeroed chunks (written and
+// synced before any record goes there), so that a commit overwrites blocks
+// the file already has and its fdatasync need not also write the file's
+// size: one device write per commit, not two. The records end at the first
+// frame of length zero.
+//
+// Records are written by one write per commit, and the commit is answered
 // only after the fdatasync that follows it, so a crash can leave at most the
-// records of the one unanswered write damaged: a torn tail (a short frame,
-// a zero length, a wrong checksum) within the last journalTornWindow bytes is
-// cut off on open. Damage before that window cannot come from a crash (it
-// would cut acknowledged records, a rollback), so parseJournal refuses the
-// file instead; so it does for a frame whose checksum holds but whose
-// payload is malformed, and for a log whose size goes down.
+// records of the one unanswered write damaged, or the zeros of one growth
+// of the file not written yet: a torn tail (a short frame, a wrong
+// checksum, zeros) is cut off on open when everything from journalGrowMax
+// bytes past its start to the end of the file is zero. Any other damage
+// cannot come from a crash (cutting it would drop acknowledged records, a
+// rollback), so parseJournal refuses the file instead; so it does for a
+// frame whose checksum holds but whose payload is malformed, and for a log
+// whose size goes down.
 
 // journalMagic is the first line of a journal file.
 const journalMagic = "shiplog witness state journal v1\n"
@@ -54,6 +62,11 @@ const (
 	maxJournalWrite = 1 << 20
 	// journalTornWindow is the most a crash can damage: one write.
 	journalTornWindow = maxJournalWrite + frameHeaderSize + maxRecordSize
+	// journalGrowChunk is how far the file is grown past the records
+	// needing room. journalGrowMax bounds what a crash can leave unwritten
+	// past the end of the records: one write, or one growth.
+	journalGrowChunk = 1 << 20
+	journalGrowMax   = journalTornWindow + journalGrowChunk
 	// maxOriginSize bounds an origin (a checkpoint's first line).
 	maxOriginSize = 1 << 10
 )
@@ -143,10 +156,10 @@ func parseJournal(data []byte) (records []journalRecord, valid int64, err error)
 	for off < len(data) {
 		rec, n, bad := parseFrame(data[off:])
 		if bad != "" {
-			if len(data)-off > journalTornWindow {
-				return nil, 0, &JournalCorruptError{Offset: int64(off), Reason: bad}
+			if i := nonZero(data, off+journalGrowMax, len(data)); i >= 0 {
+				return nil, 0, &JournalCorruptError{Offset: int64(off), Reason: fmt.Sprintf("%s, and data at byte %d after it", bad, i)}
 			}
-			return records, int64(off), nil // torn tail
+			return records, int64(off), nil // torn tail, or the zeros past the records
 		}
 		if rec == nil {
 			return nil, 0, &JournalCorruptError{Offset: int64(off), Reason: "malformed record"}
@@ -161,6 +174,17 @@ func parseJournal(data []byte) (records []journalRecord, valid int64, err error)
 		off += n
 	}
 	return records, int64(off), nil
+}
+
+// nonZero returns the offset of the first non-zero byte of data[from:to],
+// or -1.
+func nonZero(data []byte, from, to int) int {
+	for i := from; i < to; i++ {
+		if data[i] != 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // parseFrame decodes the frame at the start of b. It returns bad ≠ "" for a

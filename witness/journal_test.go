@@ -113,8 +113,8 @@ func TestJournalTornTailIsCut(t *testing.T) {
 // than one write can reach is not a crash; cutting there would roll the
 // witness back, so the journal is refused.
 func TestAttackJournalDamageBeforeTheTailRefused(t *testing.T) {
-	data, _ := testJournal(t, 30000) // several MiB
-	if len(data) < 2*journalTornWindow {
+	data, _ := testJournal(t, 60000) // several MiB
+	if len(data) < journalGrowMax+1<<20 {
 		t.Fatalf("test journal too small: %d bytes", len(data))
 	}
 	damaged := bytes.Clone(data)
@@ -126,6 +126,28 @@ func TestAttackJournalDamageBeforeTheTailRefused(t *testing.T) {
 	// A cut far from the end: the same.
 	if _, _, err := parseJournal(append(bytes.Clone(data[:len(journalMagic)+20]), data[len(journalMagic)+40:]...)); !errors.As(err, &ce) {
 		t.Fatalf("bytes removed at the start: %v", err)
+	}
+}
+
+// TestJournalGrownZerosAreFreeSpace: the zeros the file was grown by end
+// the records; garbage in them within a growth's reach (a growth a crash
+// cut short) is a torn tail, and past it is damage.
+func TestJournalGrownZerosAreFreeSpace(t *testing.T) {
+	data, want := testJournal(t, 5)
+	grown := append(bytes.Clone(data), make([]byte, journalGrowMax+1000)...)
+	if got, valid, err := parseJournal(grown); err != nil || valid != int64(len(data)) || !sameRecords(got, want) {
+		t.Fatalf("grown journal: %d records, valid %d of %d, %v", len(got), valid, len(data), err)
+	}
+	near := bytes.Clone(grown)
+	near[len(data)+journalGrowMax-1] = 1
+	if got, _, err := parseJournal(near); err != nil || !sameRecords(got, want) {
+		t.Fatalf("garbage within a growth's reach: %d records, %v", len(got), err)
+	}
+	far := bytes.Clone(grown)
+	far[len(data)+journalGrowMax] = 1
+	var ce *JournalCorruptError
+	if _, _, err := parseJournal(far); !errors.As(err, &ce) {
+		t.Fatalf("garbage past a growth's reach: %v", err)
 	}
 }
 

@@ -30,7 +30,8 @@ import (
 // publishes the new states and answers the callers, so the witness signs
 // nothing that leaves the process before its state is durable. One sync per
 // commit: a B+tree (bbolt, which this store replaces) waits for two, its
-// pages and then its meta page.
+// pages and then its meta page. The file is grown ahead of the records in
+// zeroed, synced chunks, so that sync need not write the file's size too.
 //
 // Now and then (when the journal outgrows twice what the state needs plus
 // compactSlack) the committer compacts it: it writes the whole state as a
@@ -59,7 +60,8 @@ type Store struct {
 
 	// Owned by the committer (run), and by OpenStore before it starts.
 	f            *os.File
-	size         int64 // bytes in the journal
+	size         int64 // bytes of records in the journal
+	alloc        int64 // bytes in the file: records, then zeros
 	live         int64 // bytes a compacted journal would hold
 	compactSlack int64
 
@@ -149,10 +151,11 @@ func (s *Store) load() error {
 	for _, r := range records {
 		s.replay(r)
 	}
-	if s.f, err = os.OpenFile(s.path, os.O_RDWR|os.O_APPEND, 0); err != nil {
+	if s.f, err = os.OpenFile(s.path, os.O_RDWR, 0); err != nil {
 		return err
 	}
-	if valid < int64(len(data)) {
+	s.size, s.alloc = valid, int64(len(data))
+	if nonZero(data, int(valid), len(data)) >= 0 {
 		s.log.Warn("witness state journal: cutting a torn tail left by a crash during an unanswered write", "path", s.path, "valid_bytes", valid, "cut_bytes", int64(len(data))-valid)
 		if err := s.f.Truncate(valid); err != nil {
 			return err
@@ -160,8 +163,8 @@ func (s *Store) load() error {
 		if err := s.f.Sync(); err != nil {
 			return err
 		}
+		s.alloc = valid
 	}
-	s.size = valid
 	return nil
 }
 
@@ -373,16 +376,23 @@ func (s *Store) commit(batch []*storeOp) {
 	}
 }
 
-// append writes framed records to the journal and syncs them, in writes of
-// at most maxJournalWrite bytes beyond one record, each synced before the
-// next (so a crash damages at most journalTornWindow bytes).
+// append writes framed records to the journal after its records and syncs
+// them, in writes of at most maxJournalWrite bytes beyond one record, each
+// synced before the next (so a crash damages at most journalTornWindow
+// bytes), growing the file first when they do not fit.
 func (s *Store) append(b []byte) error {
 	for len(b) > 0 {
 		n := 0
 		for n < len(b) && n < maxJournalWrite {
 			n += frameHeaderSize + int(uint32(b[n])<<24|uint32(b[n+1])<<16|uint32(b[n+2])<<8|uint32(b[n+3]))
 		}
-		if _, err := s.f.Write(b[:n]); err != nil {
+		// Room for the records and the zero frame header that ends them.
+		if s.size+int64(n)+frameHeaderSize > s.alloc {
+			if err := s.grow(s.size + int64(n) + frameHeaderSize + journalGrowChunk); err != nil {
+				return err
+			}
+		}
+		if _, err := s.f.WriteAt(b[:n], s.size); err != nil {
 			return err
 		}
 		if err := fdatasync(s.f); err != nil {
@@ -391,6 +401,20 @@ func (s *Store) append(b []byte) error {
 		s.size += int64(n)
 		b = b[n:]
 	}
+	return nil
+}
+
+// grow extends the file to size bytes with written zeros (not a hole or
+// an unwritten extent, which a later write would have to convert, the
+// metadata write this avoids) and syncs it, size and all.
+func (s *Store) grow(size int64) error {
+	if _, err := s.f.WriteAt(make([]byte, size-s.alloc), s.alloc); err != nil {
+		return err
+	}
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	s.alloc = size
 	return nil
 }
 
@@ -410,14 +434,14 @@ func (s *Store) compact() {
 		s.log.Error("witness state compaction failed after its rename; refusing further updates until restart", "error", err)
 		return
 	}
-	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_APPEND, 0)
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 	if err != nil {
 		s.failed.Store(true)
 		s.log.Error("couldn't reopen the compacted witness state; refusing further updates until restart", "error", err)
 		return
 	}
 	s.f.Close()
-	s.f, s.size = f, int64(len(b))
+	s.f, s.size, s.alloc = f, int64(len(b)), int64(len(b))
 	s.log.Info("witness state journal compacted", "bytes", len(b), "duration", time.Since(start))
 }
 
