@@ -30,8 +30,37 @@ type node struct {
 }
 
 type scanner struct {
-	data []byte
-	pos  int
+	data  []byte
+	pos   int
+	nodes []node // the current block nodes are allocated from
+	// keys and vals are stacks the members of the objects and arrays
+	// being read are collected on, copied out at each one's end.
+	keys []string
+	vals []*node
+}
+
+// node returns a new node of kind from the current block (one allocation
+// per 64 nodes, not one per node).
+func (s *scanner) node(kind byte) *node {
+	if len(s.nodes) == cap(s.nodes) {
+		s.nodes = make([]node, 0, 64)
+	}
+	s.nodes = append(s.nodes, node{kind: kind})
+	return &s.nodes[len(s.nodes)-1]
+}
+
+// names are the field names of TUF metadata and common hash algorithms:
+// reading one returns the constant (no allocation).
+var names = map[string]string{}
+
+func init() {
+	for _, n := range []string{"signatures", "signed", "keyid", "sig", "_type", "spec_version", "version",
+		"expires", "consistent_snapshot", "keys", "roles", "keytype", "keyval", "scheme", "public", "keyids",
+		"threshold", "meta", "length", "hashes", "targets", "custom", "delegations", "name", "terminating",
+		"paths", "path_hash_prefixes", "succinct_roles", "bit_length", "name_prefix", "sha256", "sha512",
+		"ed25519", "root", "timestamp", "snapshot", "snapshot.json", "targets.json", "1.0.0", "1.0.31"} {
+		names[n] = n
+	}
 }
 
 // scan parses data as one regular value (whitespace around it allowed).
@@ -78,7 +107,8 @@ func (s *scanner) value(depth int) (*node, error) {
 	case c == '"':
 		var str string
 		str, err = s.string()
-		n = &node{kind: '"', str: str}
+		n = s.node('"')
+		n.str = str
 	case c == '-' || c >= '0' && c <= '9':
 		n, err = s.integer()
 	case c == 't':
@@ -100,7 +130,7 @@ func (s *scanner) literal(lit string, kind byte) (*node, error) {
 		return nil, errIrregular
 	}
 	s.pos += len(lit)
-	return &node{kind: kind}, nil
+	return s.node(kind), nil
 }
 
 // htmlEscapes are the only escapes a regular string may hold: encoding/json
@@ -122,6 +152,9 @@ func (s *scanner) string() (string, error) {
 			s.pos++
 			if escaped {
 				return string(unescape(nil, raw)), nil
+			}
+			if name, ok := names[string(raw)]; ok {
+				return name, nil
 			}
 			return string(raw), nil
 		case c == '\\':
@@ -179,17 +212,20 @@ func (s *scanner) integer() (*node, error) {
 	if _, err := strconv.ParseInt(lit, 10, 64); err != nil {
 		return nil, errIrregular
 	}
-	return &node{kind: '0', str: lit}, nil
+	n := s.node('0')
+	n.str = lit
+	return n, nil
 }
 
 func (s *scanner) object(depth int) (*node, error) {
 	s.pos++ // '{'
-	n := &node{kind: '{'}
+	n := s.node('{')
 	s.ws()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
 		s.pos++
 		return n, nil
 	}
+	kbase, vbase := len(s.keys), len(s.vals)
 	for {
 		s.ws()
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
@@ -199,7 +235,7 @@ func (s *scanner) object(depth int) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(n.keys) > 0 && k <= n.keys[len(n.keys)-1] { // canonical order, no duplicates
+		if len(s.keys) > kbase && k <= s.keys[len(s.keys)-1] { // canonical order, no duplicates
 			return nil, errIrregular
 		}
 		s.ws()
@@ -207,11 +243,11 @@ func (s *scanner) object(depth int) (*node, error) {
 			return nil, errIrregular
 		}
 		s.pos++
-		v, err := s.value(depth + 1)
+		v, err := s.value(depth + 1) // pops what it pushes
 		if err != nil {
 			return nil, err
 		}
-		n.keys, n.vals = append(n.keys, k), append(n.vals, v)
+		s.keys, s.vals = append(s.keys, k), append(s.vals, v)
 		s.ws()
 		if s.pos >= len(s.data) {
 			return nil, errIrregular
@@ -221,6 +257,9 @@ func (s *scanner) object(depth int) (*node, error) {
 			s.pos++
 		case '}':
 			s.pos++
+			n.keys = append([]string(nil), s.keys[kbase:]...)
+			n.vals = append([]*node(nil), s.vals[vbase:]...)
+			s.keys, s.vals = s.keys[:kbase], s.vals[:vbase]
 			return n, nil
 		default:
 			return nil, errIrregular
@@ -230,18 +269,19 @@ func (s *scanner) object(depth int) (*node, error) {
 
 func (s *scanner) array(depth int) (*node, error) {
 	s.pos++ // '['
-	n := &node{kind: '['}
+	n := s.node('[')
 	s.ws()
 	if s.pos < len(s.data) && s.data[s.pos] == ']' {
 		s.pos++
 		return n, nil
 	}
+	vbase := len(s.vals)
 	for {
 		v, err := s.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		n.vals = append(n.vals, v)
+		s.vals = append(s.vals, v)
 		s.ws()
 		if s.pos >= len(s.data) {
 			return nil, errIrregular
@@ -251,6 +291,8 @@ func (s *scanner) array(depth int) (*node, error) {
 			s.pos++
 		case ']':
 			s.pos++
+			n.vals = append([]*node(nil), s.vals[vbase:]...)
+			s.vals = s.vals[:vbase]
 			return n, nil
 		default:
 			return nil, errIrregular

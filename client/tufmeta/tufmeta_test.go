@@ -424,3 +424,36 @@ func TestTrustedAgreesWithGoTUF(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParse decodes a pretty targets file of 100 targets (with custom
+// metadata) and checks its signature: tufmeta next to go-tuf's FromBytes and
+// VerifyDelegate on the same bytes.
+func BenchmarkParse(b *testing.B) {
+	r := newRepo(b)
+	for i := 0; i < 100; i++ {
+		tf, err := metadata.TargetFile().FromBytes("", []byte{byte(i)}, "sha256")
+		check(b, err)
+		c := json.RawMessage(`{"notes":"release notes"}`)
+		tf.Custom = &c
+		r.targets.Signed.Targets[fmt.Sprintf("fw/image-%03d.bin", i)] = tf
+	}
+	data := sign(b, r.targets, true, r.keys[metadata.TARGETS])
+	b.Run("tufmeta", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			f, err := Parse[metadata.TargetsType](data)
+			if err != nil || VerifyDelegate(r.root, metadata.TARGETS, f) != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("go-tuf", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			md, err := metadata.Targets().FromBytes(data)
+			if err != nil || r.root.VerifyDelegate(metadata.TARGETS, md) != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
