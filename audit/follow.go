@@ -321,6 +321,9 @@ func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, targ
 		if err := a.signoffStep(tx, start, f, st, outs); err != nil {
 			return err
 		}
+		if err := tx.SetSpan(start, st.loggedBy, st.publicSince); err != nil {
+			return err
+		}
 		for i, e := range f.entries {
 			if err := tx.AppendLeaf(start+uint64(i), e); err != nil {
 				return err

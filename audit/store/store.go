@@ -6,18 +6,26 @@
 // crash the auditor resumes from the last step that committed, with tree,
 // replay state and findings in agreement.
 //
+// The per-entry part is compact (format 2, about 160-190 bytes of pages per
+// log entry): tree hashes packed 126 to a value (hashes.go), one binary
+// record per release under numbered repository and role names, with the
+// times shared by a catch-up step stored once (release.go). Open moves a
+// state of the earlier format (one key per hash, JSON per release) to it in
+// resumable steps (migrate.go); the file does not shrink, bbolt reuses the
+// freed pages as the state grows.
+//
 // A DB is safe for concurrent use: bbolt allows one writer and many readers
 // (the dashboard reads while the follower writes).
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/shiplog/shiplog/internal/pidlock"
+	"os"
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
@@ -27,15 +35,15 @@ import (
 )
 
 var (
-	bucketMeta        = []byte("meta")        // "head" -> Head JSON
-	bucketHashes      = []byte("hashes")      // stored hash index (8 bytes BE) -> hash
+	bucketMeta        = []byte("meta")        // "head" -> Head JSON, "format" -> stateFormat
 	bucketRepos       = []byte("repos")       // repo id -> replay.RepoState JSON
-	bucketReleases    = []byte("releases")    // repo \x00 role \x00 version (8 BE) -> replay.Release JSON
 	bucketCheckpoints = []byte("checkpoints") // sequence -> CheckpointRecord JSON
 	bucketFindings    = []byte("findings")    // sequence -> FindingRecord JSON
 	bucketFindingKeys = []byte("findingkeys") // dedup key -> sequence
-	allBuckets        = [][]byte{bucketMeta, bucketHashes, bucketRepos, bucketReleases, bucketCheckpoints, bucketFindings, bucketFindingKeys}
-	keyHead           = []byte("head")
+	// Tree hashes: hashes.go; releases, repository numbers, spans: release.go.
+	allBuckets = [][]byte{bucketMeta, bucketHashChunks, bucketRepos, bucketReleases2, bucketNames, bucketSpans,
+		bucketCheckpoints, bucketFindings, bucketFindingKeys}
+	keyHead = []byte("head")
 )
 
 // ErrCorrupt means the state file is not one this package wrote.
@@ -88,7 +96,20 @@ func Open(path string) (*DB, error) {
 		lock.Release()
 		return nil, fmt.Errorf("couldn't open auditor state %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = createBuckets(db)
+	if err == nil {
+		err = migrate(db)
+	}
+	if err != nil {
+		db.Close()
+		lock.Release()
+		return nil, err
+	}
+	return &DB{db: db, lock: lock}, nil
+}
+
+func createBuckets(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -96,12 +117,24 @@ func Open(path string) (*DB, error) {
 		}
 		return nil
 	})
+}
+
+// Size returns the state file's size and the bytes of it that hold data
+// (the pages in use: not free, not reserved for growth).
+func (d *DB) Size() (file, used int64, err error) {
+	err = d.db.View(func(tx *bolt.Tx) error {
+		st := d.db.Stats()
+		used = tx.Size() - int64(st.FreeAlloc)
+		return nil
+	})
 	if err != nil {
-		db.Close()
-		lock.Release()
-		return nil, err
+		return 0, 0, err
 	}
-	return &DB{db: db, lock: lock}, nil
+	fi, err := os.Stat(d.db.Path())
+	if err != nil {
+		return 0, 0, err
+	}
+	return fi.Size(), used, nil
 }
 
 // Close closes the file and releases its lock.
@@ -137,6 +170,9 @@ type Tx struct {
 	tx *bolt.Tx
 	// Added is set by AddFinding for each finding new to the state.
 	Added []FindingRecord
+
+	hc *hashChunks
+	rc releaseCache
 }
 
 // Head is as DB.Head, in the transaction.
@@ -166,17 +202,23 @@ func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 // Hashes returns a tlog.HashReader over the stored tree hashes.
 func (t *Tx) Hashes() tlog.HashReader {
 	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		b := t.tx.Bucket(bucketHashes)
 		out := make([]tlog.Hash, len(idx))
 		for i, x := range idx {
-			v := b.Get(u64(uint64(x)))
-			if len(v) != tlog.HashSize {
-				return nil, fmt.Errorf("%w: tree hash %d missing", ErrCorrupt, x)
+			h, err := t.chunks().hash(x)
+			if err != nil {
+				return nil, err
 			}
-			out[i] = tlog.Hash(v)
+			out[i] = h
 		}
 		return out, nil
 	})
+}
+
+func (t *Tx) chunks() *hashChunks {
+	if t.hc == nil {
+		t.hc = &hashChunks{tx: t}
+	}
+	return t.hc
 }
 
 // AppendLeaf adds the log entry at index n (the next one: the tree has n
@@ -186,11 +228,9 @@ func (t *Tx) AppendLeaf(n uint64, entryBytes []byte) error {
 	if err != nil {
 		return err
 	}
-	b := t.tx.Bucket(bucketHashes)
-	b.FillPercent = 1.0 // keys only ever grow: pack the pages
 	first := tlog.StoredHashIndex(0, int64(n))
 	for i, h := range hs {
-		if err := b.Put(u64(uint64(first)+uint64(i)), bytes.Clone(h[:])); err != nil {
+		if err := t.chunks().put(first+int64(i), h); err != nil {
 			return err
 		}
 	}
@@ -200,51 +240,6 @@ func (t *Tx) AppendLeaf(n uint64, entryBytes []byte) error {
 // TreeHash returns the root hash of the first n stored leaves.
 func (t *Tx) TreeHash(n uint64) (tlog.Hash, error) {
 	return tlog.TreeHash(int64(n), t.Hashes())
-}
-
-func releaseKey(repo, role string, version uint64) []byte {
-	k := make([]byte, 0, len(repo)+len(role)+10)
-	k = append(append(append(append(k, repo...), 0), role...), 0)
-	return binary.BigEndian.AppendUint64(k, version)
-}
-
-// Release implements replay.History.
-func (t *Tx) Release(repo, role string, version uint64) (replay.Release, bool, error) {
-	v := t.tx.Bucket(bucketReleases).Get(releaseKey(repo, role, version))
-	if v == nil {
-		return replay.Release{}, false, nil
-	}
-	var r replay.Release
-	if err := json.Unmarshal(v, &r); err != nil {
-		return replay.Release{}, false, fmt.Errorf("%w: release: %v", ErrCorrupt, err)
-	}
-	return r, true, nil
-}
-
-// PutRelease records the first release of its repository, role and version.
-func (t *Tx) PutRelease(r *replay.Release) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return t.tx.Bucket(bucketReleases).Put(releaseKey(r.Repo, r.Role, r.Version), b)
-}
-
-// Releases calls fn for every release of repo in (role, version) order,
-// until fn returns false.
-func (t *Tx) Releases(repo string, fn func(replay.Release) bool) error {
-	c := t.tx.Bucket(bucketReleases).Cursor()
-	prefix := append([]byte(repo), 0)
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var r replay.Release
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("%w: release: %v", ErrCorrupt, err)
-		}
-		if !fn(r) {
-			return nil
-		}
-	}
-	return nil
 }
 
 // PutRepo stores the replayed state of a repository.

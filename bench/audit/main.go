@@ -119,8 +119,9 @@ func run(n, nrepos, workers int) error {
 	if res.Audited != size || len(res.Findings) != 0 {
 		return fmt.Errorf("audit of the honest log: %d of %d entries, %d findings", res.Audited, size, len(res.Findings))
 	}
-	if fi, err := os.Stat(filepath.Join(dir, "audit.db")); err == nil {
-		fmt.Printf("auditor state file: %d bytes = %.0f bytes/entry\n", fi.Size(), float64(fi.Size())/float64(size))
+	if file, used, err := db.Size(); err == nil {
+		fmt.Printf("auditor state file: %d bytes = %.0f bytes/entry; pages in use %d bytes = %.0f bytes/entry\n",
+			file, float64(file)/float64(size), used, float64(used)/float64(size))
 	}
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("bare fetch + hash of tiles, entry and metadata bundles: %d entries in %s = %.0f entries/s\n", size, bare.Round(time.Millisecond), float64(size)/bare.Seconds())
