@@ -10,6 +10,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"flag"
@@ -123,6 +125,11 @@ func run(n, nrepos, workers int) error {
 		fmt.Printf("auditor state file: %d bytes = %.0f bytes/entry; pages in use %d bytes = %.0f bytes/entry\n",
 			file, float64(file)/float64(size), used, float64(used)/float64(size))
 	}
+	verify, err := verifyCPU()
+	if err != nil {
+		return err
+	}
+	floor := float64(bareCPU.Microseconds())/float64(size) + verify
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("bare fetch + hash of tiles, entry and metadata bundles: %d entries in %s = %.0f entries/s\n", size, bare.Round(time.Millisecond), float64(size)/bare.Seconds())
 	fmt.Printf("full audit (tree, metadata, TUF signatures, state):     %d entries in %s = %.0f entries/s\n", size, full.Round(time.Millisecond), float64(size)/full.Seconds())
@@ -130,7 +137,29 @@ func run(n, nrepos, workers int) error {
 	fmt.Printf("CPU time (this process, server included): bare %s = %.1f µs/entry; full %s = %.1f µs/entry; ratio %.1fx\n",
 		bareCPU.Round(time.Millisecond), float64(bareCPU.Microseconds())/float64(size),
 		fullCPU.Round(time.Millisecond), float64(fullCPU.Microseconds())/float64(size), fullCPU.Seconds()/bareCPU.Seconds())
+	fmt.Printf("floor: bare %.1f µs + one Ed25519 verification %.1f µs = %.1f µs/entry; full audit %.2fx floor\n",
+		float64(bareCPU.Microseconds())/float64(size), verify, floor, float64(fullCPU.Microseconds())/float64(size)/floor)
 	return nil
+}
+
+// verifyCPU returns the CPU time, in µs, of one Ed25519 verification of a
+// message the size of a release's signed part (1 KiB), measured in this
+// process: every release of the log carries one signature.
+func verifyCPU() (float64, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return 0, err
+	}
+	msg := make([]byte, 1024)
+	sig := ed25519.Sign(priv, msg)
+	const n = 4000
+	c0 := cpuTime()
+	for range n {
+		if !ed25519.Verify(pub, msg, sig) {
+			return 0, fmt.Errorf("ed25519 verification failed")
+		}
+	}
+	return float64((cpuTime() - c0).Microseconds()) / n, nil
 }
 
 // build logs root v1 of every repository, then releases in rounds over the

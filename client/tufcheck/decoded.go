@@ -21,8 +21,8 @@ type Unverified struct {
 	// NextRoot, TopLevelTargets or DelegatedTargets return before they
 	// check anything else (the parse error), nil when the file decoded.
 	hdrErr, err error
-	root        *Root
-	targets     *Targets
+	root        *rootFile
+	targets     *targetsFile
 }
 
 // DecodeUnverified decodes data as metadata of role: metadata.ROOT decodes
@@ -35,13 +35,13 @@ func DecodeUnverified(data []byte, role string) *Unverified {
 		u.role = metadata.ROOT
 		u.root, u.err = parseRoot(data)
 		if u.err == nil {
-			s := u.root.Signed
+			s := u.root.MD.Signed
 			u.hdr = Header{Type: s.Type, Version: s.Version, Expires: s.Expires}
 		}
 	} else {
 		u.targets, u.err = parseTargets(data)
 		if u.err == nil {
-			s := u.targets.Signed
+			s := u.targets.MD.Signed
 			u.hdr = Header{Type: s.Type, Version: s.Version, Expires: s.Expires}
 		}
 	}
@@ -57,18 +57,23 @@ func (u *Unverified) Header() (Header, error) { return u.hdr, u.hdrErr }
 // Targets returns the decoded, unverified targets file, nil when it did not
 // decode as one. Its signatures are unchecked: use it only to show what an
 // unverifiable release would have changed.
-func (u *Unverified) Targets() *metadata.Metadata[metadata.TargetsType] { return u.targets }
+func (u *Unverified) Targets() *metadata.Metadata[metadata.TargetsType] {
+	if u.targets == nil {
+		return nil
+	}
+	return u.targets.MD
+}
 
 var errDecodedAs = errors.New("tufcheck: metadata decoded as another role")
 
-func (u *Unverified) rootOrErr() (*Root, error) {
+func (u *Unverified) rootOrErr() (*rootFile, error) {
 	if u.role != metadata.ROOT {
 		return nil, errDecodedAs
 	}
 	return u.root, u.err
 }
 
-func (u *Unverified) targetsOrErr() (*Targets, error) {
+func (u *Unverified) targetsOrErr() (*targetsFile, error) {
 	if u.role != metadata.TARGETS {
 		return nil, errDecodedAs
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shiplog/shiplog/client/tufmeta"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -82,8 +83,9 @@ func InitialRoot(data []byte, now time.Time) (*Root, error) {
 	return initialRoot(r, now)
 }
 
-func initialRoot(r *Root, now time.Time) (*Root, error) {
-	if err := r.VerifyDelegate(metadata.ROOT, r); err != nil {
+func initialRoot(f *rootFile, now time.Time) (*Root, error) {
+	r := f.MD
+	if err := tufmeta.VerifyDelegate(r, metadata.ROOT, f); err != nil {
 		return nil, fmt.Errorf("%w: root not signed by its own threshold: %v", ErrThreshold, err)
 	}
 	if r.Signed.IsExpired(now) {
@@ -103,14 +105,15 @@ func NextRoot(trusted *Root, data []byte, now time.Time) (*Root, error) {
 	return nextRoot(trusted, r, now)
 }
 
-func nextRoot(trusted, r *Root, now time.Time) (*Root, error) {
+func nextRoot(trusted *Root, f *rootFile, now time.Time) (*Root, error) {
+	r := f.MD
 	if r.Signed.Version != trusted.Signed.Version+1 {
 		return nil, fmt.Errorf("%w: root v%d does not follow v%d", ErrVersion, r.Signed.Version, trusted.Signed.Version)
 	}
-	if err := trusted.VerifyDelegate(metadata.ROOT, r); err != nil { // §5.3.4: old threshold
+	if err := tufmeta.VerifyDelegate(trusted, metadata.ROOT, f); err != nil { // §5.3.4: old threshold
 		return nil, fmt.Errorf("%w: root v%d not signed by the keys of v%d: %v", ErrThreshold, r.Signed.Version, trusted.Signed.Version, err)
 	}
-	if err := r.VerifyDelegate(metadata.ROOT, r); err != nil { // §5.3.4: new threshold
+	if err := tufmeta.VerifyDelegate(r, metadata.ROOT, f); err != nil { // §5.3.4: new threshold
 		return nil, fmt.Errorf("%w: root v%d not signed by its own keys: %v", ErrThreshold, r.Signed.Version, err)
 	}
 	if r.Signed.IsExpired(now) {
@@ -129,8 +132,9 @@ func TopLevelTargets(root *Root, data []byte, now time.Time) (*Targets, error) {
 	return topLevelTargets(root, t, now)
 }
 
-func topLevelTargets(root *Root, t *Targets, now time.Time) (*Targets, error) {
-	if err := root.VerifyDelegate(metadata.TARGETS, t); err != nil {
+func topLevelTargets(root *Root, f *targetsFile, now time.Time) (*Targets, error) {
+	t := f.MD
+	if err := tufmeta.VerifyDelegate(root, metadata.TARGETS, f); err != nil {
 		return nil, fmt.Errorf("%w: targets v%d: %v", ErrThreshold, t.Signed.Version, err)
 	}
 	if t.Signed.IsExpired(now) {
@@ -171,8 +175,9 @@ func DelegatedTargets(delegator *Targets, role string, data []byte, now time.Tim
 	return delegatedTargets(delegator, role, t, now)
 }
 
-func delegatedTargets(delegator *Targets, role string, t *Targets, now time.Time) (*Targets, error) {
-	if err := delegator.VerifyDelegate(role, t); err != nil {
+func delegatedTargets(delegator *Targets, role string, f *targetsFile, now time.Time) (*Targets, error) {
+	t := f.MD
+	if err := tufmeta.VerifyDelegate(delegator, role, f); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d: %v", ErrThreshold, role, t.Signed.Version, err)
 	}
 	if t.Signed.IsExpired(now) {
@@ -181,39 +186,48 @@ func delegatedTargets(delegator *Targets, role string, t *Targets, now time.Time
 	return t, nil
 }
 
-// parseRoot and parseTargets decode data once, with go-tuf; only when that
-// fails do they read the header, to tell a file of the wrong role from a
-// malformed one. They accept exactly what PeekUnverified followed by
-// go-tuf's FromBytes accepts: a file go-tuf decodes as the role is one
-// PeekUnverified decodes too, given a type, a version of at least 1 and an
-// expiry, which they check.
-func parseRoot(data []byte) (*Root, error) {
+// parseRoot and parseTargets decode data once, with tufmeta (one pass for
+// a file in go-tuf's regular form, keeping its canonical signed bytes, else
+// go-tuf's FromBytes); only when that fails do they read the header, to
+// tell a file of the wrong role from a malformed one. They accept exactly
+// what PeekUnverified followed by go-tuf's FromBytes accepts: a file go-tuf
+// decodes as the role is one PeekUnverified decodes too, given a type, a
+// version of at least 1 and an expiry, which they check.
+func parseRoot(data []byte) (*rootFile, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxSize)
 	}
-	r, err := metadata.Root().FromBytes(data)
+	f, err := tufmeta.Parse[metadata.RootType](data)
 	if err != nil {
 		return nil, parseError(data, metadata.ROOT, err)
 	}
-	if err := checkHeader(r.Signed.Type, r.Signed.Version, r.Signed.Expires); err != nil {
+	if err := checkHeader(f.MD.Signed.Type, f.MD.Signed.Version, f.MD.Signed.Expires); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return f, nil
 }
 
-func parseTargets(data []byte) (*Targets, error) {
+func parseTargets(data []byte) (*targetsFile, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxSize)
 	}
-	t, err := metadata.Targets().FromBytes(data)
+	f, err := tufmeta.Parse[metadata.TargetsType](data)
 	if err != nil {
 		return nil, parseError(data, metadata.TARGETS, err)
 	}
-	if err := checkHeader(t.Signed.Type, t.Signed.Version, t.Signed.Expires); err != nil {
+	if err := checkHeader(f.MD.Signed.Type, f.MD.Signed.Version, f.MD.Signed.Expires); err != nil {
 		return nil, err
 	}
-	return t, nil
+	return f, nil
 }
+
+// rootFile and targetsFile are decoded files with, when tufmeta decoded
+// them in one pass, their canonical signed bytes: tufmeta.VerifyDelegate
+// checks Ed25519 signatures over those directly, with go-tuf's verdict.
+type (
+	rootFile    = tufmeta.File[metadata.RootType]
+	targetsFile = tufmeta.File[metadata.TargetsType]
+)
 
 // checkHeader applies PeekUnverified's checks to a decoded file.
 func checkHeader(typ string, version int64, expires time.Time) error {
