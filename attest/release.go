@@ -53,6 +53,9 @@ type Release struct {
 	// Role and Version name the targets role and version listing it.
 	Role    string
 	Version int64
+	// RoleSHA256 is the SHA-256 of that role version's exact bytes, as
+	// logged (an auditor's vendor mode compares it with what the vendor made).
+	RoleSHA256 [sha256.Size]byte
 	// Provenance is the declaration in the target's custom metadata, nil
 	// when there is none; ProvenanceJSON its exact bytes.
 	Provenance     *provenance.Provenance
@@ -139,6 +142,7 @@ func releaseOf(sess *update.Session, tf *metadata.TargetFiles) (*Release, error)
 	for _, n := range names {
 		if t, ok := roles[n].Signed.Targets[tf.Path]; ok && hex.EncodeToString(t.Hashes["sha256"]) == hex.EncodeToString(h) {
 			rel.Role, rel.Version = n, roles[n].Signed.Version
+			rel.RoleSHA256 = sha256.Sum256(sess.Roles()[n])
 			break
 		}
 	}

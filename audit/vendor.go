@@ -89,6 +89,12 @@ func (e *Expected) RepoList() []string {
 	return out
 }
 
+// Made reports whether the vendor made the metadata file with SHA-256 sum
+// (re-reading the source as WithReload says): the check vendor mode applies
+// to every release, which a reviewer applies before signing off
+// (shiplog attest review --vendor-dir).
+func (e *Expected) Made(sum [sha256.Size]byte) bool { return e.has(sum) }
+
 // Len returns the number of expected metadata hashes.
 func (e *Expected) Len() int {
 	e.mu.Lock()

@@ -5,10 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/shiplog/shiplog/attest"
+	"github.com/shiplog/shiplog/audit"
+	"github.com/shiplog/shiplog/client/ledger"
 	"github.com/shiplog/shiplog/evidence/policy"
 	"github.com/shiplog/shiplog/evidence/signoff"
 	"github.com/shiplog/shiplog/internal/durable"
@@ -29,7 +33,7 @@ func attestCmd() *cobra.Command {
 		Use:   "attest",
 		Short: "Sign off releases: rebuild them from their declared source, or review them (docs/rebuilder.md, docs/reviewer.md)",
 	}
-	c.AddCommand(attestRebuildCmd())
+	c.AddCommand(attestRebuildCmd(), attestReviewCmd())
 	return c
 }
 
@@ -284,4 +288,108 @@ Exit codes: 0 reproduced, 3 mismatch (signed and logged), 1 anything else.`,
 	fl.BoolVar(&showLog, "show-build", false, "copy the build's output to stderr")
 	addOutputFlags(c, &asJSON)
 	return c
+}
+
+func attestReviewCmd() *cobra.Command {
+	var f releaseFlags
+	var vendorDir, vendorHashes string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "review (--repo-url URL --repo-id ID --root FILE --policy FILE | -d DIR) (--target PATH | --sha256 HEX) (--vendor-dir DIR | --vendor-hashes FILE) --key FILE --ledger URL",
+		Short: "Check a release and log a signed \"reviewed\" statement about it",
+		Long: `Check a release and sign off on it as a reviewer (docs/reviewer.md,
+docs/spec/signoff.md). The target must be
+
+  - in verified targets metadata: signed per the repository's TUF rules from a
+    trusted root, and proven in the log under the tlog-policy, as a device checks;
+  - made by the vendor: the exact bytes of the targets role listing it are among
+    the metadata in the vendor's repository (--vendor-dir, or -d DIR) or its list
+    of hashes (--vendor-hashes), the check of the auditor's vendor mode;
+  - not objected to: no "mismatch" statement about its digest is signed and
+    logged in the ledger (statements that do not verify are ignored, and said so).
+
+Then a "reviewed" statement is signed with --key, logged in the ledger, and with
+--out kept in FILE and FILE.tlog-proof. Anything unmet signs nothing and exits 1.`,
+		Example: `  shiplog attest review -d /srv/tuf/repo --target fw/app.bin \
+    --key reviewer.skey --out app.bin.reviewed.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			r, err := f.repository()
+			if err != nil {
+				return err
+			}
+			made, err := vendorReleases(vendorDir, vendorHashes, f.dir, r.ID)
+			if err != nil {
+				return err
+			}
+			signer, vkey, err := f.signer(ctx)
+			if err != nil {
+				return err
+			}
+			if r.Ledger == "" {
+				return errors.New("give --ledger: objections are read there and the statement is logged there")
+			}
+			rel, err := f.find(ctx, r)
+			if err != nil {
+				return err
+			}
+			if !made.Made(rel.RoleSHA256) {
+				return fmt.Errorf("%s version %d listing %s is not among the releases the vendor made (sha256 %x): a stolen or misused key? nothing signed", rel.Role, rel.Version, rel.Target, rel.RoleSHA256)
+			}
+			lc := &ledger.Client{URL: r.Ledger, HTTP: &http.Client{Timeout: 60 * time.Second}}
+			ev, err := lc.Attestations(ctx, r.ID, hex.EncodeToString(rel.SHA256[:]), nil)
+			if err != nil {
+				return fmt.Errorf("couldn't read the statements logged about %s: %w", rel.Target, err)
+			}
+			objectors, ignored, err := attest.Objections(ev, r.ID, rel.SHA256, r.Policy)
+			if err != nil {
+				return err
+			}
+			if ignored > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "shiplog: %d statement(s) about %s did not verify and were ignored\n", ignored, rel.Target)
+			}
+			if len(objectors) > 0 {
+				names := make([]string, len(objectors))
+				for i, a := range objectors {
+					names[i] = a.Name + " (key id " + a.ID.String() + ")"
+				}
+				return fmt.Errorf("%s is objected to: a mismatch statement is logged by %s; nothing signed", rel.Target, strings.Join(names, ", "))
+			}
+			st, err := f.signAndLog(ctx, r, attest.ReviewStatement(r.ID, rel, time.Now()), signer, vkey)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reviewed  %s  sha256 %s\nsigned by %s (key id %s), logged at index %d\n", st.Target, st.Subject, st.Attester, st.KeyID, st.Index)
+			return nil
+		},
+	}
+	f.register(c)
+	c.Flags().StringVar(&vendorDir, "vendor-dir", "", "the vendor's repository directory: the release must be among its metadata (default: -d DIR)")
+	c.Flags().StringVar(&vendorHashes, "vendor-hashes", "", "file of the SHA-256s of the metadata the vendor made, one per line (instead of --vendor-dir)")
+	addOutputFlags(c, &asJSON)
+	return c
+}
+
+// vendorReleases loads what the vendor made, as the auditor's vendor mode does.
+func vendorReleases(vendorDir, vendorHashes, dataDir, repoID string) (*audit.Expected, error) {
+	switch {
+	case vendorDir != "" && vendorHashes != "":
+		return nil, errors.New("give --vendor-dir or --vendor-hashes, not both")
+	case vendorHashes != "":
+		b, err := readFileLimited(vendorHashes, 64<<20)
+		if err != nil {
+			return nil, err
+		}
+		return audit.ParseExpectedHashes(b, repoID)
+	case vendorDir == "":
+		vendorDir = dataDir
+	}
+	if vendorDir == "" {
+		return nil, errors.New("a review checks the release was made by the vendor: give --vendor-dir DIR, --vendor-hashes FILE or -d DIR")
+	}
+	return audit.ExpectedFromRepoDir(vendorDir)
 }

@@ -80,13 +80,33 @@ func provenanceOf(t *testing.T, archive string) json.RawMessage {
 	return json.RawMessage(`{"source":{"uri":"file://` + filepath.ToSlash(archive) + `","digest":{"sha256":"` + hex.EncodeToString(sum[:]) + `"}},"revision":"v1.0.0","build":{"command":"` + fwBuild + `","toolchain":"go1.26","output":"app.bin"}}`)
 }
 
-// attestLedger serves POST /v1/attest over the repository's log: it opens
-// the envelope as the ledger does, appends its shiplog/attestation/v1 entry
-// and answers with a tlog-proof cosigned by the fixture's witnesses.
+// attestLedger serves POST /v1/attest and GET /v1/attestations over the
+// repository's log: it opens an envelope as the ledger does, appends its
+// shiplog/attestation/v1 entry and answers with a tlog-proof cosigned by
+// the repository's witnesses; the evidence file holds every envelope about
+// the subject with a fresh proof.
 func attestLedger(t *testing.T, r *harness.RawRepo) (*httptest.Server, *[][]byte) {
 	var logged [][]byte
+	index := map[int]uint64{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path != "/v1/attest" || req.URL.Query().Get("repo") != r.ID {
+		if req.URL.Query().Get("repo") != r.ID {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		if req.Method == http.MethodGet && req.URL.Path == "/v1/attestations" {
+			ev := &signoff.Evidence{}
+			sub, _ := hex.DecodeString(req.URL.Query().Get("subject"))
+			copy(ev.Subject[:], sub)
+			for i, env := range logged {
+				if e, _ := signoff.OpenEnvelope(env); e.Statement.Subject == ev.Subject {
+					ev.Attestations = append(ev.Attestations, signoff.Attestation{Envelope: env, Proof: r.Log.Proof(index[i], r.Cosigners...)})
+				}
+			}
+			b, _ := ev.Format()
+			w.Write(b)
+			return
+		}
+		if req.URL.Path != "/v1/attest" {
 			http.Error(w, "not found", http.StatusNotFound)
 			return
 		}
@@ -98,6 +118,7 @@ func attestLedger(t *testing.T, r *harness.RawRepo) (*httptest.Server, *[][]byte
 		}
 		e := env.Entry().Format()
 		i := r.Log.Append(e)
+		index[len(logged)] = i
 		logged = append(logged, body)
 		lh := entry.LeafHash(e)
 		json.NewEncoder(w).Encode(map[string]any{"index": i, "leaf_hash": hex.EncodeToString(lh[:]), "entry": string(e),
@@ -191,5 +212,65 @@ func TestAttestRebuild(t *testing.T) {
 	}
 	if len(*logged) != 2 {
 		t.Errorf("%d statements logged after failures, want 2", len(*logged))
+	}
+}
+
+func TestAttestReview(t *testing.T) {
+	archive, bin := firmwareRelease(t, "hello")
+	_, other := firmwareRelease(t, "hello, with a backdoor")
+	r := harness.NewRawRepo(t)
+	r.AddTarget("targets", "fw/app.bin", bin, map[string]any{"provenance": provenanceOf(t, archive)})
+	r.AddTarget("targets", "fw/backdoored.bin", other, map[string]any{"provenance": provenanceOf(t, archive)})
+	r.Publish()
+	srv, logged := attestLedger(t, r)
+	dir := t.TempDir()
+	policyFile, rootFile := filepath.Join(dir, "policy.txt"), filepath.Join(dir, "root.json")
+	os.WriteFile(policyFile, r.PolicyText(2), 0o644)
+	os.WriteFile(rootFile, r.RootBytes(1), 0o644)
+	key := func(name string) string {
+		skey, _, err := note.GenerateKey(rand.Reader, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name+".skey")
+		os.WriteFile(f, []byte(skey+"\n"), 0o600)
+		return f
+	}
+	reviewer, rebuilder := key("reviewer.example"), key("rebuilder.example")
+	repoFlags := []string{"--repo-url", "file://" + filepath.ToSlash(r.Dir), "--repo-id", r.ID, "--root", rootFile, "--policy", policyFile, "--ledger", srv.URL}
+	review := append([]string{"attest", "review", "--key", reviewer, "--vendor-dir", r.Dir}, repoFlags...)
+
+	out := filepath.Join(dir, "reviewed.json")
+	got, err := runAttest(t, append(review, "--target", "fw/app.bin", "--out", out)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, got)
+	}
+	envBytes, _ := os.ReadFile(out)
+	env, err := signoff.OpenEnvelope(envBytes)
+	if err != nil || env.Statement.Verdict != signoff.Reviewed || env.Statement.Subject != sha256.Sum256(bin) {
+		t.Fatalf("statement %+v, %v", env, err)
+	}
+
+	// A rebuilder logs a mismatch about the backdoored binary: no review.
+	if got, err := runAttest(t, append([]string{"attest", "rebuild", "--key", rebuilder, "--allow-root",
+		"--env", "GOCACHE=" + goCache(t), "--env", "GOTOOLCHAIN=local", "--target", "fw/backdoored.bin"}, repoFlags...)...); err == nil {
+		t.Fatalf("rebuild of the backdoored binary: %s", got)
+	}
+	n := len(*logged)
+	got, err = runAttest(t, append(review, "--target", "fw/backdoored.bin")...)
+	if err == nil || !strings.Contains(err.Error(), "objected to") || !strings.Contains(err.Error(), "rebuilder.example") {
+		t.Errorf("review of an objected release: %v\n%s", err, got)
+	}
+	// A release the vendor did not make (its targets role is not among the
+	// vendor's files): no review.
+	hashes := filepath.Join(dir, "hashes.txt")
+	os.WriteFile(hashes, []byte("# nothing\n"), 0o644)
+	noVendor := append([]string{"attest", "review", "--key", reviewer, "--vendor-hashes", hashes}, repoFlags...)
+	got, err = runAttest(t, append(noVendor, "--target", "fw/app.bin")...)
+	if err == nil || !strings.Contains(err.Error(), "not among the releases the vendor made") {
+		t.Errorf("review of a release the vendor did not make: %v\n%s", err, got)
+	}
+	if len(*logged) != n {
+		t.Errorf("refused reviews logged %d statements", len(*logged)-n)
 	}
 }
