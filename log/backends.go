@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shiplog/shiplog/evidence/signoff"
 	"github.com/shiplog/shiplog/internal/durable"
 )
 
@@ -17,8 +18,12 @@ import (
 // What an implementation owes: Record is durable when it returns nil,
 // idempotent, and accepts records in any order; the role state only moves
 // to higher versions; Leaf and Metadata return the lowest index recorded;
-// Watermark is an n such that every entry below index n is recorded. All
-// methods are safe for concurrent use.
+// Watermark is an n such that every entry below index n is recorded;
+// Metadata finds release metadata and attestation envelopes alike (both
+// are in the metadata store); Attestations returns the attestation
+// records of (repo, subject) below an index, in log order, filtered by
+// key id (none: all), at most max, with whether more matched. All methods
+// are safe for concurrent use.
 type IndexStore interface {
 	Watermark() (uint64, error)
 	Record(recs ...Record) error
@@ -26,6 +31,7 @@ type IndexStore interface {
 	Role(repo, role string) (RoleState, bool, error)
 	Leaf(h [sha256.Size]byte) (uint64, bool, error)
 	Metadata(sum [sha256.Size]byte) (uint64, bool, error)
+	Attestations(repo string, subject [sha256.Size]byte, keys []signoff.KeyID, below uint64, max int) ([]AttestationRecord, bool, error)
 }
 
 // MetadataStorage keeps the exact metadata bytes log entries commit to,

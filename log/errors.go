@@ -6,12 +6,14 @@ import (
 	"net/http"
 
 	"github.com/shiplog/shiplog/client/tufcheck"
+	"github.com/shiplog/shiplog/evidence/signoff"
 )
 
 // Errors of the ledger that callers branch on. Every error Publish and
 // Register return wraps one of these or one of client/tufcheck's sentinels
 // (ErrMalformed, ErrWrongRole, ErrThreshold, ErrExpired, ErrVersion,
-// ErrNoDelegation); HTTPStatus maps them.
+// ErrNoDelegation), every error of Attest one of these or
+// signoff.ErrBadSignature; HTTPStatus maps them.
 var (
 	// ErrBadRequest means a malformed request: bad repository id or role
 	// name, bad index or size.
@@ -48,7 +50,7 @@ func HTTPStatus(err error) int {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrRoleRefused),
 		errors.Is(err, tufcheck.ErrMalformed), errors.Is(err, tufcheck.ErrWrongRole):
 		return http.StatusBadRequest
-	case errors.Is(err, tufcheck.ErrThreshold), errors.Is(err, tufcheck.ErrNoDelegation):
+	case errors.Is(err, tufcheck.ErrThreshold), errors.Is(err, tufcheck.ErrNoDelegation), errors.Is(err, signoff.ErrBadSignature):
 		return http.StatusForbidden
 	case errors.Is(err, ErrUnknownRepository), errors.Is(err, ErrNotFound):
 		return http.StatusNotFound

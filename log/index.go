@@ -1,19 +1,23 @@
 package log
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"github.com/shiplog/shiplog/internal/pidlock"
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/evidence/signoff"
+	"github.com/shiplog/shiplog/internal/pidlock"
 	bolt "go.etcd.io/bbolt"
 )
 
 // Index is the ledger's durable index of its log, kept in bbolt: which
-// repositories are registered, the latest logged version of each role, and
-// which index holds a given leaf hash or metadata hash. It is derived from
+// repositories are registered, the latest logged version of each role,
+// which index holds a given leaf hash or metadata (or envelope) hash, and
+// the sign-off attestations of each (repository, subject). It is derived from
 // the log only: Record is called after an entry is durably in the log, and
 // Watermark tells how far the index is known to be complete, so that the
 // ledger can replay the rest of the log into it on startup. Recording the
@@ -32,6 +36,7 @@ var (
 	bucketRoles   = []byte("roles")
 	bucketLeaves  = []byte("leaves")
 	bucketHashes  = []byte("hashes")
+	bucketAttests = []byte("attestations")
 	keyWatermark  = []byte("watermark")
 )
 
@@ -44,10 +49,62 @@ type RoleState struct {
 	Index   uint64
 }
 
-// Record is one log entry at its index.
+// Record is one log entry at its index: a release (Entry), or a sign-off
+// attestation (Attestation non-nil, Entry zero).
 type Record struct {
+	Index       uint64
+	Entry       entry.Entry
+	Attestation *signoff.Entry
+}
+
+// ParseRecord parses the logged entry raw at index, of either kind (told
+// apart by its header, entry.Kind). An entry of another kind is an error:
+// this ledger logs only these two.
+func ParseRecord(index uint64, raw []byte) (Record, error) {
+	switch entry.Kind(raw) {
+	case entry.Header:
+		e, err := entry.Parse(raw)
+		return Record{Index: index, Entry: e}, err
+	case entry.AttestationHeader:
+		a, err := signoff.ParseEntry(raw)
+		return Record{Index: index, Attestation: &a}, err
+	}
+	return Record{}, errors.New("unknown log entry kind")
+}
+
+// Format returns the entry's encoding.
+func (r Record) Format() []byte {
+	if r.Attestation != nil {
+		return r.Attestation.Format()
+	}
+	return r.Entry.Format()
+}
+
+// LeafHash returns the entry's RFC 6962 leaf hash.
+func (r Record) LeafHash() [sha256.Size]byte { return entry.LeafHash(r.Format()) }
+
+// Repo returns the entry's repository id.
+func (r Record) Repo() string {
+	if r.Attestation != nil {
+		return r.Attestation.Repo
+	}
+	return r.Entry.Repo
+}
+
+// Content returns the SHA-256 of the bytes the entry commits to, kept in
+// the metadata store: the metadata file of a release, the envelope of an
+// attestation.
+func (r Record) Content() [sha256.Size]byte {
+	if r.Attestation != nil {
+		return r.Attestation.SHA256
+	}
+	return r.Entry.SHA256
+}
+
+// AttestationRecord is one logged attestation entry at its index.
+type AttestationRecord struct {
 	Index uint64
-	Entry entry.Entry
+	Entry signoff.Entry
 }
 
 // OpenIndex opens or creates the index file at path. It fails at once with
@@ -65,7 +122,7 @@ func OpenIndex(path string) (*Index, error) {
 	}
 	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketState, bucketPending, bucketRepos, bucketRoles, bucketLeaves, bucketHashes} {
+		for _, b := range [][]byte{bucketState, bucketPending, bucketRepos, bucketRoles, bucketLeaves, bucketHashes, bucketAttests} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -108,7 +165,7 @@ func (x *Index) Record(recs ...Record) error {
 	}
 	ps := make([]prepared, len(recs))
 	for i, r := range recs {
-		ps[i] = prepared{r, r.Entry.LeafHash(), roleKey(r.Entry.Repo, r.Entry.Role)}
+		ps[i] = prepared{r, r.LeafHash(), roleKey(r.Entry.Repo, r.Entry.Role)}
 	}
 	return x.db.Batch(func(tx *bolt.Tx) error {
 		for _, p := range ps {
@@ -124,6 +181,18 @@ func (x *Index) Record(recs ...Record) error {
 // idempotent, so bbolt may rerun a batch.
 func recordLocked(tx *bolt.Tx, r Record, leaf [sha256.Size]byte, role []byte) error {
 	idx := be64(r.Index)
+	if a := r.Attestation; a != nil {
+		if err := tx.Bucket(bucketAttests).Put(attestationKey(a.Repo, a.Subject, r.Index), encodeAttestation(*a)); err != nil {
+			return err
+		}
+		if err := putIfAbsent(tx.Bucket(bucketLeaves), leaf[:], idx); err != nil {
+			return err
+		}
+		if err := putIfAbsent(tx.Bucket(bucketHashes), a.SHA256[:], idx); err != nil {
+			return err
+		}
+		return advanceLocked(tx, r.Index)
+	}
 	repos := tx.Bucket(bucketRepos)
 	if repos.Get([]byte(r.Entry.Repo)) == nil && r.Entry.Role == "root" {
 		if err := repos.Put([]byte(r.Entry.Repo), idx); err != nil {
@@ -229,6 +298,75 @@ func (x *Index) lookup(bucket, key []byte) (index uint64, ok bool, err error) {
 		return nil
 	})
 	return
+}
+
+// Attestations returns the attestations recorded for subject in repo at
+// indexes below below, in log order, only those by keys (all when keys is
+// empty), at most max of them, and whether more matched.
+func (x *Index) Attestations(repo string, subject [sha256.Size]byte, keys []signoff.KeyID, below uint64, max int) (recs []AttestationRecord, more bool, err error) {
+	prefix := attestationKey(repo, subject, 0)
+	prefix = prefix[:len(prefix)-8]
+	err = x.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAttests).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			idx := binary.BigEndian.Uint64(k[len(prefix):])
+			if idx >= below {
+				return nil
+			}
+			e, ok := decodeAttestation(repo, subject, v)
+			if !ok {
+				return fmt.Errorf("index: malformed attestation record at %d", idx)
+			}
+			if !keyIn(e.Key, keys) {
+				continue
+			}
+			if len(recs) == max {
+				more = true
+				return nil
+			}
+			recs = append(recs, AttestationRecord{Index: idx, Entry: e})
+		}
+		return nil
+	})
+	return recs, more, err
+}
+
+func keyIn(k signoff.KeyID, keys []signoff.KeyID) bool {
+	if len(keys) == 0 {
+		return true
+	}
+	for _, x := range keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// attestationKey is repo, 0x00, subject, index (big-endian): the ids'
+// alphabet excludes 0x00, so keys of one (repo, subject) are contiguous
+// and in log order.
+func attestationKey(repo string, subject [sha256.Size]byte, index uint64) []byte {
+	k := make([]byte, 0, len(repo)+1+sha256.Size+8)
+	k = append(append(append(k, repo...), 0), subject[:]...)
+	return binary.BigEndian.AppendUint64(k, index)
+}
+
+// encodeAttestation is key id, envelope SHA-256, envelope length, verdict.
+func encodeAttestation(e signoff.Entry) []byte {
+	b := make([]byte, 0, 2*sha256.Size+8+len(e.Verdict))
+	b = append(append(b, e.Key[:]...), e.SHA256[:]...)
+	b = binary.BigEndian.AppendUint64(b, e.Length)
+	return append(b, e.Verdict...)
+}
+
+func decodeAttestation(repo string, subject [sha256.Size]byte, b []byte) (signoff.Entry, bool) {
+	if len(b) < 2*sha256.Size+8 {
+		return signoff.Entry{}, false
+	}
+	e := signoff.Entry{Repo: repo, Subject: subject, Key: signoff.KeyID(b[:32]), SHA256: [sha256.Size]byte(b[32:64]),
+		Length: binary.BigEndian.Uint64(b[64:72]), Verdict: string(b[72:])}
+	return e, e.Validate() == nil
 }
 
 func roleKey(repo, role string) []byte {

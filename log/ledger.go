@@ -221,11 +221,11 @@ func (l *Ledger) registerLocked(ctx context.Context, acc Accepted, data []byte) 
 		if idx, dup, err := l.index.Leaf(leaf); err != nil {
 			return nil, err
 		} else if dup {
-			return l.receipt(acc.Entry, idx, true), nil
+			return l.receipt(Record{Entry: acc.Entry}, idx, true), nil
 		}
 		return nil, ErrRepositoryExists
 	}
-	return l.appendLocked(ctx, acc.Entry, data)
+	return l.appendLocked(ctx, Record{Entry: acc.Entry}, data)
 }
 
 // Publish checks data, the exact bytes of a metadata file submitted as role
@@ -272,14 +272,14 @@ func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []by
 		return nil, fmt.Errorf("%w: %q", ErrUnknownRepository, repo)
 	}
 	if entryErr == nil && found.Logged { // identical bytes resubmitted: idempotent
-		return l.receipt(e, found.LeafIndex, true), nil
+		return l.receipt(Record{Entry: e}, found.LeafIndex, true), nil
 	}
 	prev, hadPrev := found.Roles[role]
 	acc, err := checkDecoded(&history{l: l, repo: repo, roles: found.Roles, asked: q.Roles}, repo, role, data, u, l.now())
 	if err != nil {
 		return nil, err
 	}
-	r, err := l.appendLocked(ctx, acc.Entry, data)
+	r, err := l.appendLocked(ctx, Record{Entry: acc.Entry}, data)
 	if err == nil && acc.Targets != nil {
 		// The next submission of this role reads these bytes as the latest:
 		// keep them parsed instead of the version they replace, and
@@ -304,9 +304,10 @@ func lookupRoles(role string) []string {
 	return []string{role, metadata.ROOT, metadata.TARGETS}
 }
 
-// appendLocked stores the metadata durably, appends the entry and records
-// it in the index, in that order.
-func (l *Ledger) appendLocked(ctx context.Context, e entry.Entry, data []byte) (*Receipt, error) {
+// appendLocked stores the bytes the entry of e commits to (metadata or an
+// envelope) durably, appends the entry and records it in the index, in
+// that order.
+func (l *Ledger) appendLocked(ctx context.Context, e Record, data []byte) (*Receipt, error) {
 	if err := l.Ready(); err != nil {
 		return nil, err
 	}
@@ -335,15 +336,15 @@ type appendingWithMetadata interface {
 // storeAppending stores the metadata durably and, with a coordinator,
 // records e as appending: in one write if the coordinator can, else the
 // metadata first.
-func (l *Ledger) storeAppending(ctx context.Context, e entry.Entry, data []byte) error {
+func (l *Ledger) storeAppending(ctx context.Context, e Record, data []byte) error {
 	if c, ok := l.coord.(appendingWithMetadata); ok && c.StoresMetadataFor(l.meta) {
-		return c.SetAppendingWithMetadata(ctx, e.Repo, e.Format(), data)
+		return c.SetAppendingWithMetadata(ctx, e.Repo(), e.Format(), data)
 	}
 	if _, err := l.meta.Put(data); err != nil {
 		return err
 	}
 	if l.coord != nil {
-		return l.coord.SetAppending(ctx, e.Repo, e.Format())
+		return l.coord.SetAppending(ctx, e.Repo(), e.Format())
 	}
 	return nil
 }
@@ -352,8 +353,9 @@ func (l *Ledger) storeAppending(ctx context.Context, e entry.Entry, data []byte)
 // coordinator a failure stops the ledger (a restart replays the log into
 // the index); with one, the entry stays recorded as appending, and the
 // next holder of the repository's lock records it.
-func (l *Ledger) recordAppended(ctx context.Context, idx uint64, e entry.Entry) error {
-	if err := l.index.Record(Record{Index: idx, Entry: e}); err != nil {
+func (l *Ledger) recordAppended(ctx context.Context, idx uint64, e Record) error {
+	e.Index = idx
+	if err := l.index.Record(e); err != nil {
 		if l.coord == nil {
 			l.fail(fmt.Errorf("entry %d is logged but not indexed: %w", idx, err))
 		} else {
@@ -362,8 +364,8 @@ func (l *Ledger) recordAppended(ctx context.Context, idx uint64, e entry.Entry) 
 		return fmt.Errorf("%w: couldn't index entry %d", ErrUnavailable, idx)
 	}
 	if l.coord != nil {
-		if err := l.coord.SetAppending(ctx, e.Repo, nil); err != nil {
-			l.log.Warn("couldn't clear the appending entry; the next submission redoes it", "repo", e.Repo, "err", err)
+		if err := l.coord.SetAppending(ctx, e.Repo(), nil); err != nil {
+			l.log.Warn("couldn't clear the appending entry; the next submission redoes it", "repo", e.Repo(), "err", err)
 		}
 	}
 	return nil
@@ -396,11 +398,11 @@ func (l *Ledger) finishAppending(ctx context.Context, repo string, raw []byte) e
 	if raw == nil {
 		return nil
 	}
-	e, err := entry.Parse(raw)
-	if err != nil || e.Repo != repo {
+	e, err := ParseRecord(0, raw)
+	if err != nil || e.Repo() != repo {
 		return fmt.Errorf("the appending entry of %q is malformed", repo)
 	}
-	l.log.Info("finishing an unfinished append", "repo", repo, "role", e.Role, "version", e.Version)
+	l.log.Info("finishing an unfinished append", "repo", repo, "entry", entry.Kind(raw))
 	idx, err := l.store.Append(ctx, raw)
 	if err != nil {
 		return fmt.Errorf("%w: couldn't finish an earlier append for this repository: %v", ErrUnavailable, err)
@@ -408,8 +410,9 @@ func (l *Ledger) finishAppending(ctx context.Context, repo string, raw []byte) e
 	return l.recordAppended(ctx, idx, e)
 }
 
-func (l *Ledger) receipt(e entry.Entry, idx uint64, dup bool) *Receipt {
-	return &Receipt{Index: idx, LeafHash: e.LeafHash(), Entry: e.Format(), Duplicate: dup}
+func (l *Ledger) receipt(e Record, idx uint64, dup bool) *Receipt {
+	raw := e.Format()
+	return &Receipt{Index: idx, LeafHash: entry.LeafHash(raw), Entry: raw, Duplicate: dup}
 }
 
 // finish records metrics and waits up to wait for a proof.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/checkpoint"
-	"github.com/shiplog/shiplog/evidence/entry"
 )
 
 // Files of the ledger's checkpoint state in Config.StateDir. The signed
@@ -70,11 +69,11 @@ func (l *Ledger) catchUp(ctx context.Context) error {
 		}
 		var recs []Record
 		for i := wm % 256; i < uint64(len(entries)); i++ {
-			e, err := entry.Parse(entries[i])
+			r, err := ParseRecord(bundle*256+i, entries[i])
 			if err != nil {
 				return fmt.Errorf("log entry %d is not a shiplog entry: %w", bundle*256+i, err)
 			}
-			recs = append(recs, Record{Index: bundle*256 + i, Entry: e})
+			recs = append(recs, r)
 		}
 		if err := l.index.Record(recs...); err != nil {
 			return err

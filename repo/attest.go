@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/shiplog/shiplog/evidence/signoff"
 )
 
 // Attest submits a sign-off envelope (docs/spec/signoff.md) to the ledger
@@ -15,6 +17,9 @@ func Attest(ctx context.Context, ledgerURL string, hc *http.Client, repoID strin
 	c, err := newLedgerClient(ledgerURL, hc, nil, 0)
 	if err != nil {
 		return nil, err
+	}
+	if len(envelope) > signoff.MaxEnvelopeSize {
+		return nil, &LedgerError{Op: "attest", Status: http.StatusRequestEntityTooLarge, Message: "envelope larger than 64 KiB"}
 	}
 	q := url.Values{"repo": {repoID}, "wait": {wait.String()}}
 	return c.postJSON(ctx, "attest", c.url("/v1/attest", q), "", envelope)

@@ -35,10 +35,21 @@ type LedgerError struct {
 }
 
 func (e *LedgerError) Error() string {
-	return fmt.Sprintf("ledger refused %s: %d %s: %s%s", e.Op, e.Status, http.StatusText(e.Status), e.Message, ledgerHint(e.Status))
+	return fmt.Sprintf("ledger refused %s: %d %s: %s%s", e.Op, e.Status, http.StatusText(e.Status), e.Message, ledgerHint(e.Op, e.Status))
 }
 
-func ledgerHint(status int) string {
+func ledgerHint(op string, status int) string {
+	if strings.HasPrefix(op, "attest") {
+		switch status {
+		case http.StatusNotFound:
+			return " (the repository is not registered with this ledger: check its id and the ledger URL)"
+		case http.StatusForbidden:
+			return " (the envelope's signature does not verify under the key it names)"
+		case http.StatusRequestEntityTooLarge:
+			return " (a sign-off envelope is at most 64 KiB)"
+		}
+		return ""
+	}
 	switch status {
 	case http.StatusNotFound:
 		return " (register the repository with `shiplog repo register` first)"

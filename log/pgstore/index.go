@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiplog/shiplog/evidence/signoff"
 	ledger "github.com/shiplog/shiplog/log"
 )
 
@@ -104,12 +105,19 @@ func (s *Store) commitRecords(recs []ledger.Record) error {
 		roleRepos, roleName []string
 		roleVer, roleIdx    []int64
 		roleSum             [][]byte
+		att                 attestationRows
 	)
 	for i, r := range recs {
+		leaf := r.LeafHash()
+		idxs[i], leaves[i] = int64(r.Index), leaf[:]
+		if a := r.Attestation; a != nil { // a sign-off attestation: no role
+			sums[i] = a.SHA256[:]
+			att.add(r.Index, *a)
+			continue
+		}
 		e := r.Entry
-		leaf := e.LeafHash()
-		idxs[i], repos[i], roles[i], versions[i] = int64(r.Index), e.Repo, e.Role, int64(e.Version)
-		sums[i], leaves[i] = e.SHA256[:], leaf[:]
+		repos[i], roles[i], versions[i] = e.Repo, e.Role, int64(e.Version)
+		sums[i] = e.SHA256[:]
 		if e.Role == "root" {
 			rootRepos, rootIdxs = append(rootRepos, e.Repo), append(rootIdxs, int64(r.Index))
 		}
@@ -133,6 +141,10 @@ func (s *Store) commitRecords(recs []ledger.Record) error {
 	b.Queue(s.q(`INSERT INTO {s}.roles SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bigint[])
 		ON CONFLICT (repo, role) DO UPDATE SET version = EXCLUDED.version, sha256 = EXCLUDED.sha256, idx = EXCLUDED.idx WHERE {s}.roles.idx < EXCLUDED.idx`),
 		roleRepos, roleName, roleVer, roleSum, roleIdx)
+	if len(att.idx) > 0 {
+		b.Queue(s.q(`INSERT INTO {s}.attestations SELECT * FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bigint[], $7::text[])
+			ON CONFLICT DO NOTHING`), att.repo, att.subject, att.idx, att.key, att.sum, att.length, att.verdict)
+	}
 	b.Queue(s.q(`INSERT INTO {s}.leaves SELECT leaf, min(idx) FROM unnest($1::bytea[], $2::bigint[]) AS t(leaf, idx) GROUP BY leaf
 		ON CONFLICT (leaf) DO UPDATE SET idx = EXCLUDED.idx WHERE {s}.leaves.idx > EXCLUDED.idx`), leaves, idxs)
 	b.Queue(s.q(`INSERT INTO {s}.hashes SELECT sha256, min(idx) FROM unnest($1::bytea[], $2::bigint[]) AS t(sha256, idx) GROUP BY sha256
@@ -151,6 +163,19 @@ func (s *Store) commitRecords(recs []ledger.Record) error {
 		return s.unavailable("record entries in the index", err)
 	}
 	return nil
+}
+
+// attestationRows are the columns of the attestations table for a batch.
+type attestationRows struct {
+	repo, verdict     []string
+	subject, key, sum [][]byte
+	idx, length       []int64
+}
+
+func (r *attestationRows) add(index uint64, a signoff.Entry) {
+	r.repo, r.verdict = append(r.repo, a.Repo), append(r.verdict, a.Verdict)
+	r.subject, r.key, r.sum = append(r.subject, a.Subject[:]), append(r.key, a.Key[:]), append(r.sum, a.SHA256[:])
+	r.idx, r.length = append(r.idx, int64(index)), append(r.length, int64(a.Length))
 }
 
 // Registered returns the index of repo's first logged root.
@@ -228,6 +253,49 @@ func (x *Index) Leaf(h [sha256.Size]byte) (uint64, bool, error) {
 // with SHA-256 sum.
 func (x *Index) Metadata(sum [sha256.Size]byte) (uint64, bool, error) {
 	return x.s.lookup(`SELECT idx FROM {s}.hashes WHERE sha256 = $1`, sum[:])
+}
+
+// Attestations returns the attestations recorded for subject in repo at
+// indexes below below, in log order, only those by keys (all when keys is
+// empty), at most max, and whether more matched.
+func (x *Index) Attestations(repo string, subject [sha256.Size]byte, keys []signoff.KeyID, below uint64, max int) ([]ledger.AttestationRecord, bool, error) {
+	ctx, cancel := x.s.ctx()
+	defer cancel()
+	ks := make([][]byte, len(keys))
+	for i := range keys {
+		ks[i] = keys[i][:]
+	}
+	rows, err := x.s.pool.Query(ctx, x.s.q(`SELECT idx, key, sha256, length, verdict FROM {s}.attestations
+		WHERE repo = $1 AND subject = $2 AND idx < $3 AND (cardinality($4::bytea[]) = 0 OR key = ANY($4::bytea[]))
+		ORDER BY idx LIMIT $5`), repo, subject[:], int64(min(below, 1<<63-1)), ks, max+1)
+	if err != nil {
+		return nil, false, x.s.unavailable("read the index", err)
+	}
+	defer rows.Close()
+	var recs []ledger.AttestationRecord
+	for rows.Next() {
+		var idx, length int64
+		var key, sum []byte
+		var verdict string
+		if err := rows.Scan(&idx, &key, &sum, &length, &verdict); err != nil {
+			return nil, false, x.s.unavailable("read the index", err)
+		}
+		if idx < 0 || length < 0 || len(key) != sha256.Size || len(sum) != sha256.Size {
+			return nil, false, errCorrupt
+		}
+		e := signoff.Entry{Repo: repo, Subject: subject, Verdict: verdict, Key: signoff.KeyID(key), SHA256: [sha256.Size]byte(sum), Length: uint64(length)}
+		if e.Validate() != nil {
+			return nil, false, errCorrupt
+		}
+		recs = append(recs, ledger.AttestationRecord{Index: uint64(idx), Entry: e})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, x.s.unavailable("read the index", err)
+	}
+	if len(recs) > max {
+		return recs[:max], true, nil
+	}
+	return recs, false, nil
 }
 
 func (s *Store) lookup(sql string, arg any) (uint64, bool, error) {

@@ -169,6 +169,8 @@ CREATE TABLE IF NOT EXISTS {s}.appending (repo text PRIMARY KEY, entry bytea NOT
 	created timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS {s}.tiles (level int NOT NULL, idx bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (level, idx));
 CREATE TABLE IF NOT EXISTS {s}.bundles (idx bigint PRIMARY KEY, data bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.attestations (repo text NOT NULL, subject bytea NOT NULL, idx bigint NOT NULL,
+	key bytea NOT NULL, sha256 bytea NOT NULL, length bigint NOT NULL, verdict text NOT NULL, PRIMARY KEY (repo, subject, idx));
 `
 
 // migrate creates the schema under a transaction-scoped advisory lock, so

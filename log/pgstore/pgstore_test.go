@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/internal/harness"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/shiplog/shiplog/log/pgstore"
 	"github.com/shiplog/shiplog/log/trillian/trilliantest"
@@ -402,4 +403,8 @@ func TestTileCache(t *testing.T) {
 	if b, err := c.Bundle(ctx, 2); err != nil || string(b) != "\x00\x01a" {
 		t.Fatalf("Bundle = %q, %v", b, err)
 	}
+}
+
+func TestIndexAttestations(t *testing.T) {
+	harness.CheckIndexAttestations(t, open(t, "").Index())
 }

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/shiplog/shiplog/evidence/signoff"
 	ledger "github.com/shiplog/shiplog/log"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"google.golang.org/grpc"
@@ -199,4 +201,44 @@ func (g *grpcService) Register(ctx context.Context, req *ledgerv1.RegisterReques
 		return nil, g.grpcError(err)
 	}
 	return &ledgerv1.PublishResponse{Index: rc.Index, LeafHash: rc.LeafHash[:], Entry: rc.Entry, Duplicate: rc.Duplicate, Proof: rc.Proof}, nil
+}
+
+// Attest logs a sign-off envelope (POST /v1/attest over HTTP).
+func (g *grpcService) Attest(ctx context.Context, req *ledgerv1.AttestRequest) (*ledgerv1.PublishResponse, error) {
+	wait, err := waitMS(req.WaitMs, DefaultWait)
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	rc, err := g.n.ledger.Attest(ctx, req.GetRepo(), req.GetEnvelope(), wait)
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	return &ledgerv1.PublishResponse{Index: rc.Index, LeafHash: rc.LeafHash[:], Entry: rc.Entry, Duplicate: rc.Duplicate, Proof: rc.Proof}, nil
+}
+
+// Attestations serves the logged attestations of one target digest (GET
+// /v1/attestations over HTTP).
+func (g *grpcService) Attestations(ctx context.Context, req *ledgerv1.AttestationsRequest) (*ledgerv1.AttestationsResponse, error) {
+	if len(req.GetSubject()) != sha256.Size {
+		return nil, g.grpcError(badRequest("subject must be 32 bytes"))
+	}
+	if len(req.GetKeys()) > ledger.MaxAttestationKeys {
+		return nil, g.grpcError(badRequest("at most %d keys", ledger.MaxAttestationKeys))
+	}
+	keys := make([]signoff.KeyID, len(req.GetKeys()))
+	for i, k := range req.GetKeys() {
+		if len(k) != sha256.Size {
+			return nil, g.grpcError(badRequest("keys must be 32 bytes each"))
+		}
+		keys[i] = signoff.KeyID(k)
+	}
+	ev, err := g.n.ledger.Attestations(ctx, req.GetRepo(), [sha256.Size]byte(req.GetSubject()), keys)
+	if err != nil {
+		return nil, g.grpcError(err)
+	}
+	resp := &ledgerv1.AttestationsResponse{Subject: ev.Subject[:], Truncated: ev.Truncated}
+	for _, a := range ev.Attestations {
+		resp.Attestations = append(resp.Attestations, &ledgerv1.Attestation{Envelope: a.Envelope, Proof: a.Proof})
+	}
+	return resp, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/evidence/signoff"
 	ledger "github.com/shiplog/shiplog/log"
 	"github.com/transparency-dev/tessera/api/layout"
 )
@@ -48,6 +49,8 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /metadata/{sum}", n.getMetadata)
 	v1 := http.NewServeMux()
 	v1.HandleFunc("POST /v1/publish", n.postPublish)
+	v1.HandleFunc("POST /v1/attest", n.postAttest)
+	v1.HandleFunc("GET /v1/attestations", n.getAttestations)
 	v1.HandleFunc("GET /v1/proof", n.getProof)
 	v1.HandleFunc("GET /v1/consistency", n.getConsistency)
 	v1.HandleFunc("GET /v1/witnesses", n.getWitnesses)
@@ -243,8 +246,9 @@ func (n *Node) getMetadata(w http.ResponseWriter, r *http.Request) {
 }
 
 // getMetadataBundle serves /metadata/bundle/<N>[.p/<W>]: for each entry of
-// entry bundle N (of width W), a uint32 big-endian length and the metadata
-// bytes the entry commits to, streamed one file at a time.
+// entry bundle N (of width W), a uint32 big-endian length and the bytes
+// the entry commits to (a metadata file, or a sign-off envelope), streamed
+// one file at a time.
 func (n *Node) getMetadataBundle(w http.ResponseWriter, r *http.Request) {
 	ref, ok := parseTilePath("entries/" + strings.TrimPrefix(r.URL.Path, "/metadata/bundle/"))
 	if !ok || !n.covers(0, ref.index, ref.width) {
@@ -264,12 +268,12 @@ func (n *Node) getMetadataBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	sums := make([][sha256.Size]byte, len(raw))
 	for i, e := range raw {
-		pe, err := entry.Parse(e)
+		pe, err := ledger.ParseRecord(index*256+uint64(i), e)
 		if err != nil {
 			n.fail(w, r, fmt.Errorf("entry %d: %w", index*256+uint64(i), err))
 			return
 		}
-		sums[i] = pe.SHA256
+		sums[i] = pe.Content() // metadata or a sign-off envelope
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	if width == 0 {
@@ -515,4 +519,75 @@ func (n *Node) getRole(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	json.NewEncoder(w).Encode(map[string]any{"version": st.Version, "sha256": hex.EncodeToString(st.SHA256[:]), "index": st.Index})
+}
+
+func (n *Node) postAttest(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wait, err := parseWait(q, DefaultWait)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	if r.ContentLength > signoff.MaxEnvelopeSize {
+		n.fail(w, r, fmt.Errorf("%w: a sign-off envelope is at most %d bytes", ledger.ErrTooLarge, signoff.MaxEnvelopeSize))
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	rc, err := n.ledger.Attest(r.Context(), q.Get("repo"), body, wait)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	writeReceipt(w, rc)
+}
+
+// parseAttestationsQuery reads repo=, subject= and the repeatable key=
+// of GET /v1/attestations; no other parameter is accepted.
+func parseAttestationsQuery(q url.Values) (repo string, subject [sha256.Size]byte, keys []signoff.KeyID, err error) {
+	for k, v := range q {
+		if (k != "key" && len(v) != 1) || (k != "repo" && k != "subject" && k != "key") {
+			return "", subject, nil, badRequest("want repo=, subject= and key= parameters only")
+		}
+	}
+	if subject, err = parseHash(q.Get("subject")); err != nil {
+		return "", subject, nil, badRequest("subject: want 64 lowercase hex digits")
+	}
+	if len(q["key"]) > ledger.MaxAttestationKeys {
+		return "", subject, nil, badRequest("at most %d key= parameters", ledger.MaxAttestationKeys)
+	}
+	for _, k := range q["key"] {
+		id, err := signoff.ParseKeyID(k)
+		if err != nil {
+			return "", subject, nil, badRequest("key: want 64 lowercase hex digits")
+		}
+		keys = append(keys, id)
+	}
+	return q.Get("repo"), subject, keys, nil
+}
+
+// getAttestations serves the evidence file of one target digest
+// (docs/spec/signoff.md, "The ledger").
+func (n *Node) getAttestations(w http.ResponseWriter, r *http.Request) {
+	repo, subject, keys, err := parseAttestationsQuery(r.URL.Query())
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	ev, err := n.ledger.Attestations(r.Context(), repo, subject, keys)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	b, err := ev.Format()
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(b)
 }

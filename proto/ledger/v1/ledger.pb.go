@@ -1,4 +1,4 @@
-// The shiplog ledger's gRPC API: the same publish and proof calls as the
+// The shiplog ledger's gRPC API: the same publish, attest and proof calls as the
 // HTTP API of docs/spec/ledger-api.md. Signed data travels as opaque bytes:
 // metadata, log entries, tlog-proofs and checkpoint notes are never
 // re-encoded (protobuf is only the RPC container here).
@@ -819,6 +819,250 @@ func (x *RegisterRequest) GetWaitMs() uint32 {
 	return 0
 }
 
+type AttestRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Repository id, as registered; the statement's predicate.repository.
+	Repo string `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	// The exact DSSE envelope bytes (at most 64 KiB).
+	Envelope []byte `protobuf:"bytes,2,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	// As in PublishRequest.
+	WaitMs        *uint32 `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3,oneof" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttestRequest) Reset() {
+	*x = AttestRequest{}
+	mi := &file_ledger_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttestRequest) ProtoMessage() {}
+
+func (x *AttestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttestRequest.ProtoReflect.Descriptor instead.
+func (*AttestRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AttestRequest) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *AttestRequest) GetEnvelope() []byte {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+func (x *AttestRequest) GetWaitMs() uint32 {
+	if x != nil && x.WaitMs != nil {
+		return *x.WaitMs
+	}
+	return 0
+}
+
+type AttestationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Repository id, as registered.
+	Repo string `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	// SHA-256 of the target (32 bytes).
+	Subject []byte `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Keep only the attestations of these attester key ids (32 bytes each:
+	// SHA-256 of 0x01 || Ed25519 public key); at most 32; none: all.
+	Keys          [][]byte `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttestationsRequest) Reset() {
+	*x = AttestationsRequest{}
+	mi := &file_ledger_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttestationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttestationsRequest) ProtoMessage() {}
+
+func (x *AttestationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttestationsRequest.ProtoReflect.Descriptor instead.
+func (*AttestationsRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AttestationsRequest) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *AttestationsRequest) GetSubject() []byte {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *AttestationsRequest) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type Attestation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The exact DSSE envelope bytes.
+	Envelope []byte `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	// C2SP tlog-proof text of its shiplog/attestation/v1 entry.
+	Proof         []byte `protobuf:"bytes,2,opt,name=proof,proto3" json:"proof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attestation) Reset() {
+	*x = Attestation{}
+	mi := &file_ledger_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attestation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attestation) ProtoMessage() {}
+
+func (x *Attestation) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attestation.ProtoReflect.Descriptor instead.
+func (*Attestation) Descriptor() ([]byte, []int) {
+	return file_ledger_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Attestation) GetEnvelope() []byte {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+func (x *Attestation) GetProof() []byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+type AttestationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-256 of the target (32 bytes).
+	Subject []byte `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// At most 64, in log order.
+	Attestations []*Attestation `protobuf:"bytes,2,rep,name=attestations,proto3" json:"attestations,omitempty"`
+	// True when more attestations matched than were returned.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttestationsResponse) Reset() {
+	*x = AttestationsResponse{}
+	mi := &file_ledger_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttestationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttestationsResponse) ProtoMessage() {}
+
+func (x *AttestationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttestationsResponse.ProtoReflect.Descriptor instead.
+func (*AttestationsResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AttestationsResponse) GetSubject() []byte {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *AttestationsResponse) GetAttestations() []*Attestation {
+	if x != nil {
+		return x.Attestations
+	}
+	return nil
+}
+
+func (x *AttestationsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 var File_ledger_proto protoreflect.FileDescriptor
 
 const file_ledger_proto_rawDesc = "" +
@@ -877,7 +1121,24 @@ const file_ledger_proto_rawDesc = "" +
 	"\x0fchallenge_token\x18\x03 \x01(\tR\x0echallengeToken\x12\x1c\n" +
 	"\await_ms\x18\x04 \x01(\rH\x00R\x06waitMs\x88\x01\x01B\n" +
 	"\n" +
-	"\b_wait_ms2\xec\x04\n" +
+	"\b_wait_ms\"i\n" +
+	"\rAttestRequest\x12\x12\n" +
+	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x1a\n" +
+	"\benvelope\x18\x02 \x01(\fR\benvelope\x12\x1c\n" +
+	"\await_ms\x18\x03 \x01(\rH\x00R\x06waitMs\x88\x01\x01B\n" +
+	"\n" +
+	"\b_wait_ms\"W\n" +
+	"\x13AttestationsRequest\x12\x12\n" +
+	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\fR\asubject\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\fR\x04keys\"?\n" +
+	"\vAttestation\x12\x1a\n" +
+	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x14\n" +
+	"\x05proof\x18\x02 \x01(\fR\x05proof\"\x92\x01\n" +
+	"\x14AttestationsResponse\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\fR\asubject\x12B\n" +
+	"\fattestations\x18\x02 \x03(\v2\x1e.shiplog.ledger.v1.AttestationR\fattestations\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated2\x9d\x06\n" +
 	"\x06Ledger\x12P\n" +
 	"\aPublish\x12!.shiplog.ledger.v1.PublishRequest\x1a\".shiplog.ledger.v1.PublishResponse\x12J\n" +
 	"\x05Proof\x12\x1f.shiplog.ledger.v1.ProofRequest\x1a .shiplog.ledger.v1.ProofResponse\x12\\\n" +
@@ -886,7 +1147,9 @@ const file_ledger_proto_rawDesc = "" +
 	"Checkpoint\x12$.shiplog.ledger.v1.CheckpointRequest\x1a%.shiplog.ledger.v1.CheckpointResponse\x12G\n" +
 	"\x04Role\x12\x1e.shiplog.ledger.v1.RoleRequest\x1a\x1f.shiplog.ledger.v1.RoleResponse\x12n\n" +
 	"\x11RegisterChallenge\x12+.shiplog.ledger.v1.RegisterChallengeRequest\x1a,.shiplog.ledger.v1.RegisterChallengeResponse\x12R\n" +
-	"\bRegister\x12\".shiplog.ledger.v1.RegisterRequest\x1a\".shiplog.ledger.v1.PublishResponseB5Z3github.com/shiplog/shiplog/proto/ledger/v1;ledgerv1b\x06proto3"
+	"\bRegister\x12\".shiplog.ledger.v1.RegisterRequest\x1a\".shiplog.ledger.v1.PublishResponse\x12N\n" +
+	"\x06Attest\x12 .shiplog.ledger.v1.AttestRequest\x1a\".shiplog.ledger.v1.PublishResponse\x12_\n" +
+	"\fAttestations\x12&.shiplog.ledger.v1.AttestationsRequest\x1a'.shiplog.ledger.v1.AttestationsResponseB5Z3github.com/shiplog/shiplog/proto/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_ledger_proto_rawDescOnce sync.Once
@@ -900,7 +1163,7 @@ func file_ledger_proto_rawDescGZIP() []byte {
 	return file_ledger_proto_rawDescData
 }
 
-var file_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_ledger_proto_goTypes = []any{
 	(*PublishRequest)(nil),            // 0: shiplog.ledger.v1.PublishRequest
 	(*PublishResponse)(nil),           // 1: shiplog.ledger.v1.PublishResponse
@@ -915,27 +1178,36 @@ var file_ledger_proto_goTypes = []any{
 	(*RegisterChallengeRequest)(nil),  // 10: shiplog.ledger.v1.RegisterChallengeRequest
 	(*RegisterChallengeResponse)(nil), // 11: shiplog.ledger.v1.RegisterChallengeResponse
 	(*RegisterRequest)(nil),           // 12: shiplog.ledger.v1.RegisterRequest
+	(*AttestRequest)(nil),             // 13: shiplog.ledger.v1.AttestRequest
+	(*AttestationsRequest)(nil),       // 14: shiplog.ledger.v1.AttestationsRequest
+	(*Attestation)(nil),               // 15: shiplog.ledger.v1.Attestation
+	(*AttestationsResponse)(nil),      // 16: shiplog.ledger.v1.AttestationsResponse
 }
 var file_ledger_proto_depIdxs = []int32{
-	0,  // 0: shiplog.ledger.v1.Ledger.Publish:input_type -> shiplog.ledger.v1.PublishRequest
-	2,  // 1: shiplog.ledger.v1.Ledger.Proof:input_type -> shiplog.ledger.v1.ProofRequest
-	4,  // 2: shiplog.ledger.v1.Ledger.Consistency:input_type -> shiplog.ledger.v1.ConsistencyRequest
-	6,  // 3: shiplog.ledger.v1.Ledger.Checkpoint:input_type -> shiplog.ledger.v1.CheckpointRequest
-	8,  // 4: shiplog.ledger.v1.Ledger.Role:input_type -> shiplog.ledger.v1.RoleRequest
-	10, // 5: shiplog.ledger.v1.Ledger.RegisterChallenge:input_type -> shiplog.ledger.v1.RegisterChallengeRequest
-	12, // 6: shiplog.ledger.v1.Ledger.Register:input_type -> shiplog.ledger.v1.RegisterRequest
-	1,  // 7: shiplog.ledger.v1.Ledger.Publish:output_type -> shiplog.ledger.v1.PublishResponse
-	3,  // 8: shiplog.ledger.v1.Ledger.Proof:output_type -> shiplog.ledger.v1.ProofResponse
-	5,  // 9: shiplog.ledger.v1.Ledger.Consistency:output_type -> shiplog.ledger.v1.ConsistencyResponse
-	7,  // 10: shiplog.ledger.v1.Ledger.Checkpoint:output_type -> shiplog.ledger.v1.CheckpointResponse
-	9,  // 11: shiplog.ledger.v1.Ledger.Role:output_type -> shiplog.ledger.v1.RoleResponse
-	11, // 12: shiplog.ledger.v1.Ledger.RegisterChallenge:output_type -> shiplog.ledger.v1.RegisterChallengeResponse
-	1,  // 13: shiplog.ledger.v1.Ledger.Register:output_type -> shiplog.ledger.v1.PublishResponse
-	7,  // [7:14] is the sub-list for method output_type
-	0,  // [0:7] is the sub-list for method input_type
-	0,  // [0:0] is the sub-list for extension type_name
-	0,  // [0:0] is the sub-list for extension extendee
-	0,  // [0:0] is the sub-list for field type_name
+	15, // 0: shiplog.ledger.v1.AttestationsResponse.attestations:type_name -> shiplog.ledger.v1.Attestation
+	0,  // 1: shiplog.ledger.v1.Ledger.Publish:input_type -> shiplog.ledger.v1.PublishRequest
+	2,  // 2: shiplog.ledger.v1.Ledger.Proof:input_type -> shiplog.ledger.v1.ProofRequest
+	4,  // 3: shiplog.ledger.v1.Ledger.Consistency:input_type -> shiplog.ledger.v1.ConsistencyRequest
+	6,  // 4: shiplog.ledger.v1.Ledger.Checkpoint:input_type -> shiplog.ledger.v1.CheckpointRequest
+	8,  // 5: shiplog.ledger.v1.Ledger.Role:input_type -> shiplog.ledger.v1.RoleRequest
+	10, // 6: shiplog.ledger.v1.Ledger.RegisterChallenge:input_type -> shiplog.ledger.v1.RegisterChallengeRequest
+	12, // 7: shiplog.ledger.v1.Ledger.Register:input_type -> shiplog.ledger.v1.RegisterRequest
+	13, // 8: shiplog.ledger.v1.Ledger.Attest:input_type -> shiplog.ledger.v1.AttestRequest
+	14, // 9: shiplog.ledger.v1.Ledger.Attestations:input_type -> shiplog.ledger.v1.AttestationsRequest
+	1,  // 10: shiplog.ledger.v1.Ledger.Publish:output_type -> shiplog.ledger.v1.PublishResponse
+	3,  // 11: shiplog.ledger.v1.Ledger.Proof:output_type -> shiplog.ledger.v1.ProofResponse
+	5,  // 12: shiplog.ledger.v1.Ledger.Consistency:output_type -> shiplog.ledger.v1.ConsistencyResponse
+	7,  // 13: shiplog.ledger.v1.Ledger.Checkpoint:output_type -> shiplog.ledger.v1.CheckpointResponse
+	9,  // 14: shiplog.ledger.v1.Ledger.Role:output_type -> shiplog.ledger.v1.RoleResponse
+	11, // 15: shiplog.ledger.v1.Ledger.RegisterChallenge:output_type -> shiplog.ledger.v1.RegisterChallengeResponse
+	1,  // 16: shiplog.ledger.v1.Ledger.Register:output_type -> shiplog.ledger.v1.PublishResponse
+	1,  // 17: shiplog.ledger.v1.Ledger.Attest:output_type -> shiplog.ledger.v1.PublishResponse
+	16, // 18: shiplog.ledger.v1.Ledger.Attestations:output_type -> shiplog.ledger.v1.AttestationsResponse
+	10, // [10:19] is the sub-list for method output_type
+	1,  // [1:10] is the sub-list for method input_type
+	1,  // [1:1] is the sub-list for extension type_name
+	1,  // [1:1] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_ledger_proto_init() }
@@ -949,13 +1221,14 @@ func file_ledger_proto_init() {
 		(*ProofRequest_LeafHash)(nil),
 	}
 	file_ledger_proto_msgTypes[12].OneofWrappers = []any{}
+	file_ledger_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_proto_rawDesc), len(file_ledger_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,4 +1,4 @@
-// The shiplog ledger's gRPC API: the same publish and proof calls as the
+// The shiplog ledger's gRPC API: the same publish, attest and proof calls as the
 // HTTP API of docs/spec/ledger-api.md. Signed data travels as opaque bytes:
 // metadata, log entries, tlog-proofs and checkpoint notes are never
 // re-encoded (protobuf is only the RPC container here).
@@ -39,6 +39,8 @@ const (
 	Ledger_Role_FullMethodName              = "/shiplog.ledger.v1.Ledger/Role"
 	Ledger_RegisterChallenge_FullMethodName = "/shiplog.ledger.v1.Ledger/RegisterChallenge"
 	Ledger_Register_FullMethodName          = "/shiplog.ledger.v1.Ledger/Register"
+	Ledger_Attest_FullMethodName            = "/shiplog.ledger.v1.Ledger/Attest"
+	Ledger_Attestations_FullMethodName      = "/shiplog.ledger.v1.Ledger/Attestations"
 )
 
 // LedgerClient is the client API for Ledger service.
@@ -65,6 +67,16 @@ type LedgerClient interface {
 	// without, with an operator token in the "authorization" metadata
 	// ("Bearer <token>"; Unauthenticated if missing or not for this id).
 	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*PublishResponse, error)
+	// Attest checks and logs one sign-off envelope (docs/spec/signoff.md) for
+	// a registered repository: InvalidArgument for a malformed envelope or a
+	// statement about another repository, PermissionDenied for a signature
+	// that does not verify under the key the envelope names, NotFound for an
+	// unknown repository, ResourceExhausted above 64 KiB.
+	Attest(ctx context.Context, in *AttestRequest, opts ...grpc.CallOption) (*PublishResponse, error)
+	// Attestations returns the logged sign-off attestations of one target
+	// digest of a repository that the latest cosigned checkpoint covers, each
+	// with its tlog-proof, in log order (GET /v1/attestations).
+	Attestations(ctx context.Context, in *AttestationsRequest, opts ...grpc.CallOption) (*AttestationsResponse, error)
 }
 
 type ledgerClient struct {
@@ -145,6 +157,26 @@ func (c *ledgerClient) Register(ctx context.Context, in *RegisterRequest, opts .
 	return out, nil
 }
 
+func (c *ledgerClient) Attest(ctx context.Context, in *AttestRequest, opts ...grpc.CallOption) (*PublishResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishResponse)
+	err := c.cc.Invoke(ctx, Ledger_Attest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerClient) Attestations(ctx context.Context, in *AttestationsRequest, opts ...grpc.CallOption) (*AttestationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AttestationsResponse)
+	err := c.cc.Invoke(ctx, Ledger_Attestations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServer is the server API for Ledger service.
 // All implementations must embed UnimplementedLedgerServer
 // for forward compatibility.
@@ -169,6 +201,16 @@ type LedgerServer interface {
 	// without, with an operator token in the "authorization" metadata
 	// ("Bearer <token>"; Unauthenticated if missing or not for this id).
 	Register(context.Context, *RegisterRequest) (*PublishResponse, error)
+	// Attest checks and logs one sign-off envelope (docs/spec/signoff.md) for
+	// a registered repository: InvalidArgument for a malformed envelope or a
+	// statement about another repository, PermissionDenied for a signature
+	// that does not verify under the key the envelope names, NotFound for an
+	// unknown repository, ResourceExhausted above 64 KiB.
+	Attest(context.Context, *AttestRequest) (*PublishResponse, error)
+	// Attestations returns the logged sign-off attestations of one target
+	// digest of a repository that the latest cosigned checkpoint covers, each
+	// with its tlog-proof, in log order (GET /v1/attestations).
+	Attestations(context.Context, *AttestationsRequest) (*AttestationsResponse, error)
 	mustEmbedUnimplementedLedgerServer()
 }
 
@@ -199,6 +241,12 @@ func (UnimplementedLedgerServer) RegisterChallenge(context.Context, *RegisterCha
 }
 func (UnimplementedLedgerServer) Register(context.Context, *RegisterRequest) (*PublishResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Register not implemented")
+}
+func (UnimplementedLedgerServer) Attest(context.Context, *AttestRequest) (*PublishResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Attest not implemented")
+}
+func (UnimplementedLedgerServer) Attestations(context.Context, *AttestationsRequest) (*AttestationsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Attestations not implemented")
 }
 func (UnimplementedLedgerServer) mustEmbedUnimplementedLedgerServer() {}
 func (UnimplementedLedgerServer) testEmbeddedByValue()                {}
@@ -347,6 +395,42 @@ func _Ledger_Register_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Ledger_Attest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AttestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServer).Attest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ledger_Attest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServer).Attest(ctx, req.(*AttestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Ledger_Attestations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AttestationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServer).Attestations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Ledger_Attestations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServer).Attestations(ctx, req.(*AttestationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Ledger_ServiceDesc is the grpc.ServiceDesc for Ledger service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -381,6 +465,14 @@ var Ledger_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Register",
 			Handler:    _Ledger_Register_Handler,
+		},
+		{
+			MethodName: "Attest",
+			Handler:    _Ledger_Attest_Handler,
+		},
+		{
+			MethodName: "Attestations",
+			Handler:    _Ledger_Attestations_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
