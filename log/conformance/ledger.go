@@ -3,7 +3,7 @@
 // POSIX files and Trillian on PostgreSQL — so they cannot drift: register,
 // publish, validation, dedup, proofs, witnessing (c2sp.org/tlog-witness
 // with real witnesses), the C2SP tlog-tiles read API, the metadata store,
-// gRPC, and the auditor's full replay, all through the servers' real HTTP
+// gRPC, sign-off attestations, and the auditor's full replay, all through the servers' real HTTP
 // and gRPC listeners on 127.0.0.1. With several replicas it also checks
 // that any replica accepts publishes and serves reads, that they agree on
 // one history, and that two replicas never accept two versions of one

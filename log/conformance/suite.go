@@ -23,6 +23,7 @@ import (
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence"
 	"github.com/shiplog/shiplog/evidence/entry"
+	"github.com/shiplog/shiplog/evidence/signoff"
 	"github.com/shiplog/shiplog/internal/harness/kit"
 	ledgerv1 "github.com/shiplog/shiplog/proto/ledger/v1"
 	"github.com/transparency-dev/merkle/compact"
@@ -68,6 +69,7 @@ func Run(t *testing.T, start Factory) {
 		{"dedup", s.dedup},
 		{"conflicting-versions-across-replicas", s.conflictingVersions},
 		{"root-rotation-and-delegation", s.rotationAndDelegation},
+		{"sign-off-attestations", s.attestations},
 		{"many-repositories-concurrently", s.manyRepositories},
 		{"read-api", s.readAPI},
 		{"auditor-replays-everything", s.auditor},
@@ -529,7 +531,15 @@ func (s *suite) checkMetadata(t *testing.T, base string, size uint64, entries []
 			t.Fatalf("metadata bundle %d: %d files, want %d", n, len(ms), w)
 		}
 		for i, m := range ms {
-			e, err := entry.Parse(entries[n*256+uint64(i)])
+			raw := entries[n*256+uint64(i)]
+			if entry.Kind(raw) == entry.AttestationHeader { // the envelope it commits to
+				a, err := signoff.ParseEntry(raw)
+				if err != nil || sha256.Sum256(m) != a.SHA256 || uint64(len(m)) != a.Length {
+					t.Fatalf("envelope %d does not match its entry (%v)", n*256+uint64(i), err)
+				}
+				continue
+			}
+			e, err := entry.Parse(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
