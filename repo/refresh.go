@@ -175,6 +175,10 @@ type RefreshLoopOptions struct {
 	// Now is the clock the metadata is checked and signed against; nil
 	// means time.Now.
 	Now func() time.Time
+	// Attestations, when set, makes every round also pull the sign-off
+	// statements logged about the repository's targets (PullAttestations)
+	// after the refresh; a failed pull is logged, never fatal.
+	Attestations *PullOptions
 }
 
 // RefreshLoop refreshes the repository in dir every o.Every until ctx ends:
@@ -213,6 +217,9 @@ func RefreshLoop(ctx context.Context, dir string, o RefreshLoopOptions) error {
 			}
 			o.Metrics.Observe(id, exp, err, o.Now())
 		}
+		if o.Attestations != nil {
+			pullOnce(ctx, dir, *o.Attestations, o.Now, log)
+		}
 		if o.Done != nil {
 			o.Done(res, err)
 		}
@@ -220,6 +227,26 @@ func RefreshLoop(ctx context.Context, dir string, o RefreshLoopOptions) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
+		}
+	}
+}
+
+// pullOnce opens dir, pulls its sign-off statements and logs the outcome.
+func pullOnce(ctx context.Context, dir string, o PullOptions, now func() time.Time, log *slog.Logger) {
+	r, err := open(dir, now)
+	if err != nil {
+		log.Error("attestations pull failed", "dir", dir, "err", err)
+		return
+	}
+	defer r.Close()
+	got, err := r.PullAttestations(ctx, o)
+	if err != nil {
+		log.Error("attestations pull failed", "dir", dir, "err", err)
+		return
+	}
+	for _, p := range got {
+		if p.Written || p.Dropped > 0 {
+			log.Info("attestations pulled", "sha256", p.SHA256, "statements", p.Attestations, "dropped", p.Dropped, "written", p.Written)
 		}
 	}
 }

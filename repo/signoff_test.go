@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/signoff"
+	"github.com/shiplog/shiplog/repo/keys"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -137,5 +139,32 @@ func TestAttackPullTamperedProofs(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(f.dir, "metadata", "signoff")); err == nil {
 		t.Error("wrote evidence that did not verify")
+	}
+}
+
+// TestRefreshLoopPullsAttestations: with Attestations set, each round of
+// the refresh job also brings the statements logged since the release.
+func TestRefreshLoopPullsAttestations(t *testing.T) {
+	f := newFixture(t)
+	f.add(map[string]string{"fw/a.bin": "firmware a"})
+	f.sign(f.keys["targets"], "targets")
+	f.publish(true)
+	f.review(newTestAttester(t, "alice.example"), "fw/a.bin", "firmware a")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := RefreshLoop(ctx, f.dir, RefreshLoopOptions{
+		RefreshOptions: RefreshOptions{TimestampKeys: []*keys.Private{f.keys["timestamp"]}},
+		Every:          time.Hour, Attestations: &PullOptions{Policy: f.policy},
+		Done: func(*Refreshed, error) { cancel() },
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(f.dir, "metadata", "signoff", sumHex("firmware a")+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := signoff.ParseEvidence(b); err != nil || len(e.Attestations) != 1 {
+		t.Errorf("pulled %+v %v", e, err)
 	}
 }

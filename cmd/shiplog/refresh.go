@@ -18,7 +18,7 @@ func repoRefreshCmd() *cobra.Command {
 	var dir, passFile, metricsListen, metricsFile string
 	var tsFiles, snapFiles []string
 	var within, every time.Duration
-	var asJSON bool
+	var asJSON, pull bool
 	var logs *logFlags
 	c := &cobra.Command{
 		Use:   "refresh --data-dir DIR",
@@ -34,7 +34,11 @@ Keys are files, pkcs11: URIs or KMS URIs (awskms://, gcpkms://, azurekms://,
 hashivault://). Run it from a timer (deploy/systemd/shiplog-repo-refresh.timer),
 or long-running with --interval. Metrics (shiplog_repo_metadata_expires_timestamp_seconds
 per role, refresh failures, last success) are served on --listen or written
-for node_exporter's textfile collector to --metrics-file.`,
+for node_exporter's textfile collector to --metrics-file. --pull-attestations also
+copies the sign-off statements logged about the current targets beside the metadata
+after each refresh (as ` + "`shiplog repo attestations pull`" + ` does), so that the
+statements rebuilders and reviewers log after a release reach devices without a
+separate job.`,
 		Example: `  shiplog repo refresh -d /srv/tuf/repo --timestamp-key /etc/shiplog/timestamp.key --snapshot-key /etc/shiplog/snapshot.key
   shiplog repo refresh -d /srv/tuf/repo --interval 1h --listen 127.0.0.1:9464 \
     --timestamp-key 'pkcs11:token=online;object=timestamp?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/shiplog/pin'`,
@@ -70,10 +74,15 @@ for node_exporter's textfile collector to --metrics-file.`,
 				if err != nil {
 					return err
 				}
-				return repo.RefreshLoop(cmd.Context(), dir, repo.RefreshLoopOptions{RefreshOptions: o, Every: every, Metrics: m, Logger: log,
-					Done: func(*repo.Refreshed, error) { writeMetricsFile(metricsFile, reg, log) }})
+				lo := repo.RefreshLoopOptions{RefreshOptions: o, Every: every, Metrics: m, Logger: log,
+					Done: func(*repo.Refreshed, error) { writeMetricsFile(metricsFile, reg, log) }}
+				if pull {
+					lo.Attestations = &repo.PullOptions{}
+				}
+				return repo.RefreshLoop(cmd.Context(), dir, lo)
 			}
 			var res *repo.Refreshed
+			var pulled []repo.PulledEvidence
 			var id string
 			err = withRepo(dir, func(r *repo.Repo) error {
 				id = r.Config.Repository
@@ -83,6 +92,11 @@ for node_exporter's textfile collector to --metrics-file.`,
 					return err
 				}
 				m.Observe(id, res.Expires, nil, time.Now())
+				if pull {
+					if pulled, err = r.PullAttestations(cmd.Context(), repo.PullOptions{}); err != nil {
+						return fmt.Errorf("refreshed, but couldn't pull the attestations: %w", err)
+					}
+				}
 				return nil
 			})
 			if metricsFile != "" && id != "" {
@@ -94,6 +108,12 @@ for node_exporter's textfile collector to --metrics-file.`,
 				return err
 			}
 			if asJSON {
+				if pull {
+					return printJSON(cmd.OutOrStdout(), struct {
+						*repo.Refreshed
+						Attestations []repo.PulledEvidence `json:"attestations"`
+					}{res, pulled})
+				}
 				return printJSON(cmd.OutOrStdout(), res)
 			}
 			state := "nothing due"
@@ -105,6 +125,15 @@ for node_exporter's textfile collector to --metrics-file.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s; timestamp expires %s, snapshot %s\n", state,
 				res.Expires["timestamp"].Format(time.RFC3339), res.Expires["snapshot"].Format(time.RFC3339))
+			if pull {
+				written := 0
+				for _, p := range pulled {
+					if p.Written {
+						written++
+					}
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "attestations: %d target digest(s) checked, %d evidence file(s) updated\n", len(pulled), written)
+			}
 			return nil
 		},
 	}
@@ -114,6 +143,7 @@ for node_exporter's textfile collector to --metrics-file.`,
 	c.Flags().DurationVar(&within, "within", 0, "re-sign a role with less than this validity left (default: half its lifetime)")
 	c.Flags().DurationVar(&every, "interval", 0, "keep running, refreshing at this interval")
 	c.Flags().StringVar(&metricsListen, "listen", "", "serve Prometheus metrics on this address (with --interval)")
+	c.Flags().BoolVar(&pull, "pull-attestations", false, "also pull the sign-off statements logged about the current targets (repo attestations pull) after each refresh")
 	c.Flags().StringVar(&metricsFile, "metrics-file", "", "write Prometheus metrics to this file after each refresh (node_exporter textfile collector)")
 	addOutputFlags(c, &asJSON)
 	logs = addLogFlags(c, "info")
