@@ -64,15 +64,15 @@ func mustPayload(b *testing.B, env []byte) []byte {
 // statement costs at least: its envelope (a message of paeSize bytes) and
 // its checkpoint (log signature and two cosignatures, 128-byte notes).
 func floorPerStatement(paeSize int) func() {
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	var msgs, sigs [][]byte
-	for _, n := range []int{paeSize, 128, 128, 128} {
+	var pubs, msgs, sigs [][]byte
+	for _, n := range []int{paeSize, 128, 128, 128} { // four keys, as the attester, the log and two witnesses
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 		m := make([]byte, n)
-		msgs, sigs = append(msgs, m), append(sigs, ed25519.Sign(priv, m))
+		pubs, msgs, sigs = append(pubs, pub), append(msgs, m), append(sigs, ed25519.Sign(priv, m))
 	}
 	return func() {
 		for i := range msgs {
-			if !ed25519.Verify(pub, msgs[i], sigs[i]) {
+			if !ed25519.Verify(pubs[i], msgs[i], sigs[i]) {
 				panic("verify")
 			}
 		}
