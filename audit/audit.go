@@ -62,6 +62,9 @@ type Config struct {
 	// docs/spec/signoff.md) before the auditor reports signoff-missing;
 	// zero turns the check off.
 	SignoffDeadline time.Duration
+	// Reviewer, when set, signs and logs a "reviewed" statement about every
+	// target of every release the auditor passes (see Reviewer).
+	Reviewer *Reviewer
 	// Witnesses are witness monitoring URL prefixes; the auditor reads
 	// <prefix>/<hex sha256(origin)>/checkpoint from each.
 	Witnesses []string
@@ -230,6 +233,9 @@ func (a *Auditor) Step(ctx context.Context) (Result, error) {
 	}
 	if err == nil {
 		err = a.signoffDue(ctx, &res)
+	}
+	if err == nil {
+		err = a.review(ctx)
 	}
 	if h, ok, herr := a.cfg.State.Head(); herr == nil && ok {
 		res.Audited = h.Size

@@ -332,6 +332,9 @@ func (a *Auditor) step(ctx context.Context, res *Result, start, end uint64, targ
 				return err
 			}
 		}
+		if err := a.queueReviews(tx, f, outs); err != nil {
+			return err
+		}
 		root, err := tx.TreeHash(end)
 		if err != nil {
 			return err

@@ -55,6 +55,8 @@ type Options struct {
 	VendorGrace time.Duration
 	// SignoffDeadline is Config.SignoffDeadline (vendor mode); zero: off.
 	SignoffDeadline time.Duration
+	// Reviewer is Config.Reviewer (--review-key); nil: off.
+	Reviewer *Reviewer
 	// Serve, when set, is the address of the dashboard, /metrics, /healthz
 	// and /readyz.
 	Serve   string
@@ -110,7 +112,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildmetric.Collector())
 	a, err := New(Config{Ledger: o.Ledger, Policy: p, State: db, Client: client, Logger: o.Logger,
 		Sink: minSeverity{o.MinSeverity, sinks}, Vendor: vendor, Witnesses: o.Witnesses, Peers: o.Peers, Repositories: o.repositories(),
-		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter, SignoffDeadline: o.SignoffDeadline})
+		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter, SignoffDeadline: o.SignoffDeadline, Reviewer: o.Reviewer})
 	if err != nil {
 		return ExitError, err
 	}

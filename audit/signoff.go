@@ -4,6 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/shiplog/shiplog/attest"
+	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/repo"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/shiplog/shiplog/audit/attestation"
 	"github.com/shiplog/shiplog/audit/replay"
@@ -129,5 +136,146 @@ func (a *Auditor) fetchEnvelope(ctx context.Context, f *fetched, e []byte, at ui
 		return fmtErr("fetch an attestation envelope", err)
 	}
 	f.metadata[at] = md
+	return nil
+}
+
+// Reviewer makes the auditor a reviewer (shiplog audit --review-key,
+// docs/reviewer.md): it signs and logs a "reviewed" statement
+// (docs/spec/signoff.md) about every target of every targets release the
+// auditor passes — valid in the replay, in vendor mode made by the vendor,
+// and with no mismatch statement logged about the target — once per
+// target digest and key.
+type Reviewer struct {
+	// Signer signs with the reviewer's Ed25519 key; VKey is its verifier
+	// key (the attester key devices list).
+	Signer note.Signer
+	VKey   string
+	// Ledger is where statements are logged (POST /v1/attest); empty means
+	// the ledger the auditor follows.
+	Ledger string
+	// Wait is how long each submission waits for its proof; zero returns
+	// once the ledger accepted it (the auditor sees it logged later).
+	Wait time.Duration
+}
+
+// maxReviewsPerRound bounds the statements logged per round.
+const maxReviewsPerRound = 256
+
+// queueReviews queues, in a step's transaction, the reviews of the
+// releases the step passed.
+func (a *Auditor) queueReviews(tx *store.Tx, f *fetched, outs []replay.Output) error {
+	rv := a.cfg.Reviewer
+	if rv == nil {
+		return nil
+	}
+	me, err := signoff.ParseAttester(rv.VKey)
+	if err != nil {
+		return err
+	}
+	unexpected := map[uint64]bool{}
+	for _, fd := range tx.Added {
+		if fd.Kind == alert.KindUnexpected && fd.Index != nil {
+			unexpected[*fd.Index] = true
+		}
+	}
+	for i, out := range outs {
+		r := out.Release
+		if r == nil || !out.Record || !r.Valid || r.Role == metadata.ROOT || unexpected[r.Index] {
+			continue
+		}
+		p := attestation.NewPending(r.Index, r.Repo, r.Role, r.Version, r.Seen, f.metadata[i])
+		if p == nil {
+			continue
+		}
+		for _, t := range p.Subjects {
+			ok, err := a.reviewable(tx, r.Repo, t.SHA256, me.ID.String())
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := tx.PutReview(store.Review{Index: r.Index, Repo: r.Repo, Role: r.Role, Version: r.Version, Target: t.Path, SHA256: t.SHA256}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// reviewable reports whether the target digest subject of repo is still
+// to be reviewed by key: nobody logged a mismatch about it and key has not
+// reviewed it.
+func (a *Auditor) reviewable(tx *store.Tx, repo, subject, key string) (bool, error) {
+	ss, err := tx.Statements(repo, subject)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range ss {
+		if s.Verdict == signoff.Mismatch || (s.Verdict == signoff.Reviewed && s.Key == key) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// review signs and logs the queued reviews, at most maxReviewsPerRound; a
+// review whose target was objected to or reviewed meanwhile is dropped.
+// A submission that fails stops the round's reviews (they are retried
+// next round); the statement counts only once logged.
+func (a *Auditor) review(ctx context.Context) error {
+	rv := a.cfg.Reviewer
+	if rv == nil {
+		return nil
+	}
+	me, err := signoff.ParseAttester(rv.VKey)
+	if err != nil {
+		return err
+	}
+	var queue []store.Review
+	if err := a.cfg.State.View(func(tx *store.Tx) (err error) { queue, err = tx.Reviews(maxReviewsPerRound); return err }); err != nil {
+		return err
+	}
+	ledgerURL := rv.Ledger
+	if ledgerURL == "" {
+		ledgerURL = a.cfg.Ledger
+	}
+	for _, r := range queue {
+		var ok bool
+		if err := a.cfg.State.View(func(tx *store.Tx) (err error) {
+			ok, err = a.reviewable(tx, r.Repo, r.SHA256, me.ID.String())
+			return err
+		}); err != nil {
+			return err
+		}
+		if ok {
+			if err := a.logReview(ctx, rv, ledgerURL, r); err != nil {
+				a.log.Warn("couldn't log a review; retrying next round", "repo", r.Repo, "target", r.Target, "err", err)
+				return nil
+			}
+		}
+		if err := a.cfg.State.Update(func(tx *store.Tx) error { return tx.DeleteReview(r) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logReview signs the reviewed statement of r (attest.ReviewStatement)
+// and submits it to the ledger.
+func (a *Auditor) logReview(ctx context.Context, rv *Reviewer, ledgerURL string, r store.Review) error {
+	sum, err := hex.DecodeString(r.SHA256)
+	if err != nil || len(sum) != sha256.Size {
+		return fmt.Errorf("queued review of %s has no SHA-256", r.Target)
+	}
+	rel := &attest.Release{Target: r.Target, SHA256: [sha256.Size]byte(sum), Role: r.Role, Version: int64(r.Version)}
+	env, err := signoff.Sign(attest.ReviewStatement(r.Repo, rel, a.cfg.Now()), rv.Signer, rv.VKey)
+	if err != nil {
+		return err
+	}
+	resp, err := repo.Attest(ctx, ledgerURL, a.cfg.Client, r.Repo, env, rv.Wait)
+	if err != nil {
+		return err
+	}
+	a.log.Info("reviewed", "repo", r.Repo, "target", r.Target, "sha256", r.SHA256, "index", resp.Index)
 	return nil
 }

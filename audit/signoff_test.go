@@ -5,11 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/audit/attestation"
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence/signoff"
 	"github.com/shiplog/shiplog/internal/harness"
@@ -179,4 +183,80 @@ func TestSignoffMissingVendorMode(t *testing.T) {
 	}
 	now = now.Add(time.Hour)
 	wantNone(t, e.step(a))
+}
+
+// attestServer is the ledger's POST /v1/attest over the test ledger: it
+// logs the envelope's entry and stores the envelope, as the ledger does,
+// and counts what it accepted.
+func (e *env) attestServer(t *testing.T, accepted *int) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, signoff.MaxEnvelopeSize+1))
+		en, err := signoff.OpenEnvelope(body)
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/attest" || err != nil || r.URL.Query().Get("repo") != en.Statement.Repository {
+			http.Error(w, "bad attestation", http.StatusBadRequest)
+			return
+		}
+		lh := en.Entry().LeafHash()
+		i, err := e.ledger.AppendRaw(e.ctx, en.Entry().Format(), body)
+		if err == nil {
+			err = e.ledger.Publish(e.ctx)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		*accepted++
+		fmt.Fprintf(w, `{"index":%d,"leaf_hash":"%x","entry":"","duplicate":false,"proof":""}`, i, lh)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestAuditReviewsReleasesItPasses: an auditor with a review key logs a
+// "reviewed" statement about each target of each release it passes, once;
+// not about a target a rebuilder objected to, nor about a release the
+// vendor did not make.
+func TestAuditReviewsReleasesItPasses(t *testing.T) {
+	e := newEnv(t)
+	rs := e.honest(e.ledger, 1)
+	objected := targetsOf(t, rs[1].Metadata)["fw-1.bin"]
+	e.attest(newRebuilder(t, "rebuilder-b.example"), signoff.Mismatch, "fw-1.bin", 1, objected)
+	skey, vkey, err := note.GenerateKey(rand.Reader, "auditor.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := note.NewSigner(skey)
+	var accepted int
+	url := e.attestServer(t, &accepted)
+	// The vendor made v1 only; v2 is a thief's.
+	exp := expectAll(t, e, rs)
+	a := e.auditor(func(c *Config) {
+		c.Vendor = exp
+		c.Reviewer = &Reviewer{Signer: s, VKey: vkey, Ledger: url}
+	})
+	e.step(a) // reviews fw-0.bin of v1
+	if accepted != 1 {
+		t.Fatalf("%d reviews logged, want 1 (fw-0.bin; fw-1.bin was objected to)", accepted)
+	}
+	e.honest(e.ledger, 1)
+	res := e.step(a) // sees its own review; v2 is unexpected: not reviewed
+	wantFinding(t, res, alert.KindUnexpected)
+	e.step(a)
+	if accepted != 1 {
+		t.Fatalf("%d reviews logged, want still 1", accepted)
+	}
+	var got []attestation.Statement
+	e.db.View(func(tx *store.Tx) (err error) {
+		got, err = tx.ReleaseStatements(e.repo.ID, "targets", 1)
+		return err
+	})
+	var reviewed []string
+	for _, st := range got {
+		if st.Verdict == signoff.Reviewed {
+			reviewed = append(reviewed, st.Name+" "+st.Target)
+		}
+	}
+	if strings.Join(reviewed, ",") != "auditor.example fw-0.bin" {
+		t.Errorf("reviewed statements of v1: %v", reviewed)
+	}
 }

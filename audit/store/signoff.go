@@ -97,3 +97,50 @@ func (t *Tx) PendingReleases() ([]attestation.Pending, error) {
 	})
 	return out, err
 }
+
+// bucketSignoffReview holds the reviews the auditor owes (shiplog audit
+// --review-key): index (8 bytes BE) 0 target path -> Review JSON.
+var bucketSignoffReview = []byte("signoffreview")
+
+func init() { allBuckets = append(allBuckets, bucketSignoffReview) }
+
+// Review is one "reviewed" statement the auditor will sign and log: the
+// target of a release it passed.
+type Review struct {
+	Index   uint64 `json:"index"` // the release's log index
+	Repo    string `json:"repo"`
+	Role    string `json:"role"`
+	Version uint64 `json:"version"`
+	Target  string `json:"target"`
+	SHA256  string `json:"sha256"` // lowercase hex
+}
+
+func reviewKey(r Review) []byte { return append(u64(r.Index), append([]byte{0}, r.Target...)...) }
+
+// PutReview queues a review.
+func (t *Tx) PutReview(r Review) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketSignoffReview).Put(reviewKey(r), v)
+}
+
+// DeleteReview removes a review once it is logged.
+func (t *Tx) DeleteReview(r Review) error {
+	return t.tx.Bucket(bucketSignoffReview).Delete(reviewKey(r))
+}
+
+// Reviews returns the queued reviews in log order, at most max.
+func (t *Tx) Reviews(max int) ([]Review, error) {
+	var out []Review
+	c := t.tx.Bucket(bucketSignoffReview).Cursor()
+	for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		var r Review
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("%w: review: %v", ErrCorrupt, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

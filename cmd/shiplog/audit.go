@@ -7,6 +7,8 @@ import (
 
 	"github.com/shiplog/shiplog/audit"
 	"github.com/shiplog/shiplog/audit/alert"
+	"github.com/shiplog/shiplog/evidence/signoff"
+	"github.com/shiplog/shiplog/internal/keyref"
 	"github.com/spf13/cobra"
 )
 
@@ -14,7 +16,7 @@ func init() { addCommand(auditCmd) }
 
 func auditCmd() *cobra.Command {
 	var o audit.Options
-	var minSev, progress, rekorURL, rekorAPI string
+	var minSev, progress, rekorURL, rekorAPI, reviewKey string
 	var asJSON bool
 	var lf *logFlags
 	c := &cobra.Command{
@@ -33,6 +35,11 @@ Each new finding is one JSON line on stdout (and a POST to --webhook). State liv
 was found: 0 nothing of severity warning or above, 2 warnings, 3 critical, 1 the audit
 could not finish. Without --once it polls every --interval; --listen ADDR also serves
 the dashboard. See docs/auditor.md.
+
+With --review-key FILE the auditor is also a reviewer (docs/reviewer.md): it signs and logs
+a "reviewed" sign-off statement about every target of every release it passes (valid, in
+vendor mode made by the vendor, no rebuilder's mismatch logged about it). With
+--signoff-deadline D, vendor mode reports a release a rebuilder has not reproduced within D.
 
 With --rekor URL (and --rekor-api tiles or v1) it follows a Sigstore Rekor log instead
 (no --ledger) in vendor mode (--vendor-dir): every entry signed by the vendor's keys must
@@ -55,6 +62,20 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 			}
 			if o.Logger, err = lf.logger(cmd.ErrOrStderr()); err != nil {
 				return err
+			}
+			if reviewKey != "" {
+				skey, err := readKeyFile(reviewKey)
+				if err != nil {
+					return err
+				}
+				s, vkey, err := keyref.OpenLogSigner(cmd.Context(), skey)
+				if err != nil {
+					return fmt.Errorf("--review-key: %w", err)
+				}
+				if _, err := signoff.ParseAttester(vkey); err != nil {
+					return fmt.Errorf("--review-key: a reviewer's key must be Ed25519: %w", err)
+				}
+				o.Reviewer = &audit.Reviewer{Signer: s, VKey: vkey}
 			}
 			switch progress {
 			case "on":
@@ -95,6 +116,7 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 	f.StringArrayVar(&o.Repositories, "repo-url", nil, "TUF metadata base URL whose timestamp must not lapse (repeatable; vendor mode checks --vendor-dir's too)")
 	f.StringVar(&o.VendorDir, "vendor-dir", "", "vendor mode: the vendor's repository directory (shiplog-repo.json, metadata/)")
 	f.DurationVar(&o.VendorGrace, "vendor-grace", 0, "vendor mode: how long to wait for a release to appear in the vendor's files before reporting it (default 10s)")
+	f.StringVar(&reviewKey, "review-key", "", "sign and log a \"reviewed\" statement about every target of every release the audit passes, with this attester key file (docs/reviewer.md)")
 	f.DurationVar(&o.SignoffDeadline, "signoff-deadline", 0, "vendor mode: report a release with a target no rebuilder reproduced (a logged reproduced statement) within this long (signoff-missing; default off)")
 	f.StringVar(&o.VendorHashes, "vendor-hashes", "", "vendor mode: file of expected metadata SHA-256s, one per line")
 	f.StringArrayVar(&o.VendorRepos, "vendor-repo", nil, "vendor mode with --vendor-hashes: the vendor's repository id (repeatable)")

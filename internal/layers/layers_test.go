@@ -1,7 +1,7 @@
 // Package layers holds the test that keeps the house's floors apart
 // (docs/ARCHITECTURE.md, "Layers"): evidence/ and proto/ at the bottom import nothing of
-// ours above them; client/ and witness/ stand on them; log/, repo/ and audit/
-// above; the commands, deploy/ (the sandbox), the load generators (bench/)
+// ours above them; client/ and witness/ stand on them; log/, repo/, attest/
+// and audit/ above; the commands, deploy/ (the sandbox), the load generators (bench/)
 // and the tests' harness (internal/harness) on top. Model: go/build's deps_test.go.
 package layers
 
@@ -49,7 +49,7 @@ func floor(path string) int {
 		return 0
 	case "client", "witness":
 		return 1
-	case "log", "repo", "audit":
+	case "log", "repo", "audit", "attest":
 		return 2
 	case "cmd", "deploy", "bench":
 		return 3
