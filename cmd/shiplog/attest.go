@@ -57,7 +57,7 @@ func (f *releaseFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.sha256, "sha256", "", "the target's SHA-256 (hex), instead of --target")
 	fl.StringVar(&f.key, "key", "", "the attester's note key file (shiplog key generate NAME --out FILE), or a KEYREF file naming a token or KMS key; Ed25519 only (required)")
 	fl.StringVar(&f.out, "out", "", "also write the envelope here, and its tlog-proof to FILE.tlog-proof")
-	fl.DurationVar(&f.wait, "wait", 2*time.Minute, "how long the ledger may take to prove the statement under a cosigned checkpoint")
+	fl.DurationVar(&f.wait, "wait", time.Minute, "how long the ledger may take to prove the statement under a cosigned checkpoint (at most 1m)")
 	c.MarkFlagRequired("key")
 }
 
