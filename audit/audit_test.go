@@ -594,7 +594,8 @@ func TestAttackGossipCheckpointWithoutLogSignature(t *testing.T) {
 
 // TestAttackEquivocationInterleaved: two different files for one version,
 // logged in one catch-up step between releases of another repository (the
-// replay runs one lane per repository), and again in a later step.
+// replay checks a step's signatures in parallel and applies them in log
+// order), and again in a later step.
 func TestAttackEquivocationInterleaved(t *testing.T) {
 	e := newEnv(t)
 	other := kit.NewRepo("example.com/other", e.repo.Expires)

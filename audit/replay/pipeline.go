@@ -83,7 +83,8 @@ func (sp *speculation) sameDelegators(r *repo, name string) bool {
 // different (a root or delegating role that did not verify, a rotation by
 // a targets role in ins) is checked again there. h must include the
 // releases recorded before ins; CheckAll adds those of ins itself. It must
-// not run concurrently with any other method.
+// not run concurrently with any other method. Memory: every entry of ins is
+// held decoded until it is applied (a few times its metadata's size).
 func (c *Checker) CheckAll(h History, ins []Input) ([]Output, error) {
 	ps := make([]*prepared, len(ins))
 	parallel(len(ins), func(i int) { ps[i] = prepare(ins[i]) })
@@ -101,6 +102,7 @@ func (c *Checker) CheckAll(h History, ins []Input) ([]Output, error) {
 			ov.own[releaseKey{r.Repo, r.Role, r.Version}] = *r
 		}
 		outs[i] = out
+		ps[i] = nil // its decoded metadata is garbage now, unless the state kept it
 	}
 	return outs, nil
 }
