@@ -174,6 +174,25 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		})
 	})
+	// A poll that finds nothing new, by a device that installed this
+	// release: 5 verifications, cold: root; its trusted timestamp,
+	// snapshot and targets loaded as the base of TUF's checks (the
+	// repository's timestamp is the same bytes); its stored checkpoint's
+	// log signature. Nothing is gated (nothing new is trusted).
+	b.Run("shiplog-gate-2of3-no-change-cold", func(b *testing.B) {
+		c := &update.Client{Remote: rem, Time: harness.Now, Gate: &update.Gate{Policy: r.Policy(2), Repository: r.ID}}
+		first, err := c.Refresh(ctx, update.Trusted{Root: root})
+		if err != nil {
+			b.Fatal(err)
+		}
+		installed := first.Trusted()
+		againstFloor(b, signatureFloor(rootN, tsN, snapN, targetsN, noteSize), func() {
+			update.ForgetTrustedRoot()
+			if _, err := c.Refresh(ctx, installed); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
 	// The next release, to a device that installed this one: it holds a
 	// timestamp, snapshot, targets and checkpoint, and (TUF §5.4.3, §5.5.5)
 	// checks its timestamp and snapshot again as the base of the rollback

@@ -147,6 +147,13 @@ func (s *Session) loadTimestamp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("couldn't fetch timestamp.json: %w", err)
 	}
+	if s.tm.Timestamp != nil && bytes.Equal(data, s.in.Timestamp) {
+		// The bytes just loaded as the trusted timestamp (nothing new, the
+		// usual poll): UpdateTimestamp would decode and verify them again
+		// under the same root and reference time and answer
+		// ErrEqualVersionNumber.
+		return nil // §5.4.3.2: same version, keep ours
+	}
 	if _, err := tufmeta.UpdateTimestamp(s.tm, data); err != nil {
 		if errors.Is(err, &metadata.ErrEqualVersionNumber{}) {
 			return nil // §5.4.3.2: same version, keep ours
