@@ -202,7 +202,11 @@ func ParseEnvelope(b []byte) (*UnverifiedEnvelope, error) {
 }
 
 func parseEnvelope(b []byte) (*UnverifiedEnvelope, error) {
-	f, err := object(b, []string{"payloadType", "payload", "signatures"}, nil)
+	v, err := parseJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	f, err := object(v, []string{"payloadType", "payload", "signatures"}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,11 @@ func ParseEvidence(b []byte) (*Evidence, error) {
 }
 
 func parseEvidence(b []byte) (*Evidence, error) {
-	f, err := object(b, []string{"subject", "attestations", "truncated"}, nil)
+	v, err := parseJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	f, err := object(v, []string{"subject", "attestations", "truncated"}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -224,7 +224,11 @@ func ParseStatement(b []byte) (*Statement, error) {
 }
 
 func parseStatement(b []byte) (*Statement, error) {
-	top, err := object(b, []string{"_type", "subject", "predicateType", "predicate"}, nil)
+	v, err := parseJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	top, err := object(v, []string{"_type", "subject", "predicateType", "predicate"}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -258,8 +262,8 @@ func parseStatement(b []byte) (*Statement, error) {
 	return s, nil
 }
 
-func parsePredicate(b json.RawMessage, s *Statement) error {
-	p, err := object(b, []string{"verdict", "repository", "target", "targets_role", "targets_version", "time"}, []string{"built", "provenance"})
+func parsePredicate(v *jvalue, s *Statement) error {
+	p, err := object(v, []string{"verdict", "repository", "target", "targets_role", "targets_version", "time"}, []string{"built", "provenance"})
 	if err != nil {
 		return err
 	}
@@ -291,10 +295,10 @@ func parsePredicate(b json.RawMessage, s *Statement) error {
 		if s.Built, err = digestObject(p["built"]); err != nil {
 			return fmt.Errorf("built: %w", err)
 		}
-		if err := checkObjectDeep(p["provenance"]); err != nil {
-			return fmt.Errorf("provenance: %w", err)
+		if p["provenance"].kind != '{' { // its keys were checked by parseJSON
+			return errors.New("provenance: want a JSON object")
 		}
-		s.Provenance = p["provenance"]
+		s.Provenance = json.RawMessage(p["provenance"].raw)
 	}
 	return nil
 }
