@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +72,56 @@ func TestAttestToTheRealLedger(t *testing.T) {
 	}
 	if _, err := Attest(ctx, le.URL, nil, "example.com/fw", other, 0); !errors.As(err, &le2) || le2.Status != http.StatusBadRequest {
 		t.Errorf("a statement about another repository: %v", err)
+	}
+}
+
+// TestPullAttestationsFromTheRealLedger: statements logged in the real
+// ledger are pulled beside the metadata (shiplog repo attestations pull)
+// and pass a device's check, as against the test ledger.
+func TestPullAttestationsFromTheRealLedger(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real ledger")
+	}
+	le := realLedger(t)
+	f := newRepoOn(t, keys.Ed25519, le)
+	f.sign(f.keys["root"], "root")
+	f.sign(f.keys["targets"], "targets")
+	ctx := context.Background()
+	if _, err := Register(ctx, f.dir, f.opts(false)); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(true)
+	f.add(map[string]string{"fw/a.bin": "firmware a"})
+	f.sign(f.keys["targets"], "targets")
+	f.publish(true)
+	alice, bob := newTestAttester(t, "alice.example"), newTestAttester(t, "bob.example")
+	for _, a := range []testAttester{alice, bob} {
+		s := &signoff.Statement{SubjectName: "fw/a.bin", Subject: sha256.Sum256([]byte("firmware a")), Verdict: signoff.Reviewed,
+			Repository: "example.com/fw", Target: "fw/a.bin", TargetsRole: "targets", TargetsVersion: 2, Time: time.Now().UTC().Truncate(time.Second)}
+		env, err := signoff.Sign(s, a.signer, a.vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Attest(ctx, le.URL, nil, "example.com/fw", env, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := f.open()
+	got, err := r.PullAttestations(ctx, PullOptions{Policy: f.policy})
+	r.Close()
+	if err != nil || len(got) != 1 || got[0].Attestations != 2 || !got[0].Written {
+		t.Fatalf("pull: %v %+v", err, got)
+	}
+	b, err := os.ReadFile(filepath.Join(f.dir, "metadata", SignoffDir, sumHex("firmware a")+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := signoff.ParseEvidence(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := []signoff.Requirement{{Verdict: signoff.Reviewed, K: 2, Keys: []*signoff.Attester{alice.a, bob.a}}}
+	if _, err := signoff.Check(req, "example.com/fw", ev.Subject, ev.Attestations, signoff.PolicyProof(f.policy)); err != nil {
+		t.Errorf("device check of the pulled evidence: %v", err)
 	}
 }

@@ -1,12 +1,14 @@
 package repo
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/shiplog/shiplog/log/conformance"
 	"github.com/shiplog/shiplog/log/server"
 	"github.com/shiplog/shiplog/repo/keys"
 )
@@ -21,13 +23,17 @@ func realLedger(t *testing.T) ledgerEndpoint {
 // written into the ledger directory before it starts.
 func realLedgerWith(t *testing.T, cfg server.Config, files map[string][]byte) ledgerEndpoint {
 	t.Helper()
-	dir, _ := conformance.Init(t, "e2e.example/log", cfg, 0, 0)
+	dir := t.TempDir()
+	cfg.RateLimit = -1
+	if err := server.Init(context.Background(), dir, server.InitOptions{Origin: "e2e.example/log", Config: &cfg}); err != nil {
+		t.Fatal(err)
+	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	url, _ := conformance.Serve(t, dir, server.Options{})
+	url := serveLedger(t, dir)
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -36,6 +42,38 @@ func realLedgerWith(t *testing.T, cfg server.Config, files map[string][]byte) le
 		return string(b)
 	}
 	return ledgerEndpoint{URL: url, Token: strings.TrimSpace(read(server.TokenFile)), Policy: read(server.PolicyFile)}
+}
+
+// serveLedger serves the ledger in dir on 127.0.0.1 until the test ends
+// and returns its HTTP base URL. (Not log/conformance.Serve: that package
+// imports audit, which imports this package.)
+func serveLedger(t *testing.T, dir string) string {
+	t.Helper()
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	n, err := server.Open(context.Background(), dir, server.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", AddrFile: addrFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ledger: %v", err)
+		}
+	})
+	var addrs map[string]string
+	for deadline := time.Now().Add(time.Minute); ; { // a loaded machine
+		b, err := os.ReadFile(addrFile)
+		if err == nil && json.Unmarshal(b, &addrs) == nil {
+			return "http://" + addrs["http"]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ledger did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestPublishToRealLedger runs the whole vendor history of richRepo (ECDSA
