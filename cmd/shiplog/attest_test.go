@@ -38,9 +38,16 @@ func goCache(t *testing.T) string {
 }
 
 // firmwareRelease writes the tiny firmware's source as a .tar.gz and
-// builds it as the vendor does; it returns the archive and the binary.
+// builds it as the vendor does; it returns the archive and the binary, and
+// leaves the source (without the binary) in a git repository at src, whose
+// HEAD is rev.
 func firmwareRelease(t *testing.T, greeting string) (archive string, bin []byte) {
-	src := t.TempDir()
+	archive, bin, _, _ = firmwareSource(t, greeting)
+	return archive, bin
+}
+
+func firmwareSource(t *testing.T, greeting string) (archive string, bin []byte, src, rev string) {
+	src = t.TempDir()
 	files := map[string]string{
 		"go.mod":  "module example.com/fw\n\ngo 1.24\n",
 		"main.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"" + greeting + "\") }\n",
@@ -71,7 +78,25 @@ func firmwareRelease(t *testing.T, greeting string) (archive string, bin []byte)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return archive, bin
+	os.Remove(filepath.Join(src, "app.bin"))
+	return archive, bin, src, gitCommit(t, src, greeting)
+}
+
+// gitCommit makes src a git repository with one commit and returns it.
+func gitCommit(t *testing.T, src, msg string) string {
+	git := func(args ...string) string {
+		c := exec.Command("git", append([]string{"-c", "user.name=v", "-c", "user.email=v@example.com"}, args...)...)
+		c.Dir = src
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-q", "-m", msg)
+	return git("rev-parse", "HEAD")
 }
 
 func provenanceOf(t *testing.T, archive string) json.RawMessage {
@@ -140,12 +165,14 @@ func runAttest(t *testing.T, args ...string) (string, error) {
 }
 
 func TestAttestRebuild(t *testing.T) {
-	archive, bin := firmwareRelease(t, "hello")
+	archive, bin, src, rev := firmwareSource(t, "hello")
 	_, other := firmwareRelease(t, "hello, with a backdoor")
 	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/app.bin", bin, map[string]any{"provenance": provenanceOf(t, archive)})
 	r.AddTarget("targets", "fw/backdoored.bin", other, map[string]any{"provenance": provenanceOf(t, archive)})
 	r.AddTarget("targets", "fw/plain.bin", []byte("plain"), nil)
+	r.AddTarget("targets", "fw/from-git.bin", bin, map[string]any{"provenance": json.RawMessage(`{"source":{"uri":"git+file://` +
+		filepath.ToSlash(src) + `"},"revision":"` + rev + `","build":{"command":"` + fwBuild + `","output":"app.bin"}}`)})
 	r.Publish()
 	srv, logged := attestLedger(t, r)
 	dir := t.TempDir()
@@ -189,6 +216,11 @@ func TestAttestRebuild(t *testing.T) {
 		t.Errorf("no tlog-proof: %v", err)
 	}
 
+	// The same binary declared as built from a git commit.
+	if got, err := runAttest(t, append(common, "--target", "fw/from-git.bin")...); err != nil || !strings.Contains(got, "reproduced  fw/from-git.bin") {
+		t.Fatalf("git source: %v\n%s", err, got)
+	}
+
 	// The binary the vendor shipped was not built from the declared source.
 	got, err = runAttest(t, append(common, "--target", "fw/backdoored.bin", "--json")...)
 	var ce *exitCodeError
@@ -198,8 +230,8 @@ func TestAttestRebuild(t *testing.T) {
 	if !strings.Contains(got, `"verdict": "mismatch"`) {
 		t.Errorf("output: %s", got)
 	}
-	if len(*logged) != 2 {
-		t.Errorf("%d statements logged, want 2", len(*logged))
+	if len(*logged) != 3 {
+		t.Errorf("%d statements logged, want 3", len(*logged))
 	}
 
 	// No declaration, no rebuild; and nothing is signed.
@@ -210,8 +242,8 @@ func TestAttestRebuild(t *testing.T) {
 	if got, err := runAttest(t, append(common, "--target", "fw/app.bin", "--timeout", "1ns")...); err == nil {
 		t.Errorf("timed-out build: %s", got)
 	}
-	if len(*logged) != 2 {
-		t.Errorf("%d statements logged after failures, want 2", len(*logged))
+	if len(*logged) != 3 {
+		t.Errorf("%d statements logged after failures, want 3", len(*logged))
 	}
 }
 
