@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/shiplog/shiplog/audit/store"
 	"github.com/shiplog/shiplog/evidence/signoff"
 	"github.com/shiplog/shiplog/internal/harness"
+	"github.com/shiplog/shiplog/repo"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -258,5 +261,48 @@ func TestAuditReviewsReleasesItPasses(t *testing.T) {
 	}
 	if strings.Join(reviewed, ",") != "auditor.example fw-0.bin" {
 		t.Errorf("reviewed statements of v1: %v", reviewed)
+	}
+}
+
+// TestSignoffAgainstTheRealLedger: the real ledger and a real witness; a
+// rebuilder logs a mismatch with POST /v1/attest; the auditor, following
+// the ledger's read API, fetches the envelope the ledger stored for the
+// attestation entry and reports the mismatch, and nothing else.
+func TestSignoffAgainstTheRealLedger(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a ledger and a witness")
+	}
+	h := harness.Start(t, harness.Witnesses(1))
+	r := h.NewRepo(t, "example.com/firmware")
+	r.Add("fw.bin", []byte("firmware"))
+	r.Sign()
+	r.Publish()
+	rb := newRebuilder(t, "rebuilder-b.example")
+	st := &signoff.Statement{SubjectName: "fw.bin", Subject: sha256.Sum256([]byte("firmware")), Verdict: signoff.Mismatch, Repository: r.ID,
+		Target: "fw.bin", TargetsRole: "targets", TargetsVersion: 2, Built: sha256.Sum256([]byte("what the source builds")),
+		Provenance: json.RawMessage(`{"source":"https://src.example/fw.tar.gz"}`), Time: time.Now().UTC().Truncate(time.Second)}
+	env, err := signoff.Sign(st, rb.s, rb.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Attest(context.Background(), h.URL, nil, r.ID, env, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, err := New(Config{Ledger: h.URL, Policy: h.Policy, State: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := wantFinding(t, res, alert.KindSignoffMismatch)
+	if len(res.Findings) != 1 || f.Evidence["envelope_sha256"] != fmt.Sprintf("%x", sha256.Sum256(env)) {
+		t.Errorf("findings %+v", res.Findings)
 	}
 }
