@@ -45,7 +45,7 @@ func TestReleasesShowWhenDevicesMayInstall(t *testing.T) {
 	}
 }
 
-// TestReleasesShowSignoff: the release timeline shows
+// TestReleasesShowSignoff: the release timeline and the entry page show
 // who reproduced, reviewed and objected to a release, each attester once.
 func TestReleasesShowSignoff(t *testing.T) {
 	db, err := store.Open(filepath.Join(t.TempDir(), "audit.db"))
@@ -62,6 +62,17 @@ func TestReleasesShowSignoff(t *testing.T) {
 			SHA256: strings.Repeat("ab", 32), Length: 10, Valid: true}); err != nil {
 			return err
 		}
+		// The entry page shows audited entries only: a tree of one.
+		if err := tx.AppendLeaf(0, []byte("entry 0")); err != nil {
+			return err
+		}
+		root, err := tx.TreeHash(1)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetHead(store.Head{Origin: "log.example", Size: 1, Root: root}); err != nil {
+			return err
+		}
 		for _, s := range []*attestation.Statement{st(1, "reproduced", "a", "rebuilder-a.example"), st(2, "reproduced", "a", "rebuilder-a.example"),
 			st(3, "reproduced", "b", "rebuilder-b.example"), st(4, "reviewed", "c", "auditor.example"), st(5, "mismatch", "d", "rebuilder-d.example")} {
 			if err := tx.PutStatement(s); err != nil {
@@ -75,7 +86,7 @@ func TestReleasesShowSignoff(t *testing.T) {
 	}
 	srv := httptest.NewServer(dashboard.NewHandler(dashboard.Config{State: db}))
 	defer srv.Close()
-	for _, path := range []string{"/repo?id=example.com/fw"} {
+	for _, path := range []string{"/repo?id=example.com/fw", "/entry/0"} {
 		resp, err := srv.Client().Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
