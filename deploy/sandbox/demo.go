@@ -44,6 +44,8 @@ func (s *sandbox) demo(ctx context.Context) error {
 		{"Attack: a stolen key logs a release the vendor never made", s.attackStolenKey},
 		{"Prevention: a publicity window holds the stolen-key release while the alarm is raised", s.attackHeldByWindow},
 		{"Consent: an update that gains capabilities waits for the owner", s.escalationNeedsConsent},
+		{"Independent sign-off: two rebuilders reproduce the firmware, a device requires both", s.signoffReproduced},
+		{"Attack: a release whose binary was not built from its declared source", s.signoffMismatch},
 	}
 	for i, st := range steps {
 		select {

@@ -4,7 +4,14 @@
 // TUF repository, and a device. It publishes two releases and updates the
 // device after each, then shows the point of the system: a release signed
 // with the vendor's real keys but never logged is refused by the device, and a
-// release logged with a stolen key is flagged by the auditor.
+// release logged with a stolen key is flagged by the auditor. Then
+// independent sign-off: the firmware becomes a Go program built
+// reproducibly from a published source archive, two rebuilders (each its
+// own key and Go build cache) rebuild it and log "reproduced", and a device
+// that requires both installs it; a later release whose binary was not
+// built from its declared source gets "mismatch" statements, that device
+// refuses it and the auditor reports it. These two steps need a Go
+// toolchain (go on PATH, or $GOROOT/bin/go).
 //
 // Servers are the real commands (shiplog ledger serve, shiplog witness serve,
 // shiplog audit --serve) started as child processes of the shiplog binary;
@@ -80,6 +87,12 @@ type sandbox struct {
 	dashboardURL string
 	repoURL      string
 	findings     chan map[string]any
+
+	// env is added to the environment of the commands run (PATH when the
+	// Go toolchain is not on it); goExe is the go the sign-off steps build
+	// with.
+	env   []string
+	goExe string
 }
 
 func newSandbox(o Options) (*sandbox, error) {
@@ -127,10 +140,13 @@ func (s *sandbox) run(ctx context.Context, args ...string) (string, error) {
 	s.say("   $ shiplog %s", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, s.exe, args...)
 	cmd.Dir = s.dir
+	if len(s.env) > 0 {
+		cmd.Env = append(os.Environ(), s.env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("shiplog %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
+		return stdout.String(), fmt.Errorf("shiplog %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
 }
