@@ -83,6 +83,62 @@ func TestIncidentGuide(t *testing.T) {
 	}
 }
 
+// TestREADMESignoff runs the README's independent sign-off steps as
+// written, after the walkthrough's blocks up to its auditor step (before
+// the stolen-key release, as the README says), then stops the servers: a
+// reproducible Go build declared with its source, two rebuilders logging
+// "reproduced", a device requiring both installing it, and a release not
+// built from its declared source reproduced by nobody ("mismatch", exit 3),
+// refused by the device and reported by the auditor. It moves every port
+// the README names to one 20000 higher, so that it never meets the other
+// walkthrough runs, and needs go on PATH.
+func TestREADMESignoff(t *testing.T) {
+	walk := shBlock.FindAllStringSubmatch(between(t, "README.md", "walkthrough"), -1)
+	steps := shBlock.FindAllStringSubmatch(between(t, "README.md", "signoff"), -1)
+	if len(walk) < 6 || len(steps) < 4 {
+		t.Fatalf("found %d walkthrough and %d sign-off sh blocks", len(walk), len(steps))
+	}
+	var script strings.Builder
+	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n")
+	theft := false
+	for _, b := range walk[:len(walk)-1] { // up to the stolen-key release
+		if strings.Contains(b[1], "stolen") {
+			theft = true
+			break
+		}
+		script.WriteString(b[1])
+	}
+	if !theft {
+		t.Fatal("the walkthrough has no stolen-key block to stop before")
+	}
+	for _, b := range steps {
+		script.WriteString(b[1])
+	}
+	script.WriteString(walk[len(walk)-1][1])
+	text := regexp.MustCompile(`127\.0\.0\.1:(\d)`).ReplaceAllString(script.String(), "127.0.0.1:2$1")
+	work := t.TempDir()
+	cmd := exec.Command("bash", "-c", text)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "PATH="+buildCommands(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		logs := ""
+		for _, l := range []string{"ledger.log", "repo.log"} {
+			b, _ := os.ReadFile(filepath.Join(work, l))
+			logs += "\n--- " + l + "\n" + string(b)
+		}
+		t.Fatalf("sign-off steps failed: %v\n%s%s", err, out, logs)
+	}
+	for _, want := range []string{
+		"reproduced  app.bin", "reproduced by rebuilder-1.example, rebuilder-2.example (2 of 2 required)",
+		"mismatch  app.bin", "a trusted rebuilder stated a mismatch", "signoff-mismatch",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("sign-off steps' output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestREADMEWalkthrough runs the README's by-hand walkthrough as written, with
 // freshly built shiplog and shiplog-device on PATH, in an empty directory.
 // It uses the fixed ports the README names (8480, 8481, 7381-7383, 8000).
