@@ -107,3 +107,19 @@ func TestDeviceSignsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceParsesStatementsItself: evidence/signoff reads in-toto
+// statements with its own strict parser; the in-toto reference library
+// (github.com/in-toto/attestation) is a test dependency only (attest's
+// interop tests), never linked into the device.
+func TestDeviceParsesStatementsItself(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", module+"/cmd/shiplog-device").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "github.com/in-toto/") {
+			t.Errorf("shiplog-device links %s", dep)
+		}
+	}
+}
