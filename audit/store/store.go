@@ -46,6 +46,9 @@ var (
 	keyHead = []byte("head")
 )
 
+// allocSize is how much the state file grows at a time.
+const allocSize = 1 << 20
+
 // ErrCorrupt means the state file is not one this package wrote.
 var ErrCorrupt = errors.New("auditor state is corrupt")
 
@@ -96,6 +99,9 @@ func Open(path string) (*DB, error) {
 		lock.Release()
 		return nil, fmt.Errorf("couldn't open auditor state %s: %w", path, err)
 	}
+	// Grow the file in steps of 1 MiB, not bbolt's 16 MiB: the state is
+	// small per entry, and a large step would double a young state's file.
+	db.AllocSize = allocSize
 	err = createBuckets(db)
 	if err == nil {
 		err = migrate(db)
