@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/checkpoint"
@@ -77,6 +78,9 @@ type Storage struct {
 	done     chan struct{}
 	log      *slog.Logger
 	dir      string
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ ledger.Storage = (*Storage)(nil)
@@ -310,12 +314,15 @@ func (s *Storage) ConsistencyProof(ctx context.Context, oldSize, newSize uint64)
 }
 
 // Close waits until every appended entry is integrated and under a
-// checkpoint (at most 30 s, or until ctx ends), then stops Tessera.
+// checkpoint (at most 30 s, or until ctx ends), then stops Tessera. Closing
+// again does nothing and returns the first Close's error.
 func (s *Storage) Close(ctx context.Context) error {
-	err := s.shutdown(ctx)
-	close(s.done)
-	s.cancel()
-	return err
+	s.closeOnce.Do(func() {
+		s.closeErr = s.shutdown(ctx)
+		close(s.done)
+		s.cancel()
+	})
+	return s.closeErr
 }
 
 // Bundle parses an entry bundle into its entries.

@@ -39,6 +39,9 @@ func openNew(t *testing.T, dir string) (*Storage, Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Tessera writes its state in the background until closed: close it
+	// before the temporary directory is removed (cleanups run last first).
+	t.Cleanup(func() { st.Close(context.Background()) })
 	return st, opts
 }
 
