@@ -70,6 +70,10 @@ type Result struct {
 	Built   [sha256.Size]byte
 	// Output is the file that was hashed, relative to the source root.
 	Output string
+	// SourceLocal is true when the source came from Request.SourceDir,
+	// not fetched and checked against the declaration; the statement
+	// says so (signoff.Statement.SourceLocal).
+	SourceLocal bool
 }
 
 // Rebuild fetches (or copies) the source req.Provenance declares into a
@@ -126,7 +130,7 @@ func Rebuild(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Verdict: Mismatch, Subject: req.Subject, Built: built, Output: output}
+	res := &Result{Verdict: Mismatch, Subject: req.Subject, Built: built, Output: output, SourceLocal: req.SourceDir != ""}
 	if built == req.Subject {
 		res.Verdict = Reproduced
 	}

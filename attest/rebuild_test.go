@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/provenance"
+	"github.com/shiplog/shiplog/evidence/signoff"
 )
 
 // buildCommand is the recipe of the tiny firmware: reproducible across
@@ -171,6 +172,41 @@ func TestRebuildFromSourceDir(t *testing.T) {
 
 // TestRebuildMismatch: the vendor shipped a binary not built from the
 // declared source; the rebuild reports both digests.
+// TestAttackLocalSourcePassedOffAsFetched: a rebuild from a local copy of
+// the source (--source-dir), which nothing checked against the declared
+// digest, must not sign a statement that reads like a rebuild from the
+// fetched declared source; one from the fetched archive must not say it
+// was local.
+func TestAttackLocalSourcePassedOffAsFetched(t *testing.T) {
+	src := firmware(t, "hello")
+	want := vendorBuild(t, src)
+	archive, sha := tarGz(t, src, "fw")
+	p := archiveProvenance(archive, sha)
+	raw, err := provenance.Format(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := &Release{Target: "app.bin", SHA256: want, Role: "targets", Version: 3, Provenance: p, ProvenanceJSON: raw}
+	for _, local := range []bool{false, true} {
+		req := request(t, p, want)
+		if local {
+			req.SourceDir = src
+		}
+		res, err := Rebuild(context.Background(), req)
+		if err != nil || res.Verdict != Reproduced {
+			t.Fatalf("local %v: got %+v, %v", local, res, err)
+		}
+		b, err := Statement("example.com/fw", rel, res, time.Now()).Format()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := signoff.ParseStatement(b)
+		if err != nil || st.SourceLocal != local {
+			t.Errorf("local %v: the signed statement says source_local %v (%v): %s", local, st != nil && st.SourceLocal, err, b)
+		}
+	}
+}
+
 func TestRebuildMismatch(t *testing.T) {
 	honest := firmware(t, "hello")
 	shipped := vendorBuild(t, firmware(t, "hello, with a backdoor"))

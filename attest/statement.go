@@ -8,12 +8,13 @@ import (
 
 // Statement is the sign-off statement of a rebuild of rel in repository
 // repoID (docs/spec/signoff.md): "reproduced" or "mismatch" with the
-// digest built and the provenance followed, made at now.
+// digest built and the provenance followed, made at now; it records a
+// local copy of the source (res.SourceLocal).
 func Statement(repoID string, rel *Release, res *Result, now time.Time) *signoff.Statement {
 	return &signoff.Statement{
 		SubjectName: rel.Target, Subject: rel.SHA256, Verdict: res.Verdict, Repository: repoID,
 		Target: rel.Target, TargetsRole: rel.Role, TargetsVersion: uint64(rel.Version),
-		Built: res.Built, Provenance: rel.ProvenanceJSON, Time: now.UTC().Truncate(time.Second),
+		Built: res.Built, Provenance: rel.ProvenanceJSON, SourceLocal: res.SourceLocal, Time: now.UTC().Truncate(time.Second),
 	}
 }
 

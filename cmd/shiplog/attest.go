@@ -156,11 +156,13 @@ type signedStatement struct {
 	Target     string `json:"target"`
 	Subject    string `json:"subject"`
 	Built      string `json:"built,omitempty"`
-	Attester   string `json:"attester"`
-	KeyID      string `json:"key_id"`
-	Index      uint64 `json:"index"`
-	Duplicate  bool   `json:"duplicate,omitempty"`
-	Out        string `json:"out,omitempty"`
+	// SourceLocal: built from --source-dir, not the fetched declared source.
+	SourceLocal bool   `json:"source_local,omitempty"`
+	Attester    string `json:"attester"`
+	KeyID       string `json:"key_id"`
+	Index       uint64 `json:"index"`
+	Duplicate   bool   `json:"duplicate,omitempty"`
+	Out         string `json:"out,omitempty"`
 }
 
 // signAndLog signs s, logs it in the ledger and writes it to --out.
@@ -174,7 +176,7 @@ func (f *releaseFlags) signAndLog(ctx context.Context, r attest.Repository, s *s
 	}
 	a, _ := signoff.ParseAttester(vkey) // Sign checked it
 	out := &signedStatement{Verdict: s.Verdict, Repository: s.Repository, Target: s.Target,
-		Subject: hex.EncodeToString(s.Subject[:]), Attester: a.Name, KeyID: a.ID.String(), Out: f.out}
+		Subject: hex.EncodeToString(s.Subject[:]), SourceLocal: s.SourceLocal, Attester: a.Name, KeyID: a.ID.String(), Out: f.out}
 	if s.Verdict != signoff.Reviewed {
 		out.Built = hex.EncodeToString(s.Built[:])
 	}
@@ -212,7 +214,9 @@ The target and its declaration are read from the repository's targets metadata
 the way a device reads them: from a trusted root, every role proven in the log
 under the tlog-policy. The source is fetched (an archive checked against its
 declared sha256 before it is unpacked, or a git checkout of the declared commit)
-or taken from --source-dir, copied into a fresh temporary directory, and the
+or taken from --source-dir (the statement then says "source_local": the source
+was not fetched nor checked against the declaration), copied into a fresh
+temporary directory, and the
 build command runs there by /bin/sh -c within --timeout, with a minimal
 environment (PATH, HOME and caches inside the temporary directory, TZ=UTC,
 LC_ALL=C; --pass-env and --env add to it). It never runs as root unless
@@ -269,6 +273,9 @@ Exit codes: 0 reproduced, 3 mismatch (signed and logged), 1 anything else.`,
 				fmt.Fprintf(w, "%s  %s  sha256 %s\n", st.Verdict, st.Target, st.Subject)
 				if st.Verdict == signoff.Mismatch {
 					fmt.Fprintf(w, "built   sha256 %s\n", st.Built)
+				}
+				if st.SourceLocal {
+					fmt.Fprintf(w, "built from the local copy %s, not the fetched declared source (the statement says so)\n", sourceDir)
 				}
 				fmt.Fprintf(w, "signed by %s (key id %s), logged at index %d\n", st.Attester, st.KeyID, st.Index)
 			}

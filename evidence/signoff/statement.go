@@ -18,6 +18,9 @@
 //	  "target":"app.bin","targets_role":"targets","targets_version":3,
 //	  "built":{"sha256":"<64 hex>"},"provenance":{…},"time":"2026-12-03T12:00:00Z"}}
 //
+// ("source_local":true before "time" when the rebuilder built from a local
+// copy of the source instead of fetching it.)
+//
 // The log entry of an accepted envelope (seven lines):
 //
 //	shiplog/attestation/v1
@@ -100,6 +103,13 @@ type Statement struct {
 	// Reviewed. This package checks only that it is a JSON object without
 	// duplicate keys; evidence/provenance parses it.
 	Provenance json.RawMessage
+	// SourceLocal says that the rebuilder built from a local copy of the
+	// source it was given (shiplog attest rebuild --source-dir) instead of
+	// fetching the declared source and checking it against the declared
+	// digest or commit: whoever counts the statement relies on the
+	// rebuilder's copy being that source. Encoded as "source_local": true,
+	// absent when false; only for Reproduced and Mismatch.
+	SourceLocal bool
 	// Time is when the statement was made, UTC, whole seconds
 	// (informational: no device decision depends on it).
 	Time time.Time
@@ -130,8 +140,8 @@ func (s *Statement) Validate() error {
 			return errors.New("statement: mismatch but built digest equals the subject")
 		}
 	case Reviewed:
-		if s.Built != ([sha256.Size]byte{}) || s.Provenance != nil {
-			return errors.New("statement: reviewed carries no built digest nor provenance")
+		if s.Built != ([sha256.Size]byte{}) || s.Provenance != nil || s.SourceLocal {
+			return errors.New("statement: reviewed carries no built digest, provenance nor source_local")
 		}
 		return nil
 	default:
@@ -179,10 +189,11 @@ func (s *Statement) Format() ([]byte, error) {
 		TargetsVersion uint64          `json:"targets_version"`
 		Built          *digest         `json:"built,omitempty"`
 		Provenance     json.RawMessage `json:"provenance,omitempty"`
+		SourceLocal    bool            `json:"source_local,omitempty"`
 		Time           string          `json:"time"`
 	}
 	p := predicate{Verdict: s.Verdict, Repository: s.Repository, Target: s.Target, TargetsRole: s.TargetsRole,
-		TargetsVersion: s.TargetsVersion, Provenance: s.Provenance, Time: s.Time.Format(time.RFC3339)}
+		TargetsVersion: s.TargetsVersion, Provenance: s.Provenance, SourceLocal: s.SourceLocal, Time: s.Time.Format(time.RFC3339)}
 	if s.Verdict != Reviewed {
 		p.Built = &digest{hex.EncodeToString(s.Built[:])}
 	}
@@ -263,7 +274,7 @@ func parseStatement(b []byte) (*Statement, error) {
 }
 
 func parsePredicate(v *jvalue, s *Statement) error {
-	p, err := object(v, []string{"verdict", "repository", "target", "targets_role", "targets_version", "time"}, []string{"built", "provenance"})
+	p, err := object(v, []string{"verdict", "repository", "target", "targets_role", "targets_version", "time"}, []string{"built", "provenance", "source_local"})
 	if err != nil {
 		return err
 	}
@@ -299,6 +310,14 @@ func parsePredicate(v *jvalue, s *Statement) error {
 			return errors.New("provenance: want a JSON object")
 		}
 		s.Provenance = json.RawMessage(p["provenance"].raw)
+	}
+	// source_local: true or absent (one encoding: false is refused), and
+	// only where there is a rebuild (Validate refuses it for reviewed).
+	if v, ok := p["source_local"]; ok {
+		if b, err := boolean(v); err != nil || !b {
+			return errors.New("source_local: want true, or no field")
+		}
+		s.SourceLocal = true
 	}
 	return nil
 }

@@ -21,9 +21,40 @@ func TestStatementRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(b, b2) {
 			t.Errorf("%s: round trip: %v\n%s\n%s", v, err, b, b2)
 		}
-		if got.Verdict != v || got.Subject != testSubject || got.Repository != testRepo || !got.Time.Equal(testTime) {
+		if got.Verdict != v || got.Subject != testSubject || got.Repository != testRepo || !got.Time.Equal(testTime) || got.SourceLocal {
 			t.Errorf("%s: parsed %+v", v, got)
 		}
+	}
+}
+
+// TestStatementRecordsALocalSource: a rebuild from a local copy of the
+// source (attest rebuild --source-dir) says so in the signed statement, so
+// that nobody counting it mistakes it for a rebuild from the declared,
+// digest-checked source; the field round-trips and is absent otherwise.
+func TestStatementRecordsALocalSource(t *testing.T) {
+	for _, v := range []string{Reproduced, Mismatch} {
+		s := statement(v, testRepo, testSubject)
+		s.SourceLocal = true
+		b, err := s.Format()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(`,"source_local":true,"time":`)) {
+			t.Errorf("%s: the encoding does not carry source_local: %s", v, b)
+		}
+		got, err := ParseStatement(b)
+		if err != nil || !got.SourceLocal {
+			t.Fatalf("%s: %v, %+v", v, err, got)
+		}
+		s.SourceLocal = false
+		if b, _ := s.Format(); bytes.Contains(b, []byte("source_local")) {
+			t.Errorf("%s: a fetched source is written as a field: %s", v, b)
+		}
+	}
+	s := statement(Reviewed, testRepo, testSubject)
+	s.SourceLocal = true
+	if _, err := s.Format(); err == nil {
+		t.Error("Format of a reviewed statement with source_local succeeded")
 	}
 }
 
@@ -63,6 +94,11 @@ func TestParseStatementRejects(t *testing.T) {
 		{"version too large", r(rev, `"targets_version":3`, `"targets_version":9223372036854775808`)},
 		{"local time", r(rev, `12:00:00Z`, `12:00:00+01:00`)},
 		{"fractional time", r(rev, `12:00:00Z`, `12:00:00.5Z`)},
+		{"source_local false", r(rep, `"time"`, `"source_local":false,"time"`)},
+		{"source_local as string", r(rep, `"time"`, `"source_local":"true","time"`)},
+		{"source_local null", r(rep, `"time"`, `"source_local":null,"time"`)},
+		{"source_local twice", r(rep, `"time"`, `"source_local":true,"source_local":true,"time"`)},
+		{"reviewed with source_local", r(rev, `"time"`, `"source_local":true,"time"`)},
 		{"too large", r(rev, `"target":"app.bin"`, `"target":"`+strings.Repeat("a", MaxStatementSize)+`"`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,6 +125,10 @@ func FuzzParseStatement(f *testing.F) {
 		b, _ := statement(v, testRepo, testSubject).Format()
 		f.Add(b)
 	}
+	local := statement(Mismatch, testRepo, testSubject)
+	local.SourceLocal = true
+	b, _ := local.Format()
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseStatement(b)
 		if err != nil {

@@ -35,7 +35,11 @@ type SignoffInfo struct {
 	SHA256       string   `json:"sha256"`
 	Attestations int      `json:"attestations"`
 	Attesters    []string `json:"attesters"`
-	Truncated    bool     `json:"truncated,omitempty"`
+	// SourceLocal names the attesters whose statement says they rebuilt
+	// from a local copy of the source, not the fetched declared source
+	// ("source_local", docs/spec/signoff.md).
+	SourceLocal []string `json:"source_local,omitempty"`
+	Truncated   bool     `json:"truncated,omitempty"`
 }
 
 // RoleInfo describes one metadata file in a bundle.
@@ -92,6 +96,9 @@ func Inspect(path string) (*Info, error) {
 		for _, a := range e.Attestations {
 			if u, err := signoff.ParseEnvelope(a.Envelope); err == nil {
 				si.Attesters = append(si.Attesters, u.Attester.Name)
+				if st, err := signoff.ParseStatement(u.Payload); err == nil && st.SourceLocal {
+					si.SourceLocal = append(si.SourceLocal, u.Attester.Name)
+				}
 			}
 		}
 		in.Signoffs = append(in.Signoffs, si)
@@ -149,6 +156,13 @@ func (in *Info) Print(w io.Writer) {
 			names[i] = clean(n)
 		}
 		fmt.Fprintf(w, "  sign-off sha256 %s  %d statement(s) by %s (unverified)\n", s.SHA256, s.Attestations, strings.Join(names, ", "))
+		if len(s.SourceLocal) > 0 {
+			local := make([]string, len(s.SourceLocal))
+			for i, n := range s.SourceLocal {
+				local[i] = clean(n)
+			}
+			fmt.Fprintf(w, "    rebuilt from a local copy of the source, not the fetched declared source: %s\n", strings.Join(local, ", "))
+		}
 	}
 }
 

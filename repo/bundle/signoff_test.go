@@ -58,6 +58,26 @@ func TestBuildCarriesSignoffEvidence(t *testing.T) {
 		t.Errorf("inspect output: %s", out.String())
 	}
 
+	// A rebuilder that built from a local copy is named as such.
+	lskey, lvkey, _ := note.GenerateKey(rand.Reader, "rebuilder-b.example")
+	lsigner, _ := note.NewSigner(lskey)
+	local, err := signoff.Sign(&signoff.Statement{SubjectName: "fw/image.bin", Subject: sum, Verdict: signoff.Reproduced,
+		Repository: r.ID, Target: "fw/image.bin", TargetsRole: "targets", TargetsVersion: 2, Built: sum,
+		Provenance: []byte(`{"source":{"uri":"file:///src"}}`), SourceLocal: true, Time: harness.Now}, lsigner, lvkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev = r.WriteSignoff(sum, r.LogAttestation(env), r.LogAttestation(local))
+	os.WriteFile(path, build(t, r, bundle.Options{Policy: r.Policy(2)}), 0o644)
+	if in, err = bundle.Inspect(path); err != nil || len(in.Signoffs) != 1 || strings.Join(in.Signoffs[0].SourceLocal, ",") != "rebuilder-b.example" {
+		t.Fatalf("inspect: %+v %v", in, err)
+	}
+	out.Reset()
+	in.Print(&out)
+	if !strings.Contains(out.String(), "not the fetched declared source: rebuilder-b.example") {
+		t.Errorf("inspect output: %s", out.String())
+	}
+
 	// A file that is not the evidence of its digest is refused, not carried.
 	other := sha256.Sum256([]byte("other"))
 	bad := bytes.Replace(ev, []byte(hexOf(sum)), []byte(hexOf(other)), 1)
