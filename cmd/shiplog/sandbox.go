@@ -22,7 +22,7 @@ is refused by the device, and that the auditor flags a logged release the vendor
 make. Then prevention: a second device with a 15-second publicity window holds a release
 logged with the stolen key while the auditor raises the alarm and the vendor withdraws it,
 and never installs it; and an update that gains capabilities waits for the owner's consent.
-Last, independent sign-off (needs Go on PATH): the firmware becomes a Go program built
+Last, independent sign-off (needs Go, skipped without): the firmware becomes a Go program built
 reproducibly from a published source archive; two rebuilders rebuild it with shiplog attest
 rebuild and log "reproduced"; a third device initialised with --require
 reproduced:2:rebuilders.keys installs it only then; a release whose binary was not built

@@ -11,7 +11,8 @@
 // that requires both installs it; a later release whose binary was not
 // built from its declared source gets "mismatch" statements, that device
 // refuses it and the auditor reports it. These two steps need a Go
-// toolchain (go on PATH, or $GOROOT/bin/go).
+// toolchain (go on PATH, or $GOROOT/bin/go) and are skipped, saying so,
+// without one.
 //
 // Servers are the real commands (shiplog ledger serve, shiplog witness serve,
 // shiplog audit --serve) started as child processes of the shiplog binary;

@@ -44,7 +44,9 @@ func firmwareSource(version, extra string) map[string]string {
 
 // goTool finds the Go toolchain the vendor and the rebuilders build with:
 // the go on PATH, else $GOROOT/bin/go (then put on the children's PATH,
-// since a rebuilder's recipe runs "go" from its PATH).
+// since a rebuilder's recipe runs "go" from its PATH). Without one the
+// sign-off steps say so and are skipped (TestSandboxOnce, which has Go,
+// checks that they ran).
 func (s *sandbox) goTool() (string, error) {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p, nil
@@ -282,8 +284,9 @@ func (s *sandbox) saySignoff(sum *approval.Summary) {
 // "reproduced"; a device that requires both installs it only then.
 func (s *sandbox) signoffReproduced(ctx context.Context) error {
 	goExe, err := s.goTool()
-	if err != nil {
-		return err
+	if err != nil { // a shiplog binary without Go still shows everything else
+		s.say("   Skipped: %v.", err)
+		return nil
 	}
 	s.goExe = goExe
 	s.say("   The vendor publishes the firmware's source and declares, in the signed targets metadata,")
@@ -393,7 +396,8 @@ func (s *sandbox) initSignoffDevice() error {
 // rebuilders log "mismatch", the device refuses it, the auditor reports it.
 func (s *sandbox) signoffMismatch(ctx context.Context) error {
 	if s.goExe == "" {
-		return errors.New("no Go toolchain")
+		s.say("   Skipped: it continues step %d, which needed a Go toolchain.", 13)
+		return nil
 	}
 	before, err := s.signoffStatus()
 	if err != nil {
