@@ -177,7 +177,9 @@ type RefreshLoopOptions struct {
 	Now func() time.Time
 	// Attestations, when set, makes every round also pull the sign-off
 	// statements logged about the repository's targets (PullAttestations)
-	// after the refresh; a failed pull is logged, never fatal.
+	// after the refresh; a failed pull is logged, never fatal, and a
+	// repository with no ledger or policy to pull with
+	// (ErrPullNotConfigured) is logged as skipped.
 	Attestations *PullOptions
 }
 
@@ -240,6 +242,10 @@ func pullOnce(ctx context.Context, dir string, o PullOptions, now func() time.Ti
 	}
 	defer r.Close()
 	got, err := r.PullAttestations(ctx, o)
+	if errors.Is(err, ErrPullNotConfigured) {
+		log.Warn("attestations not pulled: the repository configures no ledger or tlog-policy", "dir", dir, "err", err)
+		return
+	}
 	if err != nil {
 		log.Error("attestations pull failed", "dir", dir, "err", err)
 		return

@@ -101,11 +101,18 @@ func (r *Repo) PullAttestations(ctx context.Context, o PullOptions) ([]PulledEvi
 	return out, nil
 }
 
+// ErrPullNotConfigured means a pull has no ledger URL or no tlog-policy:
+// neither given in PullOptions nor set in the repository's configuration.
+// `shiplog repo refresh --pull-attestations` (and RefreshLoop) skip the
+// pull with a log line for such a repository, so the deployment's refresh
+// unit can pass the flag to every vendor; `repo attestations pull` fails.
+var ErrPullNotConfigured = errors.New("attestations pull not configured")
+
 func (r *Repo) pullSetup(o PullOptions) (*policy.Policy, *ledger.Client, error) {
 	p := o.Policy
 	if p == nil {
 		if r.Config.Policy == "" {
-			return nil, nil, errors.New("no tlog-policy: pass --policy FILE or set \"policy\" in " + ConfigFile + "; evidence is never written unverified")
+			return nil, nil, fmt.Errorf("%w: no tlog-policy: pass --policy FILE or set \"policy\" in %s; evidence is never written unverified", ErrPullNotConfigured, ConfigFile)
 		}
 		path := r.Config.Policy
 		if !filepath.IsAbs(path) {
@@ -121,7 +128,7 @@ func (r *Repo) pullSetup(o PullOptions) (*policy.Policy, *ledger.Client, error) 
 		url = r.Config.Ledger
 	}
 	if url == "" {
-		return nil, nil, errors.New("no ledger URL: pass --ledger URL or set \"ledger\" in " + ConfigFile)
+		return nil, nil, fmt.Errorf("%w: no ledger URL: pass --ledger URL or set \"ledger\" in %s", ErrPullNotConfigured, ConfigFile)
 	}
 	hc := o.HTTPClient
 	if hc == nil {

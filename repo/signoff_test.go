@@ -1,13 +1,16 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +169,37 @@ func TestRefreshLoopPullsAttestations(t *testing.T) {
 	}
 	if e, err := signoff.ParseEvidence(b); err != nil || len(e.Attestations) != 1 {
 		t.Errorf("pulled %+v %v", e, err)
+	}
+}
+
+// TestRefreshWithoutPolicySkipsThePull: the deployment's refresh unit
+// passes --pull-attestations to every vendor; a repository that configures
+// no tlog-policy (or no ledger) is still refreshed, and the pull is skipped
+// with a log line instead of failing the job. `repo attestations pull`
+// itself still refuses (ErrPullNotConfigured).
+func TestRefreshWithoutPolicySkipsThePull(t *testing.T) {
+	f := newFixture(t)
+	r := f.open()
+	_, err := r.PullAttestations(context.Background(), PullOptions{})
+	r.Close()
+	if !errors.Is(err, ErrPullNotConfigured) {
+		t.Fatalf("pull without a policy: %v, want ErrPullNotConfigured", err)
+	}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var refreshErr error
+	err = RefreshLoop(ctx, f.dir, RefreshLoopOptions{
+		RefreshOptions: RefreshOptions{TimestampKeys: []*keys.Private{f.keys["timestamp"]}},
+		Every:          time.Hour, Attestations: &PullOptions{},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Done:   func(_ *Refreshed, err error) { refreshErr = err; cancel() },
+	})
+	if !errors.Is(err, context.Canceled) || refreshErr != nil {
+		t.Fatalf("loop: %v, refresh: %v", err, refreshErr)
+	}
+	if !strings.Contains(logs.String(), "level=WARN msg=\"attestations not pulled: the repository configures no ledger or tlog-policy\"") ||
+		strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("logs:\n%s", logs.String())
 	}
 }

@@ -18,7 +18,7 @@ func repoRefreshCmd() *cobra.Command {
 	var dir, passFile, metricsListen, metricsFile string
 	var tsFiles, snapFiles []string
 	var within, every time.Duration
-	var asJSON, pull bool
+	var asJSON, pull, skipped bool
 	var logs *logFlags
 	c := &cobra.Command{
 		Use:   "refresh --data-dir DIR",
@@ -38,7 +38,8 @@ for node_exporter's textfile collector to --metrics-file. --pull-attestations al
 copies the sign-off statements logged about the current targets beside the metadata
 after each refresh (as ` + "`shiplog repo attestations pull`" + ` does), so that the
 statements rebuilders and reviewers log after a release reach devices without a
-separate job.`,
+separate job; a repository whose shiplog-repo.json sets no "ledger" or no
+"policy" is refreshed and the pull skipped, said on stderr (exit 0).`,
 		Example: `  shiplog repo refresh -d /srv/tuf/repo --timestamp-key /etc/shiplog/timestamp.key --snapshot-key /etc/shiplog/snapshot.key
   shiplog repo refresh -d /srv/tuf/repo --interval 1h --listen 127.0.0.1:9464 \
     --timestamp-key 'pkcs11:token=online;object=timestamp?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/shiplog/pin'`,
@@ -93,7 +94,12 @@ separate job.`,
 				}
 				m.Observe(id, res.Expires, nil, time.Now())
 				if pull {
-					if pulled, err = r.PullAttestations(cmd.Context(), repo.PullOptions{}); err != nil {
+					pulled, err = r.PullAttestations(cmd.Context(), repo.PullOptions{})
+					if errors.Is(err, repo.ErrPullNotConfigured) { // the unit passes the flag to every vendor
+						fmt.Fprintf(cmd.ErrOrStderr(), "attestations not pulled: %v\n", err)
+						pulled, skipped, err = nil, true, nil
+					}
+					if err != nil {
 						return fmt.Errorf("refreshed, but couldn't pull the attestations: %w", err)
 					}
 				}
@@ -125,7 +131,7 @@ separate job.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s; timestamp expires %s, snapshot %s\n", state,
 				res.Expires["timestamp"].Format(time.RFC3339), res.Expires["snapshot"].Format(time.RFC3339))
-			if pull {
+			if pull && !skipped {
 				written := 0
 				for _, p := range pulled {
 					if p.Written {
