@@ -33,9 +33,10 @@ func release() *attest.Release {
 		ProvenanceJSON: json.RawMessage(provenanceJSON)}
 }
 
-// producedStatements are the three statements shiplog attest makes, each
-// signed and opened again: the payload bytes are what the ledger logs.
-func producedStatements(t *testing.T) map[string][]byte {
+// producedStatements are the statements shiplog attest makes (the three
+// verdicts, and a rebuild from a local copy), each signed and opened again:
+// the payload bytes are what the ledger logs. Keyed by case name.
+func producedStatements(t *testing.T) map[string]produced {
 	t.Helper()
 	skey, vkey, err := notekey.GenerateLog(rand.Reader, "rebuilder.example.org")
 	if err != nil {
@@ -49,10 +50,12 @@ func producedStatements(t *testing.T) map[string][]byte {
 	rel := release()
 	sts := map[string]*signoff.Statement{
 		signoff.Reproduced: attest.Statement("example.com/firmware", rel, &attest.Result{Verdict: signoff.Reproduced, Subject: rel.SHA256, Built: rel.SHA256}, now),
-		signoff.Mismatch:   attest.Statement("example.com/firmware", rel, &attest.Result{Verdict: signoff.Mismatch, Subject: rel.SHA256, Built: sha256.Sum256([]byte("other"))}, now),
-		signoff.Reviewed:   attest.ReviewStatement("example.com/firmware", rel, now),
+		"reproduced from a local copy": attest.Statement("example.com/firmware", rel,
+			&attest.Result{Verdict: signoff.Reproduced, Subject: rel.SHA256, Built: rel.SHA256, SourceLocal: true}, now),
+		signoff.Mismatch: attest.Statement("example.com/firmware", rel, &attest.Result{Verdict: signoff.Mismatch, Subject: rel.SHA256, Built: sha256.Sum256([]byte("other"))}, now),
+		signoff.Reviewed: attest.ReviewStatement("example.com/firmware", rel, now),
 	}
-	out := map[string][]byte{}
+	out := map[string]produced{}
 	for verdict, st := range sts {
 		env, err := signoff.Sign(st, signer, vkey)
 		if err != nil {
@@ -72,9 +75,15 @@ func producedStatements(t *testing.T) map[string][]byte {
 		if dsse.PayloadType != "application/vnd.in-toto+json" {
 			t.Errorf("%s: payloadType %q, want in-toto's", verdict, dsse.PayloadType)
 		}
-		out[verdict] = dsse.Payload
+		out[verdict] = produced{st.Verdict, st.SourceLocal, dsse.Payload}
 	}
 	return out
+}
+
+type produced struct {
+	verdict     string
+	sourceLocal bool
+	payload     []byte
 }
 
 // TestProducedStatementsAreValidInToto: the reference library parses each
@@ -83,29 +92,33 @@ func producedStatements(t *testing.T) map[string][]byte {
 // spec says.
 func TestProducedStatementsAreValidInToto(t *testing.T) {
 	rel := release()
-	for verdict, payload := range producedStatements(t) {
+	for name, p := range producedStatements(t) {
+		verdict, payload := p.verdict, p.payload
 		var st ita1.Statement
 		if err := (protojson.UnmarshalOptions{}).Unmarshal(payload, &st); err != nil {
-			t.Fatalf("%s: the in-toto library does not parse our statement: %v\n%s", verdict, err, payload)
+			t.Fatalf("%s: the in-toto library does not parse our statement: %v\n%s", name, err, payload)
 		}
 		if err := st.Validate(); err != nil {
-			t.Fatalf("%s: in-toto Validate: %v\n%s", verdict, err, payload)
+			t.Fatalf("%s: in-toto Validate: %v\n%s", name, err, payload)
 		}
 		if st.GetType() != ita1.StatementTypeUri || st.GetPredicateType() != signoff.PredicateType {
-			t.Errorf("%s: _type %q predicateType %q", verdict, st.GetType(), st.GetPredicateType())
+			t.Errorf("%s: _type %q predicateType %q", name, st.GetType(), st.GetPredicateType())
 		}
 		subj := st.GetSubject()
 		if len(subj) != 1 || subj[0].GetName() != rel.Target || subj[0].GetDigest()["sha256"] != hex.EncodeToString(rel.SHA256[:]) || len(subj[0].GetDigest()) != 1 {
-			t.Errorf("%s: subject %v", verdict, subj)
+			t.Errorf("%s: subject %v", name, subj)
 		}
 		pred := st.GetPredicate().AsMap()
 		if pred["verdict"] != verdict || pred["repository"] != "example.com/firmware" || pred["target"] != rel.Target ||
 			pred["targets_role"] != "targets" || pred["targets_version"] != float64(7) || pred["time"] != "2026-12-03T12:00:00Z" {
-			t.Errorf("%s: predicate %v", verdict, pred)
+			t.Errorf("%s: predicate %v", name, pred)
 		}
 		_, hasProvenance := pred["provenance"]
 		if hasProvenance == (verdict == signoff.Reviewed) {
-			t.Errorf("%s: provenance present = %v", verdict, hasProvenance)
+			t.Errorf("%s: provenance present = %v", name, hasProvenance)
+		}
+		if local, _ := pred["source_local"].(bool); local != p.sourceLocal {
+			t.Errorf("%s: source_local %v, want %v", name, pred["source_local"], p.sourceLocal)
 		}
 	}
 }
