@@ -143,6 +143,7 @@ func TestPrometheusAlertWhenLedgerStops(t *testing.T) {
 	os.MkdirAll(pdir, 0o755)
 	writePrometheusConfig(t, pdir, map[string]string{
 		"shiplog-ledger": addrs["http"], "shiplog-witness": freePort(t), "shiplog-audit": auditAddr,
+		"shiplog-repo-refresh": freePort(t),
 	})
 	promAddr := freePort(t)
 	server := start(t, prom, nil, "--config.file="+filepath.Join(pdir, "prometheus.yml"),

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/shiplog/shiplog/repo/keys"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -159,6 +163,46 @@ func (m *FreshnessMetrics) Observe(repository string, expires map[string]time.Ti
 	for role, t := range expires {
 		m.expires.WithLabelValues(repository, role).Set(float64(t.Unix()))
 	}
+}
+
+// Resume carries over, from textfile (the Prometheus text format an earlier
+// run wrote with --metrics-file), repository's last success time and
+// failure count: a one-shot refresh run from a timer starts with empty
+// metrics, and without them a run that fails would write a file with no
+// last success and a failure count of 1 every time, so "no success for
+// three hours" could never be seen. Other series are ignored; a file that
+// does not parse is an error and carries nothing.
+func (m *FreshnessMetrics) Resume(repository string, textfile []byte) error {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(textfile))
+	if err != nil {
+		return err
+	}
+	for _, mf := range fams {
+		for _, mt := range mf.GetMetric() {
+			if !hasLabel(mt, "repository", repository) {
+				continue
+			}
+			switch mf.GetName() {
+			case "shiplog_repo_refresh_last_success_timestamp_seconds":
+				m.lastSuccess.WithLabelValues(repository).Set(mt.GetGauge().GetValue())
+			case "shiplog_repo_refresh_failures_total":
+				if v := mt.GetCounter().GetValue(); v > 0 {
+					m.failures.WithLabelValues(repository).Add(v)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hasLabel(mt *dto.Metric, name, value string) bool {
+	for _, l := range mt.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue() == value
+		}
+	}
+	return false
 }
 
 // RefreshLoopOptions configures RefreshLoop.

@@ -2,6 +2,8 @@ package repo
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -219,3 +221,52 @@ func TestRefreshLoopKeepsRepositoryFresh(t *testing.T) {
 
 // ks returns the fixture's key of role, as a list.
 func (f *fixture) ks(role string) []*keys.Private { return []*keys.Private{f.keys[role]} }
+
+// TestAttackTimerRefreshFailuresHideTheLastSuccess: a refresh run by a
+// timer writes its metrics file anew each run; without carrying the file
+// over, every failing run would write "1 failure, no last success", and the
+// alerts that look for a lapsed last success or growing failures would stay
+// silent while the timestamp lapses.
+func TestAttackTimerRefreshFailuresHideTheLastSuccess(t *testing.T) {
+	run := func(prev []byte, err error, now time.Time) []byte {
+		t.Helper()
+		reg := prometheus.NewRegistry()
+		m := NewFreshnessMetrics(reg)
+		if prev != nil {
+			if rerr := m.Resume("example.com/fw", prev); rerr != nil {
+				t.Fatal(rerr)
+			}
+		}
+		m.Observe("example.com/fw", map[string]time.Time{"timestamp": now.Add(time.Hour)}, err, now)
+		path := filepath.Join(t.TempDir(), "m.prom")
+		if werr := prometheus.WriteToTextfile(path, reg); werr != nil {
+			t.Fatal(werr)
+		}
+		b, rerr := os.ReadFile(path)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		return b
+	}
+	t0 := time.Unix(1_800_000_000, 0)
+	file := run(nil, nil, t0)
+	for i := 1; i <= 3; i++ {
+		file = run(file, errors.New("HSM unreachable"), t0.Add(time.Duration(i)*time.Hour))
+	}
+	for _, want := range []string{
+		`shiplog_repo_refresh_last_success_timestamp_seconds{repository="example.com/fw"} 1.8e+09`,
+		`shiplog_repo_refresh_failures_total{repository="example.com/fw"} 3`,
+	} {
+		if !strings.Contains(string(file), want) {
+			t.Errorf("after three failed runs the file lacks %s:\n%s", want, file)
+		}
+	}
+	// Another repository's series are not taken; a file that does not
+	// parse carries nothing.
+	if err := NewFreshnessMetrics(prometheus.NewRegistry()).Resume("other.example", file); err != nil {
+		t.Error(err)
+	}
+	if err := NewFreshnessMetrics(prometheus.NewRegistry()).Resume("example.com/fw", []byte("not { metrics")); err == nil {
+		t.Error("Resume accepted a malformed file")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,7 +35,8 @@ Keys are files, pkcs11: URIs or KMS URIs (awskms://, gcpkms://, azurekms://,
 hashivault://). Run it from a timer (deploy/systemd/shiplog-repo-refresh.timer),
 or long-running with --interval. Metrics (shiplog_repo_metadata_expires_timestamp_seconds
 per role, refresh failures, last success) are served on --listen or written
-for node_exporter's textfile collector to --metrics-file. --pull-attestations also
+for node_exporter's textfile collector to --metrics-file (a run carries the
+last success and failure count of the file it replaces over). --pull-attestations also
 copies the sign-off statements logged about the current targets beside the metadata
 after each refresh (as ` + "`shiplog repo attestations pull`" + ` does), so that the
 statements rebuilders and reviewers log after a release reach devices without a
@@ -87,6 +89,13 @@ separate job; a repository whose shiplog-repo.json sets no "ledger" or no
 			var id string
 			err = withRepo(dir, func(r *repo.Repo) error {
 				id = r.Config.Repository
+				if metricsFile != "" { // a timer's runs: carry the last success and failures over
+					if prev, rerr := os.ReadFile(metricsFile); rerr == nil {
+						if rerr := m.Resume(id, prev); rerr != nil {
+							fmt.Fprintf(cmd.ErrOrStderr(), "metrics file %s not carried over: %v\n", metricsFile, rerr)
+						}
+					}
+				}
 				res, err = r.Refresh(o)
 				if err != nil {
 					m.Observe(id, r.Expiries(), err, time.Now())
