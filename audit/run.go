@@ -63,9 +63,11 @@ type Options struct {
 	Workers int
 	// UnreachableAfter is Config.UnreachableAfter; zero means 5 minutes.
 	UnreachableAfter time.Duration
-	Stdout           io.Writer // JSON lines
-	Progress         io.Writer // nil for no progress bar
-	Logger           *slog.Logger
+	// StaleViewAfter is Config.StaleViewAfter; zero means 2 minutes.
+	StaleViewAfter time.Duration
+	Stdout         io.Writer // JSON lines
+	Progress       io.Writer // nil for no progress bar
+	Logger         *slog.Logger
 	// Listening, when set, is called with the dashboard's address once it
 	// listens (the command prints it).
 	Listening func(addr string)
@@ -112,7 +114,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildmetric.Collector())
 	a, err := New(Config{Ledger: o.Ledger, Policy: p, State: db, Client: client, Logger: o.Logger,
 		Sink: minSeverity{o.MinSeverity, sinks}, Vendor: vendor, Witnesses: o.Witnesses, Peers: o.Peers, Repositories: o.repositories(),
-		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter, SignoffDeadline: o.SignoffDeadline, Reviewer: o.Reviewer})
+		Workers: o.Workers, Progress: o.Progress, Registerer: reg, UnreachableAfter: o.UnreachableAfter, StaleViewAfter: o.StaleViewAfter, SignoffDeadline: o.SignoffDeadline, Reviewer: o.Reviewer})
 	if err != nil {
 		return ExitError, err
 	}

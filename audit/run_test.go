@@ -167,3 +167,42 @@ func TestRunServesDashboardWhileFollowing(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// TestAttackFreezeBehindWitnessAfterTheOperatorsWindow: `shiplog audit
+// --stale-view-after` is the operator's window (Options.StaleViewAfter ->
+// Config.StaleViewAfter). A ledger that freezes the auditor's view while a
+// witness holds a larger checkpoint is reported by a later round once the
+// window has passed, and not while a long window has not.
+func TestAttackFreezeBehindWitnessAfterTheOperatorsWindow(t *testing.T) {
+	for _, tc := range []struct {
+		window time.Duration
+		want   int
+	}{{time.Hour, ExitClean}, {time.Nanosecond, ExitWarning}} {
+		e := newEnv(t)
+		e.honest(e.ledger, 3)
+		old, _ := e.ledger.Checkpoint(e.ctx)
+		forked := e.newLedger()
+		e.version = 0
+		e.honest(forked, 300)
+		cp, _ := forked.Checkpoint(e.ctx)
+		e.mal.ServeCheckpoint(old)
+		ws := &harness.WitnessServer{Origin: origin}
+		ws.Set(cp)
+		wsrv := httptest.NewServer(ws)
+		defer wsrv.Close()
+		dir := t.TempDir()
+		policyFile := filepath.Join(dir, "policy.txt")
+		os.WriteFile(policyFile, e.keys.PolicyAll(), 0o644)
+		var out bytes.Buffer
+		opts := Options{Ledger: e.srv.URL, PolicyFile: policyFile, StateDir: filepath.Join(dir, "st"), Once: true,
+			Witnesses: []string{wsrv.URL}, StaleViewAfter: tc.window, Stdout: &out}
+		// The first round sees the witness ahead: it may be about to publish.
+		if code, err := Run(e.ctx, opts); err != nil || code != ExitClean {
+			t.Fatalf("window %v, first round: exit %d, %v: %s", tc.window, code, err, out.String())
+		}
+		code, err := Run(e.ctx, opts)
+		if err != nil || code != tc.want || (tc.want == ExitWarning) != strings.Contains(out.String(), `"kind":"stale-view"`) {
+			t.Errorf("window %v, second round: exit %d (want %d), %v: %s", tc.window, code, tc.want, err, out.String())
+		}
+	}
+}

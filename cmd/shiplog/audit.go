@@ -123,6 +123,7 @@ log a metadata file the vendor made. See docs/sigstore.md.`,
 	f.StringVar(&o.Serve, "listen", "", "serve the dashboard, /metrics, /healthz and /readyz on ADDR (e.g. 127.0.0.1:8080)")
 	alias(f, "listen", "serve")
 	f.DurationVar(&o.UnreachableAfter, "unreachable-after", 5*time.Minute, "report a ledger that has not answered for this long (warning; critical after 12 times as long)")
+	f.DurationVar(&o.StaleViewAfter, "stale-view-after", 2*time.Minute, "report a witness or peer holding a log checkpoint the ledger's tiles do not reach for this long (stale-view; raise it when the witness quorum is slow)")
 	f.IntVar(&o.Workers, "workers", 8, "concurrent fetches from the ledger")
 	f.StringVar(&progress, "progress", "auto", "catch-up progress bar on stderr: auto (when a terminal), on, off")
 	f.StringVar(&rekorURL, "rekor", "", "follow this Sigstore Rekor log instead of a ledger (vendor mode)")
