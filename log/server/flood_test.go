@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -270,6 +272,46 @@ func TestAttackIdleConnectionFlood(t *testing.T) {
 		})
 		for _, c := range held {
 			c.Close()
+		}
+	}
+}
+
+// TestBurstyClientClosingItsConnectionsKeepsConnecting: the per-client
+// connection limit counts open connections, and one the client closes frees
+// its place as soon as the server reads the end of it (an idle HTTP/1.1 or
+// HTTP/2 connection is always being read), so a legitimate client that opens
+// bursts of connections and drops them is never refused at accept, however
+// many it opens in all: ten bursts of 32 concurrent requests, each on its
+// own connection, closed by the client after the burst (320 connections, five
+// times the default limit of 64).
+func TestBurstyClientClosingItsConnectionsKeepsConnecting(t *testing.T) {
+	n := startNode(t, nodeOptions{config: server.Config{RateLimit: -1}})
+	for burst := 0; burst < 10; burst++ {
+		tr := &http.Transport{MaxIdleConnsPerHost: 64}
+		hc := &http.Client{Transport: tr, Timeout: time.Minute}
+		var wg sync.WaitGroup
+		errs := make(chan error, 32)
+		for i := 0; i < 32; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := hc.Get(n.url + "/healthz")
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}()
+		}
+		wg.Wait()
+		tr.CloseIdleConnections() // the client drops its connections
+		close(errs)
+		for err := range errs {
+			t.Errorf("burst %d: %v", burst, err)
 		}
 	}
 }
