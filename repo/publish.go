@@ -162,19 +162,12 @@ func nowOr(now func() time.Time) func() time.Time {
 
 // publishSetup resolves the policy and the ledger client.
 func (r *Repo) publishSetup(o PublishOptions) (*policy.Policy, *ledgerClient, error) {
-	p := o.Policy
-	if p == nil {
-		if r.Config.Policy == "" {
-			return nil, nil, errors.New("no tlog-policy: pass --policy FILE or set \"policy\" in " + ConfigFile + "; proofs are never written unverified")
+	p, err := r.configuredPolicy(o.Policy)
+	if err != nil {
+		if errors.Is(err, errNoPolicy) {
+			err = fmt.Errorf("%w; proofs are never written unverified", err)
 		}
-		path := r.Config.Policy
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(r.Dir, path)
-		}
-		var err error
-		if p, err = LoadPolicy(path); err != nil {
-			return nil, nil, err
-		}
+		return nil, nil, err
 	}
 	ledger := o.Ledger
 	if ledger == "" {
@@ -182,6 +175,26 @@ func (r *Repo) publishSetup(o PublishOptions) (*policy.Policy, *ledgerClient, er
 	}
 	lc, err := newLedgerClient(ledger, o.HTTPClient, o.Logger, o.RetryDelay)
 	return p, lc, err
+}
+
+// errNoPolicy means neither the caller nor the repository's configuration
+// names a tlog-policy.
+var errNoPolicy = errors.New("no tlog-policy: pass --policy FILE or set \"policy\" in " + ConfigFile)
+
+// configuredPolicy returns given, or else the policy the repository's
+// configuration names (a path relative to the repository directory).
+func (r *Repo) configuredPolicy(given *policy.Policy) (*policy.Policy, error) {
+	if given != nil {
+		return given, nil
+	}
+	if r.Config.Policy == "" {
+		return nil, errNoPolicy
+	}
+	path := r.Config.Policy
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(r.Dir, path)
+	}
+	return LoadPolicy(path)
 }
 
 // LoadPolicy reads and parses a C2SP tlog-policy file.

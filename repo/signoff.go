@@ -109,19 +109,12 @@ func (r *Repo) PullAttestations(ctx context.Context, o PullOptions) ([]PulledEvi
 var ErrPullNotConfigured = errors.New("attestations pull not configured")
 
 func (r *Repo) pullSetup(o PullOptions) (*policy.Policy, *ledger.Client, error) {
-	p := o.Policy
-	if p == nil {
-		if r.Config.Policy == "" {
-			return nil, nil, fmt.Errorf("%w: no tlog-policy: pass --policy FILE or set \"policy\" in %s; evidence is never written unverified", ErrPullNotConfigured, ConfigFile)
-		}
-		path := r.Config.Policy
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(r.Dir, path)
-		}
-		var err error
-		if p, err = LoadPolicy(path); err != nil {
-			return nil, nil, err
-		}
+	p, err := r.configuredPolicy(o.Policy)
+	if errors.Is(err, errNoPolicy) {
+		return nil, nil, fmt.Errorf("%w: %w; evidence is never written unverified", ErrPullNotConfigured, err)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	url := o.Ledger
 	if url == "" {
