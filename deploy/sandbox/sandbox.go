@@ -138,7 +138,7 @@ func (s *sandbox) path(elem ...string) string {
 // run runs one shiplog command to completion in the sandbox directory,
 // printing it first, and returns its standard output.
 func (s *sandbox) run(ctx context.Context, args ...string) (string, error) {
-	s.say("   $ shiplog %s", strings.Join(args, " "))
+	s.say("   $ shiplog %s", shellJoin(args))
 	cmd := exec.CommandContext(ctx, s.exe, args...)
 	cmd.Dir = s.dir
 	if len(s.env) > 0 {
@@ -152,9 +152,32 @@ func (s *sandbox) run(ctx context.Context, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// shellJoin writes args as a POSIX shell would need them typed: an argument
+// with a space, a quote or another shell character is single-quoted, so a
+// printed command can be pasted as it is.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = shellQuote(a)
+	}
+	return strings.Join(out, " ")
+}
+
+func shellQuote(a string) string {
+	if a == "" {
+		return "''"
+	}
+	for _, r := range a {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_@%+=:,./-", r)) {
+			return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return a
+}
+
 // start starts a long-running shiplog command, its output in LOGNAME.log.
 func (s *sandbox) start(logName string, stdout io.Writer, args ...string) error {
-	s.say("   $ shiplog %s &", strings.Join(args, " "))
+	s.say("   $ shiplog %s &", shellJoin(args))
 	cmd := exec.Command(s.exe, args...)
 	cmd.Dir = s.dir
 	logf, err := os.Create(s.path(logName + ".log"))
