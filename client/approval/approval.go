@@ -190,6 +190,11 @@ type Signoff struct {
 	// Mismatch names the trusted rebuilders whose proven statement says
 	// they built other bytes (or who stated both): the target is refused.
 	Mismatch []string `json:"mismatch,omitempty"`
+	// MismatchSourceLocal names those of Mismatch whose statement says
+	// they built from a local copy of the source ("source_local" in
+	// docs/spec/signoff.md), not the declared source fetched and checked.
+	// The mismatch refuses all the same.
+	MismatchSourceLocal []string `json:"mismatch_source_local,omitempty"`
 	// Refusal says why the sign-off is not met, empty when it is.
 	Refusal string `json:"refusal,omitempty"`
 }
@@ -203,6 +208,12 @@ type SignoffRequirement struct {
 	N       int      `json:"n"`
 	By      []string `json:"by"`
 	Missing []string `json:"missing,omitempty"`
+	// SourceLocal names those of By whose statement says they built from
+	// a local copy of the source ("source_local" in docs/spec/signoff.md)
+	// instead of fetching the declared source and checking its digest:
+	// the statement counts, and rests on that copy being the declared
+	// source. Information for the owner, who chooses whom to trust.
+	SourceLocal []string `json:"source_local,omitempty"`
 }
 
 // SignedOff reports whether every target's sign-off is met.
@@ -297,22 +308,8 @@ func (s *Summary) Text() string {
 			fmt.Fprintf(&b, "  public since %s; window %s: eligible at %s\n", p.Since.UTC().Format(time.RFC3339), p.Window, p.EligibleAt.UTC().Format(time.RFC3339))
 		}
 	}
-	for _, so := range s.Signoff {
-		fmt.Fprintf(&b, "Sign-off of %s (sha256 %s):\n", clean(so.Path), so.SHA256)
-		for _, r := range so.Requirements {
-			by := "nobody"
-			if len(r.By) > 0 {
-				by = clean(strings.Join(r.By, ", "))
-			}
-			fmt.Fprintf(&b, "  %s by %s (%d of %d required", r.Verdict, by, r.K, r.N)
-			if len(r.By) < r.K {
-				b.WriteString("; NOT MET")
-			}
-			b.WriteString(")\n")
-		}
-		if len(so.Mismatch) > 0 {
-			fmt.Fprintf(&b, "  MISMATCH stated by %s: they built other bytes from the declared source\n", clean(strings.Join(so.Mismatch, ", ")))
-		}
+	for i := range s.Signoff {
+		b.WriteString(s.Signoff[i].Text())
 	}
 	if len(s.Evidence) > 0 {
 		b.WriteString("Transparency log evidence:\n")
@@ -324,6 +321,39 @@ func (s *Summary) Text() string {
 		}
 	}
 	return b.String()
+}
+
+// Text returns the sign-off of one target for a person: per requirement
+// who counted (and who of them built from a local copy of the source),
+// and who objected; control characters from the metadata removed.
+func (so *Signoff) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Sign-off of %s (sha256 %s):\n", clean(so.Path), so.SHA256)
+	for _, r := range so.Requirements {
+		by := "nobody"
+		if len(r.By) > 0 {
+			by = clean(strings.Join(r.By, ", "))
+		}
+		fmt.Fprintf(&b, "  %s by %s (%d of %d required", r.Verdict, by, r.K, r.N)
+		if len(r.By) < r.K {
+			b.WriteString("; NOT MET")
+		}
+		b.WriteString(")\n")
+		localSource(&b, r.SourceLocal)
+	}
+	if len(so.Mismatch) > 0 {
+		fmt.Fprintf(&b, "  MISMATCH stated by %s: they rebuilt it and got other bytes\n", clean(strings.Join(so.Mismatch, ", ")))
+		localSource(&b, so.MismatchSourceLocal)
+	}
+	return b.String()
+}
+
+// localSource notes, under a sign-off line, the attesters who built from
+// a local copy of the source rather than the declared source.
+func localSource(b *strings.Builder, names []string) {
+	if len(names) > 0 {
+		fmt.Fprintf(b, "      built from a local copy of the source, not the release's declared source fetched and checked: %s\n", clean(strings.Join(names, ", ")))
+	}
 }
 
 func size(n int64) string {

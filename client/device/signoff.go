@@ -187,8 +187,8 @@ func (d *Device) signoffTarget(ctx context.Context, sess *update.Session, reqs [
 }
 
 // summarize turns Check's result into the summary's terms: per
-// requirement who counted and who is missing, who objected, and the
-// refusal.
+// requirement who counted (and which of them built from a local copy of
+// the source) and who is missing, who objected, and the refusal.
 func summarize(path, subjectHex string, reqs []signoff.Requirement, res *signoff.Result, refusal error) *approval.Signoff {
 	so := &approval.Signoff{Path: path, SHA256: subjectHex, Met: refusal == nil}
 	proven := map[signoff.KeyID]map[string]bool{}
@@ -200,11 +200,23 @@ func summarize(path, subjectHex string, reqs []signoff.Requirement, res *signoff
 			proven[a.ID][verdict] = true
 		}
 	}
+	local := map[signoff.KeyID]map[string]bool{}
+	for verdict, as := range res.SourceLocal {
+		for _, a := range as {
+			if local[a.ID] == nil {
+				local[a.ID] = map[string]bool{}
+			}
+			local[a.ID][verdict] = true
+		}
+	}
 	for _, r := range reqs {
 		sr := approval.SignoffRequirement{Verdict: r.Verdict, K: r.K, N: len(r.Keys), By: []string{}}
 		for _, a := range r.Keys {
 			if proven[a.ID][r.Verdict] {
 				sr.By = append(sr.By, a.Name)
+				if local[a.ID][r.Verdict] {
+					sr.SourceLocal = append(sr.SourceLocal, a.Name)
+				}
 			} else {
 				sr.Missing = append(sr.Missing, a.Name)
 			}
@@ -215,6 +227,9 @@ func summarize(path, subjectHex string, reqs []signoff.Requirement, res *signoff
 	if errors.As(refusal, &refused) && (refused.Reason == signoff.ErrMismatch || refused.Reason == signoff.ErrConflict) {
 		for _, a := range refused.Found {
 			so.Mismatch = append(so.Mismatch, a.Name)
+			if local[a.ID][signoff.Mismatch] {
+				so.MismatchSourceLocal = append(so.MismatchSourceLocal, a.Name)
+			}
 		}
 	}
 	if refusal != nil {

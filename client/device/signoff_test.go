@@ -151,7 +151,14 @@ func digestHex(data string) string {
 // data (built: what a built), as of the current targets version.
 func (e *signoffEnv) statement(a attester, verdict, data, built string) []byte {
 	e.t.Helper()
-	s := &signoff.Statement{SubjectName: "fw/image.bin", Subject: sha256.Sum256([]byte(data)), Verdict: verdict,
+	return e.statementFrom(a, verdict, data, built, false)
+}
+
+// statementFrom is statement, made from a local copy of the source
+// ("source_local") when local.
+func (e *signoffEnv) statementFrom(a attester, verdict, data, built string, local bool) []byte {
+	e.t.Helper()
+	s := &signoff.Statement{SourceLocal: local, SubjectName: "fw/image.bin", Subject: sha256.Sum256([]byte(data)), Verdict: verdict,
 		Repository: e.repo.ID, Target: "fw/image.bin", TargetsRole: "targets",
 		TargetsVersion: uint64(e.repo.Roles["targets"].Signed.Version), Time: fixtureTime.Add(time.Duration(e.made) * time.Second)}
 	e.made++ // each statement made is distinct bytes
@@ -273,6 +280,73 @@ func TestSignoffInstallsWithEnoughStatements(t *testing.T) {
 		}
 		text := res.Summary.Text()
 		wantIn(t, text, "reproduced by rebuilder-a.example, rebuilder-b.example (2 of 2 required)", "reviewed by auditor.example (1 of 1 required)")
+	})
+}
+
+// TestSignoffSummaryNamesALocalSource: rebuilder B rebuilt v2 from a local
+// copy of the source ("source_local"), A from the fetched declared source.
+// B's statement counts (2 of 2: the device installs), and the summary says,
+// in text and JSON, that B built from a local copy and A did not.
+func TestSignoffSummaryNamesALocalSource(t *testing.T) {
+	both(t, func(t *testing.T, via string) {
+		e, a, b := twoRebuilders(t, via)
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		e.publish(digestHex("firmware v2"), e.logged(e.statementFrom(b, signoff.Reproduced, "firmware v2", "firmware v2", true)))
+		res := e.mustRun()
+		if !res.Installed || e.installed("fw/image.bin") != "firmware v2" {
+			t.Fatalf("a statement from a local copy counts as any other: %+v", res)
+		}
+		wantIn(t, res.Summary.Text(), "reproduced by rebuilder-a.example, rebuilder-b.example (2 of 2 required)\n"+
+			"      built from a local copy of the source, not the release's declared source fetched and checked: rebuilder-b.example\n")
+		j, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Summary struct {
+				Signoff []struct {
+					Requirements []struct {
+						By          []string `json:"by"`
+						SourceLocal []string `json:"source_local"`
+					} `json:"requirements"`
+				} `json:"signoff"`
+			} `json:"summary"`
+		}
+		if err := json.Unmarshal(j, &out); err != nil {
+			t.Fatal(err)
+		}
+		if so := out.Summary.Signoff; len(so) != 1 || len(so[0].Requirements) != 1 || fmt.Sprint(so[0].Requirements[0].SourceLocal) != "[rebuilder-b.example]" {
+			t.Errorf("JSON does not name B alone as built from a local copy: %s", j)
+		}
+	})
+}
+
+// TestSignoffSummaryNamesALocalSourceMismatch: B's mismatch, rebuilt from a
+// local copy, refuses v2 all the same; the refused summary says B built
+// from a local copy.
+func TestSignoffSummaryNamesALocalSourceMismatch(t *testing.T) {
+	both(t, func(t *testing.T, via string) {
+		e, a, b := twoRebuilders(t, via)
+		e.attest(a, signoff.Reproduced, "firmware v2", "firmware v2")
+		e.publish(digestHex("firmware v2"), e.logged(e.statementFrom(b, signoff.Mismatch, "firmware v2", "other bytes", true)))
+		err := e.refused()
+		if !errors.Is(err, device.ErrMismatch) || !strings.Contains(err.Error(), "rebuilder-b.example") {
+			t.Fatalf("a mismatch from a local copy refuses as any other: %v", err)
+		}
+		if e.via != "online" {
+			return
+		}
+		d := e.open(device.Options{})
+		defer d.Close()
+		res, err := d.Check(context.Background())
+		if err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		so := res.Summary.Signoff
+		if len(so) != 1 || fmt.Sprint(so[0].MismatchSourceLocal) != "[rebuilder-b.example]" {
+			t.Fatalf("summary of the refused release: %+v", so)
+		}
+		wantIn(t, res.Summary.Text(), "MISMATCH stated by rebuilder-b.example", "declared source fetched and checked: rebuilder-b.example")
 	})
 }
 

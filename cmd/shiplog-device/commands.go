@@ -289,6 +289,9 @@ var cmdStatus = &command{
 			}
 			if pe := st.Pending; pe != nil {
 				fmt.Fprintf(g.out, "pending (as of %s): %s\n", pe.CheckedAt.Format(time.RFC3339), pe.Description)
+				for i := range pe.Signoff {
+					fmt.Fprint(g.out, pe.Signoff[i].Text())
+				}
 			}
 			if st.Installed != nil {
 				fmt.Fprintf(g.out, "installed: %s (targets version %d, %d files; active %s)\n", st.Installed.ID, st.Installed.TargetsVersion, len(st.Installed.Files), st.Active)

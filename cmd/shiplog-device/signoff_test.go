@@ -15,7 +15,8 @@ import (
 // TestCLIRequireSignoff: init --require copies the keys into the config
 // (a later change to the file changes nothing), refuses k > n and an
 // unknown verdict as usage errors; status shows the requirement, check the
-// sign-off found, and update holds a release nobody reproduced.
+// sign-off found, and update holds a release nobody reproduced, which
+// status then shows with its sign-off.
 func TestCLIRequireSignoff(t *testing.T) {
 	r := harness.NewRawRepo(t)
 	r.AddTarget("targets", "fw/image.bin", []byte("firmware v1"), nil)
@@ -59,5 +60,10 @@ func TestCLIRequireSignoff(t *testing.T) {
 	decode(t, res.stdout, &out)
 	if res.code != 0 || out.Installed || out.Action != "hold" || !strings.Contains(out.Message, "none from rebuilder-a.example") {
 		t.Fatalf("update of a release nobody reproduced: %+v", res)
+	}
+	res = runDevice(t, []string{deviceTime}, "-d", state, "status")
+	if res.code != 0 || !strings.Contains(res.stdout, "pending (as of") || !strings.Contains(res.stdout, "Sign-off of fw/image.bin (sha256 ") ||
+		!strings.Contains(res.stdout, "  reproduced by nobody (1 of 1 required; NOT MET)") {
+		t.Fatalf("status of a release held for sign-off: %+v", res)
 	}
 }

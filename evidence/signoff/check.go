@@ -95,6 +95,14 @@ type Result struct {
 	// requirements name them) whose statement with that verdict about
 	// the subject verified and was proven in the log, in evidence order.
 	Proven map[string][]*Attester
+	// SourceLocal lists, per verdict, the attesters of Proven whose
+	// proven statement says they built from a local copy of the source
+	// ("source_local"), not the fetched and checked declared source. It
+	// is information for the device's owner: such a statement counts as
+	// any other. Of a key's several statements with one verdict only the
+	// first proven one is looked at (the others are ErrRepeated), so an
+	// attester is listed when that one was from a local copy.
+	SourceLocal map[string][]*Attester
 	// Counted lists, per requirement (same order), the attesters counted
 	// toward it.
 	Counted [][]*Attester
@@ -166,7 +174,7 @@ func names(as []*Attester) string {
 // one verify call; envelopes of untrusted keys cost no signature check, and
 // a key's second statement with the same verdict no proof check.
 func Check(reqs []Requirement, repo string, subject [sha256.Size]byte, atts []Attestation, verify VerifyProof) (*Result, error) {
-	res := &Result{Proven: map[string][]*Attester{}, Counted: make([][]*Attester, len(reqs))}
+	res := &Result{Proven: map[string][]*Attester{}, SourceLocal: map[string][]*Attester{}, Counted: make([][]*Attester, len(reqs))}
 	trusted := map[KeyID]*Attester{}
 	for i := range reqs {
 		if err := reqs[i].Validate(); err != nil {
@@ -178,7 +186,7 @@ func Check(reqs []Requirement, repo string, subject [sha256.Size]byte, atts []At
 	}
 	proven := map[KeyID]map[string]bool{}
 	for i, a := range atts {
-		att, verdict, err := checkOne(a, trusted, proven, repo, subject, verify)
+		att, st, err := checkOne(a, trusted, proven, repo, subject, verify)
 		if err != nil {
 			res.Ignored = append(res.Ignored, Ignored{Index: i, Attester: att, Err: err})
 			continue
@@ -186,40 +194,43 @@ func Check(reqs []Requirement, repo string, subject [sha256.Size]byte, atts []At
 		if proven[att.ID] == nil {
 			proven[att.ID] = map[string]bool{}
 		}
-		proven[att.ID][verdict] = true
-		res.Proven[verdict] = append(res.Proven[verdict], att)
+		proven[att.ID][st.Verdict] = true
+		res.Proven[st.Verdict] = append(res.Proven[st.Verdict], att)
+		if st.SourceLocal {
+			res.SourceLocal[st.Verdict] = append(res.SourceLocal[st.Verdict], att)
+		}
 	}
 	return res, decide(reqs, res, proven)
 }
 
 // checkOne checks one attestation, cheapest test first, and returns the
-// trusted attester and the verdict it proved.
-func checkOne(a Attestation, trusted map[KeyID]*Attester, proven map[KeyID]map[string]bool, repo string, subject [sha256.Size]byte, verify VerifyProof) (*Attester, string, error) {
+// trusted attester and the statement it proved.
+func checkOne(a Attestation, trusted map[KeyID]*Attester, proven map[KeyID]map[string]bool, repo string, subject [sha256.Size]byte, verify VerifyProof) (*Attester, *Statement, error) {
 	u, err := ParseEnvelope(a.Envelope)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	att := trusted[u.Attester.ID]
 	if att == nil {
-		return u.Attester, "", ErrUntrusted
+		return u.Attester, nil, ErrUntrusted
 	}
 	env, err := u.Verify()
 	if err != nil {
-		return att, "", err
+		return att, nil, err
 	}
 	st := env.Statement
 	switch {
 	case st.Repository != repo:
-		return att, "", ErrOtherRepository
+		return att, nil, ErrOtherRepository
 	case st.Subject != subject:
-		return att, "", ErrOtherSubject
+		return att, nil, ErrOtherSubject
 	case proven[att.ID][st.Verdict]:
-		return att, "", ErrRepeated
+		return att, nil, ErrRepeated
 	}
 	if err := verify(env.Entry().Format(), a.Proof); err != nil {
-		return att, "", fmt.Errorf("%w: %w", ErrNotLogged, err)
+		return att, nil, fmt.Errorf("%w: %w", ErrNotLogged, err)
 	}
-	return att, st.Verdict, nil
+	return att, st, nil
 }
 
 // decide applies the refusal rules to what was proven.

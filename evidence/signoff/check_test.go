@@ -97,6 +97,37 @@ func TestSignoffAccepts2of2(t *testing.T) {
 	}
 }
 
+// TestSignoffCountsALocalSourceAndSaysSo: rebuilder B built from a local
+// copy of the source ("source_local"); its statement counts as A's does,
+// and the Result names B (and only B) as having built from a local copy,
+// for reproduced and for mismatch statements alike.
+func TestSignoffCountsALocalSourceAndSaysSo(t *testing.T) {
+	l := newLedger(t)
+	a, b, c := newKey(t, "rebuilder-a.example"), newKey(t, "rebuilder-b.example"), newKey(t, "rebuilder-c.example")
+	l.attest(a.sign(t, statement(Reproduced, testRepo, testSubject)))
+	local := statement(Reproduced, testRepo, testSubject)
+	local.SourceLocal = true
+	l.attest(b.sign(t, local))
+	res, err := Check([]Requirement{require(Reproduced, 2, a, b)}, testRepo, testSubject, l.evidence(), l.verify())
+	if err != nil {
+		t.Fatalf("a statement from a local copy must count: %v", err)
+	}
+	if names(res.Counted[0]) != "rebuilder-a.example, rebuilder-b.example" {
+		t.Errorf("Counted = %v", names(res.Counted[0]))
+	}
+	if got := names(res.SourceLocal[Reproduced]); got != "rebuilder-b.example" {
+		t.Errorf("SourceLocal[reproduced] = %q, want rebuilder-b.example", got)
+	}
+	m := statement(Mismatch, testRepo, testSubject)
+	m.SourceLocal = true
+	l.attest(c.sign(t, m))
+	res, err = Check([]Requirement{require(Reproduced, 2, a, b, c)}, testRepo, testSubject, l.evidence(), l.verify())
+	refusal(t, err, ErrMismatch)
+	if got := names(res.SourceLocal[Mismatch]); got != "rebuilder-c.example" {
+		t.Errorf("SourceLocal[mismatch] = %q, want rebuilder-c.example", got)
+	}
+}
+
 func TestSignoffRefusesTooFewStatements(t *testing.T) {
 	l := newLedger(t)
 	a, b := newKey(t, "rebuilder-a.example"), newKey(t, "rebuilder-b.example")
