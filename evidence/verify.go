@@ -98,11 +98,15 @@ type Inclusion struct {
 // binds leaf's RFC 6962 leaf hash at the proof's index to the checkpoint's
 // root hash.
 func VerifyInclusion(leaf, tlogProof []byte, p *policy.Policy) (*Inclusion, error) {
+	return verifyInclusion(leaf, tlogProof, func(msg []byte) (*Checkpoint, error) { return VerifyCheckpoint(msg, p) })
+}
+
+func verifyInclusion(leaf, tlogProof []byte, verify func([]byte) (*Checkpoint, error)) (*Inclusion, error) {
 	pr, err := proof.Parse(tlogProof)
 	if err != nil {
 		return nil, err
 	}
-	c, err := VerifyCheckpoint(pr.Checkpoint, p)
+	c, err := verify(pr.Checkpoint)
 	if err != nil {
 		return nil, err
 	}

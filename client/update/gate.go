@@ -110,11 +110,15 @@ type logView struct {
 	// offline are the logs the Ledger is never asked about: Rekor logs,
 	// whose evidence came as Sigstore bundles.
 	offline map[string]bool
-	log     *slog.Logger
+	// checkpoints verifies proofs' checkpoint notes under the policy, each
+	// exact note once per session (a release's proof and sign-off
+	// statements' proofs often carry the same one).
+	checkpoints *evidence.CheckpointMemo
+	log         *slog.Logger
 }
 
 func newLogView(g *Gate, stored map[string][]byte, log *slog.Logger) *logView {
-	v := &logView{gate: g, floor: map[string]*checkpoint.Signed{}, accepted: map[string][]*checkpoint.Signed{}, offline: map[string]bool{}, log: log}
+	v := &logView{gate: g, floor: map[string]*checkpoint.Signed{}, accepted: map[string][]*checkpoint.Signed{}, offline: map[string]bool{}, checkpoints: evidence.NewCheckpointMemo(g.Policy), log: log}
 	for origin, note := range stored {
 		l := g.Policy.LogFor(origin) // Rekor v1 origins differ from their key name
 		if l == nil {
@@ -197,7 +201,7 @@ func (v *logView) check(ctx context.Context, remote Remote, name, role string, v
 
 // try verifies one tlog-proof for entry e and moves the log view forward.
 func (v *logView) try(ctx context.Context, e entry.Entry, data, tlogProof []byte, source string) (*RoleEvidence, error) {
-	inc, err := evidence.VerifyInclusion(e.Format(), tlogProof, v.gate.Policy)
+	inc, err := v.checkpoints.VerifyInclusion(e.Format(), tlogProof)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,8 @@ var ErrGateOff = errors.New("update: the transparency gate is off")
 
 // ProveEntry verifies tlogProof for the exact log entry bytes under the
 // gate's policy — the log's signature and the witness quorum, as for
-// releases (evidence.VerifyInclusion) — and applies the forward-only rule of
+// releases (evidence.VerifyInclusion; a checkpoint note this session
+// verified already, byte for byte, is not verified again) — and applies the forward-only rule of
 // Gate to its checkpoint: the session's view of the log moves forward with
 // it (and persists with Trusted), a checkpoint inconsistent with the
 // device's is a *evidence.ForkError, a stale one needs the Ledger. It is
@@ -22,7 +23,7 @@ func (s *Session) ProveEntry(ctx context.Context, entry, tlogProof []byte) (*evi
 	if s.view == nil {
 		return nil, ErrGateOff
 	}
-	inc, err := evidence.VerifyInclusion(entry, tlogProof, s.view.gate.Policy)
+	inc, err := s.view.checkpoints.VerifyInclusion(entry, tlogProof)
 	if err != nil {
 		return nil, err
 	}

@@ -73,9 +73,13 @@ func (r *Requirement) Validate() error {
 type VerifyProof func(leaf, tlogProof []byte) error
 
 // PolicyProof returns the VerifyProof of evidence.VerifyInclusion under p.
+// It verifies each exact checkpoint note once (evidence.CheckpointMemo:
+// statements fetched together share one); make one per check, as it is not
+// safe for concurrent use.
 func PolicyProof(p *policy.Policy) VerifyProof {
+	m := evidence.NewCheckpointMemo(p)
 	return func(leaf, tlogProof []byte) error {
-		_, err := evidence.VerifyInclusion(leaf, tlogProof, p)
+		_, err := m.VerifyInclusion(leaf, tlogProof)
 		return err
 	}
 }
