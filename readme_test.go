@@ -1,6 +1,7 @@
 package shiplog_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,39 @@ func buildCommands(t *testing.T) string {
 	return bin
 }
 
+// scriptHeader starts every script these tests run: stop at the first
+// failing command, and stop the servers it started on the way out.
+const scriptHeader = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+
+// shiftPorts moves every 127.0.0.1 port of script to one offset·10000
+// higher, so that runs of different guides never meet.
+func shiftPorts(script string, offset int) string {
+	return regexp.MustCompile(`127\.0\.0\.1:(\d)`).ReplaceAllString(script, fmt.Sprintf("127.0.0.1:%d$1", offset))
+}
+
+// runScript runs script with bash, freshly built shiplog and shiplog-device
+// on PATH, in an empty directory, with env added. On failure it fails the
+// test naming what ran, with the output and the logs named. It returns the
+// directory it ran in and the output.
+func runScript(t *testing.T, what, script string, env []string, logs ...string) (work, out string) {
+	t.Helper()
+	bin := buildCommands(t)
+	work = t.TempDir()
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = work
+	cmd.Env = append(append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")), env...)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		text := ""
+		for _, l := range logs {
+			lb, _ := os.ReadFile(filepath.Join(work, l))
+			text += "\n--- " + l + "\n" + string(lb)
+		}
+		t.Fatalf("%s failed: %v\n%s%s", what, err, b, text)
+	}
+	return work, string(b)
+}
+
 // TestIncidentGuide runs docs/vendor.md's incident steps as written, after
 // the README's walkthrough (whose last step, a thief logging a release
 // with the stolen targets key, they continue): finding the key, the thief
@@ -55,29 +89,16 @@ func TestIncidentGuide(t *testing.T) {
 		t.Fatalf("found %d walkthrough and %d incident sh blocks", len(walk), len(steps))
 	}
 	var script strings.Builder
-	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n")
+	script.WriteString(scriptHeader)
 	for _, b := range walk[:len(walk)-1] { // all but "stop the servers"
 		script.WriteString(b[1])
 	}
 	for _, b := range steps {
 		script.WriteString(b[1])
 	}
-	text := regexp.MustCompile(`127\.0\.0\.1:(\d)`).ReplaceAllString(script.String(), "127.0.0.1:1$1")
-	work := t.TempDir()
-	cmd := exec.Command("bash", "-c", text)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "PATH="+buildCommands(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		logs := ""
-		for _, l := range []string{"ledger.log", "audit.log"} {
-			b, _ := os.ReadFile(filepath.Join(work, l))
-			logs += "\n--- " + l + "\n" + string(b)
-		}
-		t.Fatalf("incident guide failed: %v\n%s%s", err, out, logs)
-	}
+	_, out := runScript(t, "incident guide", shiftPorts(script.String(), 1), nil, "ledger.log", "audit.log")
 	for _, want := range []string{"firmware 1.1", "9223372036854775807", "rotate the role's keys"} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("incident guide output lacks %q:\n%s", want, out)
 		}
 	}
@@ -99,7 +120,7 @@ func TestREADMESignoff(t *testing.T) {
 		t.Fatalf("found %d walkthrough and %d sign-off sh blocks", len(walk), len(steps))
 	}
 	var script strings.Builder
-	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n")
+	script.WriteString(scriptHeader)
 	theft := false
 	for _, b := range walk[:len(walk)-1] { // up to the stolen-key release
 		if strings.Contains(b[1], "stolen") {
@@ -115,32 +136,17 @@ func TestREADMESignoff(t *testing.T) {
 		script.WriteString(b[1])
 	}
 	script.WriteString(walk[len(walk)-1][1])
-	text := regexp.MustCompile(`127\.0\.0\.1:(\d)`).ReplaceAllString(script.String(), "127.0.0.1:2$1")
-	work := t.TempDir()
-	cmd := exec.Command("bash", "-c", text)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "PATH="+buildCommands(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		logs := ""
-		for _, l := range []string{"ledger.log", "repo.log"} {
-			b, _ := os.ReadFile(filepath.Join(work, l))
-			logs += "\n--- " + l + "\n" + string(b)
-		}
-		t.Fatalf("sign-off steps failed: %v\n%s%s", err, out, logs)
-	}
+	_, out := runScript(t, "sign-off steps", shiftPorts(script.String(), 2), nil, "ledger.log", "repo.log")
 	for _, want := range []string{
 		"reproduced  app.bin", "reproduced by rebuilder-1.example, rebuilder-2.example (2 of 2 required)",
 		"mismatch  app.bin", "a trusted rebuilder stated a mismatch", "signoff-mismatch",
 	} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("sign-off steps' output lacks %q:\n%s", want, out)
 		}
 	}
 }
 
-// TestREADMEWalkthrough runs the README's by-hand walkthrough as written, with
-// freshly built shiplog and shiplog-device on PATH, in an empty directory.
 // It uses the fixed ports the README names (8480, 8481, 7381-7383, 8000).
 func TestREADMEWalkthrough(t *testing.T) {
 	runWalkthrough(t, walkthroughScript(t), nil)
@@ -150,18 +156,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 // script.
 func walkthroughScript(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok1 := strings.Cut(string(readme), "<!-- walkthrough:begin -->")
-	walk, _, ok2 := strings.Cut(rest, "<!-- walkthrough:end -->")
-	if !ok1 || !ok2 {
-		t.Fatal("README has no walkthrough markers")
-	}
 	var script strings.Builder
-	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n")
-	blocks := shBlock.FindAllStringSubmatch(walk, -1)
+	script.WriteString(scriptHeader)
+	blocks := shBlock.FindAllStringSubmatch(between(t, "README.md", "walkthrough"), -1)
 	if len(blocks) < 6 {
 		t.Fatalf("found %d sh blocks", len(blocks))
 	}
@@ -176,27 +173,9 @@ func walkthroughScript(t *testing.T) string {
 // It returns the directory it ran in.
 func runWalkthrough(t *testing.T, script string, env []string) string {
 	t.Helper()
-	bin := t.TempDir()
-	for _, cmd := range []string{"shiplog", "shiplog-device"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "./cmd/"+cmd).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", cmd, err, out)
-		}
-	}
-	work := t.TempDir()
-	cmd := exec.Command("bash", "-c", script)
-	cmd.Dir = work
-	cmd.Env = append(append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		logs := ""
-		for _, l := range []string{"ledger.log", "witness-1.log"} {
-			b, _ := os.ReadFile(filepath.Join(work, l))
-			logs += "\n--- " + l + "\n" + string(b)
-		}
-		t.Fatalf("walkthrough failed: %v\n%s%s", err, out, logs)
-	}
+	work, out := runScript(t, "walkthrough", script, env, "ledger.log", "witness-1.log")
 	for _, want := range []string{"firmware 1.0", "unexpected-release", "registered: root v1 logged at index 0"} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("walkthrough output lacks %q:\n%s", want, out)
 		}
 	}
