@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -55,7 +54,7 @@ func TestRealLedgerAndWitness(t *testing.T) {
 	if err := witness.AddLog(wdir, logVKey, origin, 0); err != nil {
 		t.Fatal(err)
 	}
-	waddr := freeAddr(t)
+	waddr := kit.StableAddr(t)
 	go witness.Serve(ctx, witness.ServeOptions{Dir: wdir, Listen: waddr})
 	waitHTTP(t, "http://"+waddr+"/healthz")
 	policyText := fmt.Sprintf("log %s\nwitness w0 %s http://%s\nquorum w0\n", logVKey, wvkey, waddr)
@@ -155,16 +154,6 @@ func post(t *testing.T, u string, body []byte, token string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST %s: %s %s", u, resp.Status, b)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitHTTP(t *testing.T, u string) {

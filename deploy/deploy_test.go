@@ -6,8 +6,8 @@
 package deploy_test
 
 import (
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -117,15 +117,6 @@ func TestSystemdUnits(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestNginx checks the configuration with nginx -t, then serves a repository
 // directory with it and checks what is public and how it is cached. The
 // repository's target is stored by the repository code itself under a
@@ -145,7 +136,7 @@ func TestNginx(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := freePort(t)
+	addr := kit.StableAddr(t)
 	conf, err := os.ReadFile("nginx/shiplog.conf")
 	if err != nil {
 		t.Fatal(err)

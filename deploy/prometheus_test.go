@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // TestPromtool checks the deployment's Prometheus files with Prometheus's
@@ -142,10 +144,10 @@ func TestPrometheusAlertWhenLedgerStops(t *testing.T) {
 	pdir := filepath.Join(dir, "prometheus")
 	os.MkdirAll(pdir, 0o755)
 	writePrometheusConfig(t, pdir, map[string]string{
-		"shiplog-ledger": addrs["http"], "shiplog-witness": freePort(t), "shiplog-audit": auditAddr,
-		"shiplog-repo-refresh": freePort(t),
+		"shiplog-ledger": addrs["http"], "shiplog-witness": kit.StableAddr(t), "shiplog-audit": auditAddr,
+		"shiplog-repo-refresh": kit.StableAddr(t),
 	})
-	promAddr := freePort(t)
+	promAddr := kit.StableAddr(t)
 	server := start(t, prom, nil, "--config.file="+filepath.Join(pdir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(pdir, "data"), "--web.listen-address="+promAddr)
 	api := "http://" + promAddr + "/api/v1/"

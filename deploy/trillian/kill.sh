@@ -19,8 +19,17 @@ pid=$(pid_of "$COMPONENT")
 [ -n "$pid" ] || { log "$COMPONENT is not running"; exit 0; }
 children=()
 if [ "$COMPONENT" = postgres ]; then
+	# Stop the postmaster first so that it forks no backend between listing
+	# its children and killing them: a backend that survives keeps the old
+	# shared memory attached, and the next start refuses to run.
+	kill -STOP "$pid" 2>/dev/null || true
 	mapfile -t children < <(pgrep -P "$pid" || true)
 fi
 kill -9 "$pid" "${children[@]}" 2>/dev/null || true
-for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+# Wait until every killed process is gone (a zombie counts as gone: it holds
+# no memory and no port).
+for p in "$pid" "${children[@]}"; do
+	for _ in $(seq 1 200); do alive "$p" || break; sleep 0.05; done
+	if alive "$p"; then log "$COMPONENT process $p survived SIGKILL"; exit 1; fi
+done
 log "killed $COMPONENT ($pid)"

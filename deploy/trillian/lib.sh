@@ -11,8 +11,32 @@ if [ "$(id -u)" = 0 ]; then RUNAS=(runuser -u postgres --); fi
 
 log() { echo "trillian: $*" >&2; }
 
+# free_port prints a free port below the kernel's ephemeral range: a port
+# from that range could be taken, while its component is down for a restart,
+# by any outgoing connection (or a client's TCP self-connect as it retries).
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+	python3 - <<'PY'
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except Exception:
+    low = 32768
+if low <= 11000:
+    low = 32768
+for _ in range(1000):
+    port = random.randrange(10000, low)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port below the ephemeral range")
+PY
 }
 
 pg_bin() {
@@ -35,6 +59,18 @@ PORTS
 	PGURI="postgresql:///trillian?host=127.0.0.1&port=$PGPORT&user=postgres"
 }
 
+# alive PID: the process runs (a zombie, killed but not yet reaped, does not).
+alive() {
+	if [ -d /proc/self ]; then
+		local stat
+		stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+		stat=${stat##*) } # the state follows the command name in parentheses
+		[ -n "$stat" ] && [ "${stat%% *}" != Z ]
+	else
+		kill -0 "$1" 2>/dev/null
+	fi
+}
+
 # pid_of COMPONENT prints the recorded pid if that process is alive.
 pid_of() {
 	local pid
@@ -43,7 +79,7 @@ pid_of() {
 	else
 		pid=$(awk -v c="$1" '$1 == c { p = $2 } END { print p }' "$STATE/pids" 2>/dev/null || true)
 	fi
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+	if [ -n "$pid" ] && alive "$pid"; then echo "$pid"; fi
 }
 
 record_pid() {
@@ -64,10 +100,21 @@ wait_port() {
 
 start_postgres() {
 	[ -n "$(pid_of postgres)" ] && return 0
-	# A SIGKILLed postmaster leaves its pid file; pg_ctl handles a stale one.
-	"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STATE/postgres.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDATA -c fsync=on -c max_connections=600" \
-		start >/dev/null
+	# A SIGKILLed postmaster leaves its pid file and, for a moment, its shared
+	# memory; pg_ctl handles a stale pid file, and the start is retried while
+	# the old server's memory is still being released.
+	local try
+	for try in 1 2 3 4 5; do
+		if "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STATE/postgres.log" -w -t 60 \
+			-o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDATA -c fsync=on -c max_connections=600" \
+			start >/dev/null; then
+			return 0
+		fi
+		log "postgres did not start (attempt $try); its log ends with:"
+		tail -n 5 "$STATE/postgres.log" >&2 || true
+		sleep "$try"
+	done
+	return 1
 }
 
 start_log_server() {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -60,16 +59,6 @@ func run(t *testing.T, bin string, args ...string) string {
 		t.Fatalf("shiplog %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // process is a started shiplog process whose output goes to a file.
@@ -131,7 +120,7 @@ func startWitnessProcesses(t *testing.T, bin, vkey string, n int) string {
 			}
 		}
 		run(t, bin, "witness", "add-log", "--data-dir", dir, vkey)
-		addr := freeAddr(t)
+		addr := kit.StableAddr(t)
 		start(t, bin, filepath.Join(dir, "out.log"), "witness", "serve", "--data-dir", dir, "--listen", addr)
 		waitHTTP(t, "http://"+addr+"/healthz")
 		fmt.Fprintf(&b, "witness w%d %s http://%s\n", i, cosig, addr)
@@ -167,7 +156,7 @@ func TestCrashSIGKILLLosesNothingAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(readFile(t, filepath.Join(dir, server.TokenFile)))
-	addr := freeAddr(t)
+	addr := kit.StableAddr(t)
 	base := "http://" + addr
 	serve := func() *process {
 		p := start(t, bin, filepath.Join(dir, "..", "serve.log"), "ledger", "serve", "-d", dir, "--http-listen", addr, "--grpc-listen", "127.0.0.1:0")

@@ -44,7 +44,9 @@ func (r *replica) start(t *testing.T) {
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	http, grpc := r.http, r.grpc
 	if http == "" {
-		http, grpc = "127.0.0.1:0", "127.0.0.1:0"
+		// Outside the ephemeral range: the test starts it again on the same
+		// ports while clients keep retrying them (see kit.StableAddr).
+		http, grpc = kit.StableAddr(t), kit.StableAddr(t)
 	}
 	r.cmd = exec.Command(r.bin, append([]string{"ledger", "serve", "-d", r.dir, "--http-listen", http, "--grpc-listen", grpc, "--addr-file", addrFile}, r.flags...)...)
 	r.cmd.Stdout, r.cmd.Stderr = r.logf, r.logf
