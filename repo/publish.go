@@ -453,7 +453,7 @@ func Register(ctx context.Context, dir string, o PublishOptions) (*LoggedEntry, 
 		return nil, err
 	}
 	if !allMet(auth) {
-		return nil, fmt.Errorf("root v1 is not signed by its threshold (needs %s): sign it with `shiplog repo sign --role root --key FILE`", describeNeeds(auth))
+		return nil, fmt.Errorf("root v1 is not signed by its threshold (needs %s): sign it with `shiplog repo sign -d %s --role root --key FILE`", describeNeeds(auth), r.Dir)
 	}
 	if err := r.staged.Root.VerifyDelegate("root", r.staged.Root); err != nil {
 		return nil, err

@@ -228,7 +228,7 @@ type RefreshLoopOptions struct {
 }
 
 // RefreshLoop refreshes the repository in dir every o.Every until ctx ends:
-// the long-running form of `shiplog repo refresh` (--every). It opens the
+// the long-running form of `shiplog repo refresh` (--interval). It opens the
 // repository for each refresh only, so vendors' commands can run between
 // two refreshes. Failures are logged and counted, never fatal: the next
 // round tries again. It returns ctx's error.

@@ -187,11 +187,11 @@ func pruneDelegationKeys(d *metadata.Delegations) {
 
 // Renew stages a new version of role (root or a targets role) with a fresh
 // expiry, for keyholders to sign before the current one expires. Snapshot
-// and timestamp are renewed by publish and `repo timestamp`.
+// and timestamp are renewed by publish and `repo refresh`.
 func (r *Repo) Renew(role string) (int64, time.Time, error) {
 	switch role {
 	case "snapshot", "timestamp":
-		return 0, time.Time{}, fmt.Errorf("%s is renewed by `shiplog publish` and `shiplog repo timestamp`, not by renew", role)
+		return 0, time.Time{}, fmt.Errorf("%s is renewed with its online key by `shiplog repo refresh` (and by `shiplog publish`), not by renew", role)
 	case "root":
 		m, err := r.stageRoot()
 		if err != nil {

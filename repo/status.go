@@ -124,18 +124,18 @@ func (r *Repo) nextSteps(s *Status) []string {
 		}
 	}
 	if len(unsigned) > 0 {
-		next = append(next, fmt.Sprintf("1. sign: keyholders run `shiplog repo sign %s --key KEY` (needs signatures: %s)", r.Dir, strings.Join(unsigned, ", ")))
+		next = append(next, fmt.Sprintf("1. sign: keyholders run `shiplog repo sign -d %s --key KEY` (needs signatures: %s)", r.Dir, strings.Join(unsigned, ", ")))
 	}
 	if r.root == nil {
-		next = append(next, fmt.Sprintf("2. register: `shiplog repo register %s --ledger URL --token FILE --policy POLICY` logs root v1", r.Dir))
+		next = append(next, fmt.Sprintf("2. register: `shiplog repo register -d %s --ledger URL --policy POLICY --token-file FILE` logs root v1 (or `--challenge-dir DIR` for an id whose first segment is your DNS name)", r.Dir))
 	} else if len(ready) > 0 {
-		next = append(next, fmt.Sprintf("2. log: `shiplog publish %s --policy POLICY` logs %s and writes their tlog-proofs", r.Dir, strings.Join(ready, ", ")))
+		next = append(next, fmt.Sprintf("2. log: `shiplog publish -d %s --policy POLICY` logs %s and writes their tlog-proofs", r.Dir, strings.Join(ready, ", ")))
 	}
 	if r.root != nil && (len(ready) > 0 || len(s.Unexposed) > 0 || r.snapshot == nil) {
-		next = append(next, fmt.Sprintf("3. expose: `shiplog publish %s --policy POLICY --snapshot-key KEY --timestamp-key KEY` writes snapshot and timestamp, only for logged versions", r.Dir))
+		next = append(next, fmt.Sprintf("3. expose: `shiplog publish -d %s --policy POLICY --snapshot-key KEY --timestamp-key KEY` writes snapshot and timestamp, only for logged versions", r.Dir))
 	}
 	if len(next) == 0 {
-		next = append(next, fmt.Sprintf("nothing pending; keep timestamp and snapshot fresh with `shiplog repo refresh %s --timestamp-key KEY --snapshot-key KEY` (from a timer, or with --every)", r.Dir))
+		next = append(next, fmt.Sprintf("nothing pending; keep timestamp and snapshot fresh with `shiplog repo refresh -d %s --timestamp-key KEY --snapshot-key KEY` (from deploy/systemd/shiplog-repo-refresh.timer, or long-running with --interval 1h)", r.Dir))
 	}
 	return next
 }

@@ -210,7 +210,7 @@ func (r *Repo) Remove(paths []string) ([]string, error) {
 			return nil, err
 		}
 		if owner[p] == "" {
-			return nil, fmt.Errorf("target path %s is not in the repository: see `shiplog repo status --targets`", p)
+			return nil, fmt.Errorf("target path %s is in no targets role of the repository, committed or staged (paths are exact, as given to `shiplog repo add --path`)", p)
 		}
 	}
 	var roles []string

@@ -80,8 +80,11 @@ func Init(dir string, cfg Config, root, policyText []byte) error {
 		return err
 	}
 	st := state.Store{Dir: dir}
-	if _, err := st.Load(); !errors.Is(err, state.ErrNoState) {
-		return fmt.Errorf("%s already holds a device (or unreadable state): %v", dir, err)
+	switch _, err := st.Load(); {
+	case err == nil:
+		return fmt.Errorf("%s already holds a device: init never replaces what a device trusts; to start again (another root, repository id or policy), move %s away or give another --data-dir: the new device trusts only the root you give it and has nothing installed", dir, dir)
+	case !errors.Is(err, state.ErrNoState):
+		return fmt.Errorf("%s holds device state that init cannot read, and never overwrites: %w", dir, err)
 	}
 	if err := writeConfig(dir, &cfg, policyText); err != nil {
 		return fmt.Errorf("couldn't write config: %w", err)
@@ -96,8 +99,11 @@ func Init(dir string, cfg Config, root, policyText []byte) error {
 func Open(dir string, o Options) (*Device, error) {
 	st := state.Store{Dir: dir}
 	unlock, err := st.Lock()
-	if err != nil {
+	if errors.Is(err, state.ErrLocked) {
 		return nil, inUseError{err}
+	}
+	if err != nil {
+		return nil, err
 	}
 	d := &Device{dir: dir, store: st, opts: o, unlock: unlock, log: o.Logger}
 	if d.log == nil {

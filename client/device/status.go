@@ -29,6 +29,9 @@ type Status struct {
 	Active      string          `json:"active"`
 	Roles       []RoleStatus    `json:"roles"`
 	Checkpoints []LogStatus     `json:"checkpoints"`
+	// Busy says another process held the state's lock (an update or
+	// install running): the status was read without it (ReadStatus).
+	Busy bool `json:"busy,omitempty"`
 }
 
 // RequireStatus is one sign-off requirement: K of the N attesters named
@@ -133,5 +136,9 @@ func ReadStatus(dir string) (*Status, error) {
 	}
 	d := &Device{dir: dir, cfg: cfg, policy: pol, store: state.Store{Dir: dir}, unlock: func() {}}
 	d.inst = cfg.installer(dir, nil)
-	return d.Status()
+	st, err := d.Status()
+	if st != nil {
+		st.Busy = true
+	}
+	return st, err
 }

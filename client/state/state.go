@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"github.com/gofrs/flock"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -43,6 +44,8 @@ var (
 	ErrCorrupt = errors.New("device state is corrupt")
 	// ErrNoState means the state directory was never initialized.
 	ErrNoState = errors.New("device state not initialized")
+	// ErrLocked means another process holds the state's lock.
+	ErrLocked = errors.New("device state in use by another process")
 	// ErrConflict means the state file changed since it was loaded.
 	ErrConflict = errors.New("device state changed since it was loaded")
 )
@@ -198,13 +201,16 @@ func (st Store) Commit(old, next *State) error {
 // The lock is github.com/gofrs/flock's: flock(2) on Unix, LockFileEx on
 // Windows; it ends when the process exits, however it exits.
 func (st Store) Lock() (unlock func(), err error) {
+	if _, err := os.Stat(st.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no directory %s (run shiplog-device init, or give the device's --data-dir)", ErrNoState, st.Dir)
+	}
 	l := flock.New(filepath.Join(st.Dir, "lock"), flock.SetFlag(os.O_RDWR|os.O_CREATE), flock.SetPermissions(0o600))
 	ok, err := l.TryLock()
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("device state %s is in use by another process", st.Dir)
+		return nil, fmt.Errorf("%w: %s (an update or install is running): try again once it ends; `shiplog-device status` answers meanwhile", ErrLocked, st.Dir)
 	}
 	return func() { l.Unlock() }, nil
 }

@@ -34,9 +34,9 @@ func (e *ExpiredError) Error() string {
 func (e *ExpiredError) Remedy() string {
 	switch e.Role {
 	case metadata.TIMESTAMP:
-		return "the vendor must refresh it with `shiplog repo timestamp` (run it from cron well before it expires)"
+		return "the vendor must refresh it with `shiplog repo refresh` (run hourly from a timer, it re-signs the timestamp well before it expires)"
 	case metadata.SNAPSHOT:
-		return "the vendor must write a new one with `shiplog publish --snapshot-key … --timestamp-key …`"
+		return "the vendor must write a new one with `shiplog repo refresh --snapshot-key … --timestamp-key …` (or `shiplog publish` with both keys)"
 	case metadata.ROOT:
 		return "the vendor must stage a new root with `shiplog repo renew --role root`, sign it with the root keys and publish it"
 	}

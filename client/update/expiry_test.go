@@ -28,13 +28,13 @@ func TestExpiredMetadataNamesRoleTimeAndWhoActs(t *testing.T) {
 		{"timestamp", func(r *harness.RawRepo) {
 			r.Expires = soon
 			r.WriteTimestamp()
-		}, harness.Now.Add(27 * time.Hour), "", []string{"timestamp v2 expired at 2026-06-01T13:00:00Z, 1d2h ago", "shiplog repo timestamp", "device's clock is wrong"}},
+		}, harness.Now.Add(27 * time.Hour), "", []string{"timestamp v2 expired at 2026-06-01T13:00:00Z, 1d2h ago", "shiplog repo refresh", "device's clock is wrong"}},
 		{"snapshot", func(r *harness.RawRepo) {
 			r.Expires = soon
 			r.WriteSnapshot()
 			r.Expires = harness.Now.Add(365 * 24 * time.Hour)
 			r.WriteTimestamp()
-		}, harness.Now.Add(3 * time.Hour), "", []string{"snapshot v2 expired at 2026-06-01T13:00:00Z, 2h0m ago", "shiplog publish --snapshot-key"}},
+		}, harness.Now.Add(3 * time.Hour), "", []string{"snapshot v2 expired at 2026-06-01T13:00:00Z, 2h0m ago", "shiplog repo refresh --snapshot-key"}},
 		{"root", func(r *harness.RawRepo) {}, harness.Now.Add(2 * 365 * 24 * time.Hour), "", []string{"root v1 expired at", "shiplog repo renew --role root"}},
 		{"delegated role", func(r *harness.RawRepo) {
 			r.Delegate("targets", "apps", []string{"apps/*"}, false)

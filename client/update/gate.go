@@ -154,7 +154,7 @@ func (v *logView) check(ctx context.Context, remote Remote, name, role string, v
 			return nil, err
 		}
 		if errors.Is(err, evidence.ErrNotIncluded) {
-			err = fmt.Errorf("%w: the entry rebuilt from repository id %q, role %s, version %d and the bytes served is not where the proof says; if %q is not the id the vendor publishes under (its shiplog-repo.json \"repository\"), initialise the device again with the right --repo-id, otherwise the proof is for other bytes", err, v.gate.Repository, role, version, v.gate.Repository)
+			err = fmt.Errorf("%w: the entry rebuilt from repository id %q, role %s, version %d and the bytes served is not where the proof says; if %q is not the id the vendor publishes under (its shiplog-repo.json \"repository\"), initialise a device with the right --repo-id (`shiplog-device init` into a new --data-dir), otherwise the proof is for other bytes", err, v.gate.Repository, role, version, v.gate.Repository)
 		}
 		errs = append(errs, fmt.Errorf("repository proof: %w", err))
 	} else {

@@ -124,11 +124,18 @@ func TestStatusWhileStateLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
-	if res := runDevice(t, nil, "-d", state, "status"); res.code != 0 || !strings.Contains(res.stdout, "repository: "+r.ID) {
+	if res := runDevice(t, nil, "-d", state, "status"); res.code != 0 || !strings.Contains(res.stdout, "repository: "+r.ID) || !strings.Contains(res.stdout, "busy: an update or install is running") {
 		t.Errorf("status while locked: %+v", res)
 	}
-	if res := runDevice(t, nil, "-d", state, "install-bundle", filepath.Join(tmp, "nope")); res.code != 1 || !strings.Contains(res.stderr, "in use by another process") {
+	if res := runDevice(t, nil, "-d", state, "install-bundle", filepath.Join(tmp, "nope")); res.code != 1 || !strings.Contains(res.stderr, "in use by another process") || !strings.Contains(res.stderr, "status` answers meanwhile") {
 		t.Errorf("install-bundle while locked: %+v", res)
+	}
+	// A directory that holds no device says to initialise one, not
+	// "open DIR/lock: no such file or directory".
+	for _, cmd := range []string{"update", "status"} {
+		if res := runDevice(t, nil, "-d", filepath.Join(tmp, "no-device"), cmd); res.code != 1 || !strings.Contains(res.stderr, "shiplog-device init") {
+			t.Errorf("%s without a device: %+v", cmd, res)
+		}
 	}
 }
 

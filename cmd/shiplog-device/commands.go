@@ -276,6 +276,9 @@ var cmdStatus = &command{
 				return printJSON(g.out, st)
 			}
 			fmt.Fprintf(g.out, "repository: %s (%s)\napproval: %s\n", st.Repository, st.RepositoryURL, st.Approval)
+			if st.Busy {
+				fmt.Fprintln(g.out, "busy: an update or install is running (another shiplog-device holds the state lock); this is the state before it")
+			}
 			fmt.Fprintln(g.out, "policy:")
 			for _, p := range st.Policy {
 				v := p.Value

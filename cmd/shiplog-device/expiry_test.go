@@ -38,7 +38,7 @@ func TestExpiredTimestampReportedAsJSONAndInStatus(t *testing.T) {
 	if res.code != 1 || out.ExitCode != 1 || res.stdout != "" {
 		t.Fatalf("update --json: %+v", res)
 	}
-	for _, want := range []string{"timestamp v", "expired at 2026-06-01T13:00:00Z, 1d1h ago", "shiplog repo timestamp"} {
+	for _, want := range []string{"timestamp v", "expired at 2026-06-01T13:00:00Z, 1d1h ago", "shiplog repo refresh"} {
 		if !strings.Contains(out.Error, want) {
 			t.Errorf("%q does not say %q", out.Error, want)
 		}
