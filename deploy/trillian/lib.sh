@@ -11,9 +11,10 @@ if [ "$(id -u)" = 0 ]; then RUNAS=(runuser -u postgres --); fi
 
 log() { echo "trillian: $*" >&2; }
 
-# free_port prints a free port below the kernel's ephemeral range: a port
-# from that range could be taken, while its component is down for a restart,
-# by any outgoing connection (or a client's TCP self-connect as it retries).
+# free_port prints a free port in 20000-26999, below the kernel's ephemeral
+# range: a port from that range could be taken, while its component is down
+# for a restart, by any outgoing connection (or a client's TCP self-connect
+# as it retries). The range also avoids the documentation's example ports.
 free_port() {
 	python3 - <<'PY'
 import random, socket
@@ -21,10 +22,10 @@ try:
     low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 except Exception:
     low = 32768
-if low <= 11000:
+if low <= 21000:
     low = 32768
 for _ in range(1000):
-    port = random.randrange(10000, low)
+    port = random.randrange(20000, min(27000, low))
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))

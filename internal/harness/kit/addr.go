@@ -15,13 +15,15 @@ import (
 // chose (":0") does not: while such a server is down, its ephemeral port can
 // be taken by any process's outgoing connection, and clients that keep
 // retrying it can take it themselves (a TCP self-connect), so the restart
-// fails with "address already in use".
+// fails with "address already in use". It is also clear of the fixed ports
+// of the documentation's examples (7xxx-9xxx), which the guide tests move up
+// by 10000 and 20000.
 //
 // The port is free when StableAddr returns; nothing reserves it afterwards.
 func StableAddr(t testing.TB) string {
 	t.Helper()
-	const floor = 10000
-	top := ephemeralLow()
+	const floor = 20000
+	top := min(27000, ephemeralLow())
 	for range 1000 {
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(floor+rand.IntN(top-floor)))
 		if l, err := net.Listen("tcp", addr); err == nil {
@@ -45,7 +47,7 @@ func ephemeralLow() int {
 		return 32768
 	}
 	lo, err := strconv.Atoi(f[0])
-	if err != nil || lo <= 10000+1000 || lo > 65535 {
+	if err != nil || lo <= 21000 || lo > 65535 {
 		return 32768
 	}
 	return lo
