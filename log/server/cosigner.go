@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -74,6 +75,13 @@ func (q *quorumCosigner) record(name string, size uint64, cosigned bool, err err
 		st.CosignedSize, st.Cosigned, st.LastError = max(st.CosignedSize, size), st.LastAttempt, ""
 	case err != nil:
 		st.LastError = err.Error()
+		var qe *wclient.QuorumError
+		if errors.As(err, &qe) {
+			st.LastError = "answered without a cosignature"
+			if len(qe.Failed) == 1 {
+				st.LastError = qe.Failed[0].Err.Error() // the witness's own error, not the round's
+			}
+		}
 	default:
 		st.LastError = "answered without a cosignature"
 	}
@@ -88,7 +96,9 @@ func collectorCosigner(p *policy.Policy, proofs ProofFunc, timeout time.Duration
 		}
 		q.names = append(q.names, w.Name)
 		q.status[w.Name] = &WitnessStatus{Name: w.Name, URL: w.URL}
-		one := &policy.Policy{Logs: p.Logs, Witnesses: []*policy.Witness{w}} // quorum none: checked here
+		// One witness that must cosign, so that a round it fails returns its
+		// error (for GET /v1/witnesses); the policy's quorum is checked here.
+		one := &policy.Policy{Logs: p.Logs, Witnesses: []*policy.Witness{w}, Quorum: &policy.Group{Name: w.Name, Threshold: 1, Witnesses: []*policy.Witness{w}}}
 		c, err := wclient.NewCollector(one, wclient.ProofFunc(proofs), wclient.Options{Timeout: timeout, Logger: logger, Registerer: reg})
 		if err != nil {
 			return nil, err

@@ -83,6 +83,13 @@ func TestWitnessDownDoesNotStopTheLog(t *testing.T) {
 	if st.Witnesses[0].CosignedSize > rc.Index || st.Witnesses[1].CosignedSize > rc.Index {
 		t.Errorf("a witness that is down is reported as cosigning index %d: %+v", rc.Index, st)
 	}
+	// What each witness answered (503 here), not "answered without a
+	// cosignature": the vendor's publish prints it.
+	for _, w := range st.Witnesses[:2] {
+		if !strings.Contains(w.LastError, "503") {
+			t.Errorf("witness %s is down (503) but its last error reads %q", w.Name, w.LastError)
+		}
+	}
 	publish(4, "0") // the log keeps growing
 	ws[1].down.Store(false)
 	r := n.do("GET", fmt.Sprintf("/v1/proof?index=%d&wait=20s", rc.Index), nil)

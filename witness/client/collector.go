@@ -98,11 +98,13 @@ func (c *Collector) Cosign(ctx context.Context, signedCheckpoint []byte) ([]byte
 	}
 	have := sigKeys(signedCheckpoint)
 	var gathered []byte
+	var failed []WitnessError
 	for range c.witnesses {
 		select {
 		case r := <-results:
 			if r.err != nil {
 				c.log.Warn("no cosignature from witness", "witness", r.w.name, "origin", cp.Origin, "size", cp.Size, "error", r.err)
+				failed = append(failed, WitnessError{Witness: r.w.name, Err: r.err})
 				continue
 			}
 			gathered = append(gathered, newLines(r.sigs, have)...)
@@ -116,7 +118,7 @@ func (c *Collector) Cosign(ctx context.Context, signedCheckpoint []byte) ([]byte
 	out := checkpoint.AddSignatures(signedCheckpoint, gathered)
 	if _, err := evidence.VerifyCheckpoint(out, c.policy); err != nil {
 		if errors.Is(err, evidence.ErrQuorum) {
-			return out, fmt.Errorf("couldn't gather a witness quorum for %s at size %d: %w", cp.Origin, cp.Size, err)
+			return out, &QuorumError{Origin: cp.Origin, Size: cp.Size, Err: err, Failed: failed}
 		}
 		return nil, err
 	}
@@ -235,3 +237,37 @@ func newLines(sigs []byte, have map[string]bool) []byte {
 	}
 	return out
 }
+
+// WitnessError is why one witness gave no cosignature in a round.
+type WitnessError struct {
+	Witness string
+	Err     error
+}
+
+// QuorumError is Cosign's error when the cosignatures gathered do not meet
+// the policy's quorum: it wraps evidence.ErrQuorum and names each witness
+// that failed with its error (a witness that answered without a valid
+// cosignature, or not before ctx ended, is not listed).
+type QuorumError struct {
+	Origin string
+	Size   uint64
+	Err    error
+	Failed []WitnessError
+}
+
+func (e *QuorumError) Error() string {
+	msg := fmt.Sprintf("couldn't gather a witness quorum for %s at size %d: %v", e.Origin, e.Size, e.Err)
+	for i, f := range e.Failed {
+		sep := "; "
+		if i == 0 {
+			sep = " ("
+		}
+		msg += sep + f.Witness + ": " + f.Err.Error()
+	}
+	if len(e.Failed) > 0 {
+		msg += ")"
+	}
+	return msg
+}
+
+func (e *QuorumError) Unwrap() error { return e.Err }
