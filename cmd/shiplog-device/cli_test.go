@@ -41,6 +41,12 @@ func TestCLIApprovalFlow(t *testing.T) {
 	if res.code != 0 || out.Installed {
 		t.Fatalf("update without approval: %+v", res)
 	}
+	// Nor with stdin on /dev/null (cron, systemd), a character device but
+	// not a terminal: no prompt nobody can answer, the summary shown once.
+	res = runDevice(t, env, "-d", state, "update")
+	if res.code != 0 || strings.Contains(res.stdout, "Install this update?") || strings.Count(res.stdout, "+ fw/image.bin") != 1 {
+		t.Fatalf("update with stdin on /dev/null: %+v", res)
+	}
 	res = runDevice(t, env, "-d", state, "update", "--yes", "--json")
 	decode(t, res.stdout, &out)
 	if res.code != 0 || !out.Installed {

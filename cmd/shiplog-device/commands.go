@@ -14,6 +14,7 @@ import (
 	"github.com/shiplog/shiplog/internal/buildinfo"
 	"github.com/shiplog/shiplog/internal/capped"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/device"
@@ -118,7 +119,7 @@ func profileNames() string {
 
 func open(g *globals, yes, asJSON bool) (*device.Device, error) {
 	o := device.Options{Time: g.time, Yes: yes, Fault: install.Fault(faultHook()), Logger: g.logger}
-	if !yes && !asJSON && isTerminal(os.Stdin) {
+	if !yes && !asJSON && term.IsTerminal(int(os.Stdin.Fd())) {
 		o.Prompt = func(s *approval.Summary) (bool, error) {
 			fmt.Fprint(g.out, s.Text())
 			fmt.Fprint(g.out, "Install this update? [y/N] ")
@@ -131,11 +132,6 @@ func open(g *globals, yes, asJSON bool) (*device.Device, error) {
 		}
 	}
 	return device.Open(g.dataDir, o)
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func printJSON(w io.Writer, v any) error {
