@@ -27,7 +27,8 @@ func (a *Auditor) freshness(ctx context.Context, res *Result) error {
 		src := strings.TrimSuffix(base, "/") + "/timestamp.json"
 		b, err := a.readRepoFile(ctx, src)
 		if err != nil {
-			a.log.Warn("couldn't read a repository's timestamp", "source", src, "err", err)
+			a.log.Warn("couldn't read a repository's timestamp", "source", src, "err", err,
+				"hint", "--repo-url is the TUF metadata base URL, the directory that serves timestamp.json (for `shiplog repo serve`: http://HOST/metadata/)")
 			continue
 		}
 		f := lapsedTimestamp(b, src, now)

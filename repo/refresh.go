@@ -155,8 +155,9 @@ func NewFreshnessMetrics(reg prometheus.Registerer) *FreshnessMetrics {
 
 // Observe records a refresh's outcome at time now.
 func (m *FreshnessMetrics) Observe(repository string, expires map[string]time.Time, err error, now time.Time) {
+	failures := m.failures.WithLabelValues(repository) // present at 0: increase() sees the first failure
 	if err != nil {
-		m.failures.WithLabelValues(repository).Inc()
+		failures.Inc()
 	} else {
 		m.lastSuccess.WithLabelValues(repository).Set(float64(now.Unix()))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,7 +83,11 @@ separate job; a repository whose shiplog-repo.json sets no "ledger" or no
 				if pull {
 					lo.Attestations = &repo.PullOptions{}
 				}
-				return repo.RefreshLoop(cmd.Context(), dir, lo)
+				err = repo.RefreshLoop(cmd.Context(), dir, lo)
+				if errors.Is(err, context.Canceled) {
+					return nil // stopped (SIGTERM from systemd, Ctrl-C): a clean exit
+				}
+				return err
 			}
 			var res *repo.Refreshed
 			var pulled []repo.PulledEvidence

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shiplog/shiplog/internal/harness/kit"
 )
@@ -63,5 +66,61 @@ func TestRefreshUnitPullWithoutPolicyDoesNotFailTheJob(t *testing.T) {
 	out = must("repo", "refresh", "-d", dir, "--timestamp-key", at("timestamp.key"), "--pull-attestations", "--metrics-file", metrics)
 	if strings.Contains(out, "not pulled") || !strings.Contains(out, "attestations: ") {
 		t.Errorf("refresh with a policy: %s", out)
+	}
+}
+
+// TestRefreshLoopStopsCleanly: the long-running refresh stopped by SIGTERM
+// (systemd) or Ctrl-C exits 0, not 1 with "context canceled"; and its
+// failure counter is exported at 0 from the start, so that an alert on
+// increase() sees the first failure.
+func TestRefreshLoopStopsCleanly(t *testing.T) {
+	l := kit.NewFakeLedger()
+	defer l.Close()
+	work := t.TempDir()
+	at := func(name string) string { return filepath.Join(work, name) }
+	must := func(args ...string) {
+		t.Helper()
+		if out, errOut, err := run(t, args...); err != nil {
+			t.Fatalf("shiplog %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+	}
+	os.WriteFile(at("policy.txt"), []byte(l.Policy), 0o644)
+	os.WriteFile(at("token"), []byte(l.Token), 0o600)
+	for _, k := range []string{"root", "targets", "snapshot", "timestamp"} {
+		must("repo", "key", "generate", "--insecure-plaintext", at(k+".key"))
+	}
+	dir := at("repo")
+	must("repo", "init", "-d", dir, "--repo-id", "example.com/fw", "--ledger", l.URL,
+		"--root-key", at("root.key.pub"), "--targets-key", at("targets.key.pub"),
+		"--snapshot-key", at("snapshot.key.pub"), "--timestamp-key", at("timestamp.key.pub"))
+	must("repo", "sign", "-d", dir, "--key", at("root.key"))
+	must("repo", "sign", "-d", dir, "--key", at("targets.key"))
+	must("repo", "register", "-d", dir, "--token-file", at("token"), "--policy", at("policy.txt"))
+	must("publish", "-d", dir, "--policy", at("policy.txt"), "--snapshot-key", at("snapshot.key"), "--timestamp-key", at("timestamp.key"))
+
+	metrics := at("shiplog-repo.prom")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := rootCmd()
+	c.SetArgs([]string{"repo", "refresh", "-d", dir, "--timestamp-key", at("timestamp.key"), "--interval", "1h", "--metrics-file", metrics})
+	c.SetOut(io.Discard)
+	c.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- c.ExecuteContext(ctx) }()
+	var b []byte
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if b, _ = os.ReadFile(metrics); len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the loop never wrote its metrics file")
+		}
+	}
+	if !strings.Contains(string(b), `shiplog_repo_refresh_failures_total{repository="example.com/fw"} 0`) {
+		t.Errorf("no failure counter at 0 after a successful round:\n%s", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("stopped refresh loop: %v, want a clean exit", err)
 	}
 }
