@@ -95,46 +95,70 @@ func (h *history) parsed(role string, parse func([]byte) (any, error)) (any, err
 	if err != nil {
 		return nil, fmt.Errorf("couldn't parse logged %s of %s: %w", role, h.repo, err)
 	}
-	h.l.parsedCache.put(st.SHA256, v)
+	h.l.parsedCache.put(st.SHA256, v, len(b))
 	return v, nil
 }
 
 // parsedCache keeps parsed logged metadata by SHA-256, at most max
-// entries: when full, it drops one entry (the first of Go's randomised map
-// iteration), so a working set near max mostly stays cached instead of
-// being dropped whole. Parsed metadata is only read.
+// entries and at most maxBytes bytes of the files they were parsed from (a
+// parsed file takes about five times its size in memory: 5.5 KB for a
+// 1.2 KB root, 2.4 KB for a 470-byte targets file). When full, it drops
+// entries one by one (the first of Go's randomised map iteration), so a
+// working set near the bound mostly stays cached instead of being dropped
+// whole. Parsed metadata is only read.
 type parsedCache struct {
-	mu  sync.Mutex
-	m   map[[sha256.Size]byte]any
-	max int
+	mu       sync.Mutex
+	m        map[[sha256.Size]byte]parsedEntry
+	bytes    int // sum of the entries' sizes
+	max      int
+	maxBytes int
+}
+
+type parsedEntry struct {
+	v    any
+	size int // of the bytes v was parsed from
 }
 
 func (c *parsedCache) get(k [sha256.Size]byte) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v, ok := c.m[k]
-	return v, ok
+	e, ok := c.m[k]
+	return e.v, ok
 }
 
-func (c *parsedCache) put(k [sha256.Size]byte, v any) {
+// put caches v, parsed from size bytes with SHA-256 k; a file larger than
+// the whole cache is not cached.
+func (c *parsedCache) put(k [sha256.Size]byte, v any, size int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[[sha256.Size]byte]any)
+	if size > c.maxBytes {
+		return
 	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		for old := range c.m {
+	if c.m == nil {
+		c.m = make(map[[sha256.Size]byte]parsedEntry)
+	}
+	if old, ok := c.m[k]; ok {
+		c.bytes -= old.size
+		delete(c.m, k)
+	}
+	for len(c.m) > 0 && (len(c.m) >= c.max || c.bytes+size > c.maxBytes) {
+		for old, e := range c.m {
 			delete(c.m, old)
+			c.bytes -= e.size
 			break
 		}
 	}
-	c.m[k] = v
+	c.m[k] = parsedEntry{v, size}
+	c.bytes += size
 }
 
 func (c *parsedCache) drop(k [sha256.Size]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, k)
+	if e, ok := c.m[k]; ok {
+		c.bytes -= e.size
+		delete(c.m, k)
+	}
 }
 
 // verifiedKey names a delegator (parsed root or targets) and a role it

@@ -14,10 +14,10 @@ import (
 // A full cache drops one entry per insertion, not all of them: a working
 // set one larger than the cache keeps all but one cached.
 func TestParsedCacheDropsOneEntryWhenFull(t *testing.T) {
-	c := parsedCache{max: 64}
+	c := parsedCache{max: 64, maxBytes: 1 << 20}
 	key := func(i int) [sha256.Size]byte { return sha256.Sum256([]byte{byte(i)}) }
 	for i := 0; i < 65; i++ {
-		c.put(key(i), i)
+		c.put(key(i), i, 10)
 	}
 	if len(c.m) != 64 {
 		t.Fatalf("%d entries, want 64", len(c.m))
@@ -25,9 +25,37 @@ func TestParsedCacheDropsOneEntryWhenFull(t *testing.T) {
 	if v, ok := c.get(key(64)); !ok || v != 64 {
 		t.Fatal("the entry just put is not cached")
 	}
-	c.put(key(64), 64) // present: nothing dropped
-	if len(c.m) != 64 {
-		t.Fatalf("%d entries after putting a present key, want 64", len(c.m))
+	c.put(key(64), 64, 10) // present: nothing dropped
+	if len(c.m) != 64 || c.bytes != 640 {
+		t.Fatalf("%d entries (%d bytes) after putting a present key, want 64 (640)", len(c.m), c.bytes)
+	}
+}
+
+// The cache holds at most maxBytes of parsed files: a file that would take
+// it past the bound drops others first, and one larger than the whole
+// cache is not cached. A flood of large files cannot grow it further.
+func TestParsedCacheBoundedInBytes(t *testing.T) {
+	c := parsedCache{max: 1000, maxBytes: 1000}
+	key := func(i int) [sha256.Size]byte { return sha256.Sum256([]byte{byte(i), byte(i >> 8)}) }
+	for i := 0; i < 50; i++ {
+		c.put(key(i), i, 100)
+		if c.bytes > 1000 {
+			t.Fatalf("after %d puts the cache holds %d bytes, over its 1000", i+1, c.bytes)
+		}
+	}
+	if len(c.m) != 10 {
+		t.Fatalf("%d entries of 100 bytes, want 10", len(c.m))
+	}
+	if _, ok := c.get(key(49)); !ok {
+		t.Fatal("the entry just put is not cached")
+	}
+	c.put(key(1000), "huge", 1001)
+	if _, ok := c.get(key(1000)); ok || c.bytes > 1000 {
+		t.Fatalf("a file larger than the cache was cached (%d bytes held)", c.bytes)
+	}
+	c.drop(key(49))
+	if _, ok := c.get(key(49)); ok || c.bytes != 900 {
+		t.Fatalf("after a drop: %d bytes held, want 900", c.bytes)
 	}
 }
 

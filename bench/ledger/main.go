@@ -43,7 +43,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +72,9 @@ var (
 	sample     = flag.Int("sample", 25000, "sample memory every this many entries (memory)")
 	shiplog    = flag.String("shiplog", "", "path of the shiplog binary (memory)")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile to this file: of the shiplog side at the largest writer count (throughput), else of the whole run")
+	mutexProf  = flag.String("mutexprofile", "", "write a mutex contention profile of the shiplog side at the largest writer count to this file (throughput)")
+	traceFile  = flag.String("trace", "", "write an execution trace of the shiplog side at the largest writer count to this file (throughput; read with go tool trace -pprof=sched)")
+	blockProf  = flag.String("blockprofile", "", "write a blocking profile of the shiplog side at the largest writer count to this file (throughput)")
 	rounds     = flag.Int("rounds", 1, "alternating rounds of raw Tessera and shiplog per writer count (throughput)")
 	floodN     = flag.Int("flood", 300, "stalled requests per body flood (flood)")
 	idleN      = flag.Int("idle", 10000, "idle connections to each port (flood)")
@@ -315,11 +320,31 @@ func throughput() error {
 				defer f.Close()
 				pprof.StartCPUProfile(f)
 			}
+			contention := c == maxCount && r == 0 && (*mutexProf != "" || *blockProf != "")
+			if contention {
+				startContention()
+			}
+			if *traceFile != "" && c == maxCount && r == 0 {
+				f, err := os.Create(*traceFile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := trace.Start(f); err != nil {
+					return err
+				}
+				time.AfterFunc(*duration/2, trace.Stop)
+			}
 			cpu0 := processCPU()
 			start := time.Now()
 			cnt, err := runFor(c, *duration, func(i int) error { _, err := ps[i].publish(n, "0"); return err })
 			if profiling {
 				pprof.StopCPUProfile()
+			}
+			if contention {
+				if err := stopContention(); err != nil {
+					return err
+				}
 			}
 			if err != nil {
 				return err
@@ -346,6 +371,41 @@ func throughput() error {
 	floor := verify + hash + bestRaw.cpu
 	fmt.Printf("floor per publish: Ed25519 verify %.0f µs + SHA-256 %.1f µs + raw append %.0f µs = %.0f µs; publish %.0f µs CPU = %.2f× the floor (an HTTP round trip with the same body costs %.0f µs CPU of it)\n",
 		verify*1e6, hash*1e6, bestRaw.cpu*1e6, floor*1e6, bestShip.cpu*1e6, bestShip.cpu/floor, transport*1e6)
+	return nil
+}
+
+// startContention starts recording mutex contention and blocking events
+// (every event: the profiles are of one side's run only).
+func startContention() {
+	if *mutexProf != "" {
+		runtime.SetMutexProfileFraction(1)
+	}
+	if *blockProf != "" {
+		runtime.SetBlockProfileRate(1)
+	}
+}
+
+// stopContention stops recording and writes the -mutexprofile and
+// -blockprofile files.
+func stopContention() error {
+	runtime.SetMutexProfileFraction(0)
+	runtime.SetBlockProfileRate(0)
+	for _, p := range []struct{ name, file string }{{"mutex", *mutexProf}, {"block", *blockProf}} {
+		if p.file == "" {
+			continue
+		}
+		f, err := os.Create(p.file)
+		if err != nil {
+			return err
+		}
+		err = pprof.Lookup(p.name).WriteTo(f, 0)
+		if e := f.Close(); err == nil {
+			err = e
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
