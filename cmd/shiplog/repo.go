@@ -116,6 +116,9 @@ func withRepo(dir string, fn func(r *repo.Repo) error) error {
 // the new one is above it, and --version (version, 0 if not given) fixes
 // the version. Warnings (an unreachable ledger) go to stderr.
 func withStaging(cmd *cobra.Command, dir string, version int64, fn func(r *repo.Repo) error) error {
+	if f := cmd.Flags().Lookup("version"); f != nil && f.Changed && version < 1 {
+		return fmt.Errorf("--version %d: TUF versions start at 1 (leave --version out to stage above every version known)", version)
+	}
 	return withRepo(dir, func(r *repo.Repo) error {
 		if err := r.AskLedger("", nil); err != nil {
 			return err
