@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+	"github.com/shiplog/shiplog/client/capability"
 	"github.com/shiplog/shiplog/repo/keys"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -202,7 +203,7 @@ func describeSigned(rr RequestRole) ([]string, error) {
 			break
 		}
 		tf := t.Targets[p]
-		out = append(out, fmt.Sprintf("  %s  %d bytes  sha256 %.16s", p, tf.Length, hex.EncodeToString(tf.Hashes["sha256"])))
+		out = append(out, fmt.Sprintf("  %s  %d bytes  sha256 %.16s%s", p, tf.Length, hex.EncodeToString(tf.Hashes["sha256"]), describeCapabilities(tf)))
 	}
 	if t.Delegations != nil {
 		out = append(out, fmt.Sprintf("%d delegated roles", len(t.Delegations.Roles)))
@@ -415,14 +416,85 @@ func targetsChanges(old, next *metadata.Metadata[metadata.TargetsType]) []string
 		o, n := old.Signed.Targets[p], next.Signed.Targets[p]
 		switch {
 		case o == nil:
-			out = append(out, fmt.Sprintf("target %s added (%d bytes, sha256 %.16s)", p, n.Length, hex.EncodeToString(n.Hashes["sha256"])))
+			out = append(out, fmt.Sprintf("target %s added (%d bytes, sha256 %.16s)%s", p, n.Length, hex.EncodeToString(n.Hashes["sha256"]), describeCapabilities(n)))
 		case n == nil:
 			out = append(out, fmt.Sprintf("target %s removed", p))
-		case !o.Hashes.Equal(n.Hashes) || o.Length != n.Length:
-			out = append(out, fmt.Sprintf("target %s replaced (now %d bytes, sha256 %.16s)", p, n.Length, hex.EncodeToString(n.Hashes["sha256"])))
+		default:
+			if !o.Hashes.Equal(n.Hashes) || o.Length != n.Length {
+				out = append(out, fmt.Sprintf("target %s replaced (now %d bytes, sha256 %.16s)", p, n.Length, hex.EncodeToString(n.Hashes["sha256"])))
+			}
+			out = append(out, customChanges(p, o, n)...)
 		}
 	}
 	return out
+}
+
+// describeCapabilities is ", capabilities: a, b" for a target that declares
+// some (docs/spec/capabilities.md), so that a keyholder sees what the
+// software may do; a malformed list is said, never hidden.
+func describeCapabilities(tf *metadata.TargetFiles) string {
+	caps, err := capability.FromCustom(customBytes(tf))
+	switch {
+	case err != nil:
+		return fmt.Sprintf("  capabilities MALFORMED (%v)", err)
+	case len(caps) > 0:
+		return "  capabilities: " + strings.Join(caps, ", ")
+	}
+	return ""
+}
+
+// customChanges says how a target's custom metadata changed between two
+// versions: capabilities gained and lost by name (the update's "bomb
+// radius"), and any other change of its custom metadata.
+func customChanges(p string, o, n *metadata.TargetFiles) []string {
+	ob, nb := customBytes(o), customBytes(n)
+	if bytes.Equal(bytes.TrimSpace(ob), bytes.TrimSpace(nb)) {
+		return nil
+	}
+	var out []string
+	oc, oerr := capability.FromCustom(ob)
+	nc, nerr := capability.FromCustom(nb)
+	switch {
+	case nerr != nil:
+		out = append(out, fmt.Sprintf("target %s capabilities MALFORMED (%v)", p, nerr))
+	case oerr == nil:
+		gained, lost := capability.Diff(oc, nc)
+		if len(gained) > 0 {
+			out = append(out, fmt.Sprintf("target %s GAINS capabilities: %s", p, strings.Join(gained, ", ")))
+		}
+		if len(lost) > 0 {
+			out = append(out, fmt.Sprintf("target %s loses capabilities: %s", p, strings.Join(lost, ", ")))
+		}
+	}
+	var om, nm map[string]json.RawMessage
+	json.Unmarshal(ob, &om)
+	json.Unmarshal(nb, &nm)
+	delete(om, capability.Key)
+	delete(nm, capability.Key)
+	if !equalRaw(om, nm) {
+		out = append(out, fmt.Sprintf("target %s custom metadata changed", p))
+	}
+	return out
+}
+
+func customBytes(tf *metadata.TargetFiles) []byte {
+	if tf == nil || tf.Custom == nil {
+		return nil
+	}
+	return *tf.Custom
+}
+
+func equalRaw(a, b map[string]json.RawMessage) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !bytes.Equal(bytes.TrimSpace(v), bytes.TrimSpace(w)) {
+			return false
+		}
+	}
+	return true
 }
 
 func shortIDs(ids []string) string {

@@ -3,6 +3,8 @@ package repo
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -202,4 +204,48 @@ func FuzzParseSignatures(f *testing.F) {
 			t.Fatal("accepted an empty signature file")
 		}
 	})
+}
+
+// TestCeremonySummaryShowsCapabilityEscalation: a keyholder asked to sign a
+// targets version that gives an existing target new capabilities, with the
+// same bytes, saw only "v2 -> v3": the request's changes and the signer's
+// own reading of the canonical bytes now name the capabilities, so the
+// update's "bomb radius" is reviewed where it is signed.
+func TestCeremonySummaryShowsCapabilityEscalation(t *testing.T) {
+	f := newFixture(t)
+	stage := func(in TargetInput) {
+		t.Helper()
+		r := f.open()
+		defer r.Close()
+		if _, err := r.Add(AddOptions{Targets: []TargetInput{in}, Replace: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "app.bin")
+	os.WriteFile(file, []byte("app"), 0o644)
+	stage(TargetInput{Path: "app.bin", File: file, Capabilities: []string{"network"}})
+	f.sign(f.keys["targets"], "targets")
+	f.publish(true)
+	stage(TargetInput{Path: "app.bin", File: file, Capabilities: []string{"camera", "network"}, Custom: json.RawMessage(`{"release_notes":"video"}`)})
+	req := exportReq(t, f, "targets")
+	changes := strings.Join(req.Roles[0].Changes, "\n")
+	for _, want := range []string{"target app.bin GAINS capabilities: camera", "target app.bin custom metadata changed"} {
+		if !strings.Contains(changes, want) {
+			t.Errorf("request changes lack %q:\n%s", want, changes)
+		}
+	}
+	if strings.Contains(changes, "replaced") {
+		t.Errorf("same bytes reported as replaced:\n%s", changes)
+	}
+	_, facts, err := SignRequestWith(req, f.keys["targets"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen bool
+	for _, line := range facts {
+		seen = seen || !strings.Contains(line, "per the exporter") && strings.Contains(line, "app.bin") && strings.Contains(line, "capabilities: camera, network")
+	}
+	if !seen {
+		t.Errorf("the signer's reading of the bytes does not name the capabilities: %+v", facts)
+	}
 }
