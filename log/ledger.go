@@ -72,6 +72,7 @@ type Ledger struct {
 	meta        MetadataStorage
 	state       CheckpointState
 	coord       Coordinator
+	indexClears bool // index.Record clears coord's appending entry of what it records
 	policy      *policy.Policy
 	origin      string
 	logKey      note.Verifier
@@ -145,6 +146,9 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 		state: cfg.State, coord: cfg.Coordinator,
 		now: cfg.Now, log: cfg.Logger, poll: cfg.PollInterval, cosignLimit: cfg.CosignTimeout,
 		parsedCache: parsedCache{max: parsedCacheEntries, maxBytes: parsedCacheBytes}, verified: verifiedSet{max: 4096},
+	}
+	if c, ok := l.index.(appendingClearer); ok && l.coord != nil {
+		l.indexClears = c.ClearsAppendingOf(l.coord)
 	}
 	if l.now == nil {
 		l.now = time.Now
@@ -258,11 +262,15 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 	if err != nil {
 		return nil, l.m.refused(err)
 	}
-	unlock, err := l.lockRepo(ctx, repo)
+	// One read of the index for what the checks need first, taken with
+	// the lock where the coordinator can.
+	e, entryErr := entry.New(repo, role, uint64(h.Version), data)
+	q := Lookup{Repo: repo, Leaf: e.LeafHash(), Roles: lookupRoles(role)}
+	unlock, found, err := l.lockRepoLookup(ctx, repo, &q)
 	if err != nil {
 		return nil, err
 	}
-	r, err := l.publishLocked(ctx, repo, role, data, u, uint64(h.Version))
+	r, err := l.publishLocked(ctx, repo, role, data, u, e, entryErr, q, found)
 	unlock()
 	if err != nil {
 		return nil, l.m.refused(err)
@@ -270,13 +278,15 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 	return l.finish(ctx, r, start, wait)
 }
 
-func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []byte, u *tufcheck.Unverified, version uint64) (*Receipt, error) {
-	// One read of the index for what the checks below need first.
-	e, entryErr := entry.New(repo, role, version, data)
-	q := Lookup{Repo: repo, Leaf: e.LeafHash(), Roles: lookupRoles(role)}
-	found, err := lookup(l.index, q)
-	if err != nil {
-		return nil, err
+// publishLocked checks and logs a submission under its repository's lock.
+// found is the index's answer to q read with the lock, or nil.
+func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []byte, u *tufcheck.Unverified, e entry.Entry, entryErr error, q Lookup, found *LookupResult) (*Receipt, error) {
+	if found == nil {
+		f, err := lookup(l.index, q)
+		if err != nil {
+			return nil, err
+		}
+		found = &f
 	}
 	if !found.Registered {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownRepository, repo)
@@ -343,6 +353,15 @@ type appendingWithMetadata interface {
 	StoresMetadataFor(m MetadataStorage) bool
 }
 
+// appendingClearer is an IndexStore whose Record also clears the
+// appending entry of each recorded entry's repository when it is that
+// entry, in the same durable write (log/pgstore's, with its own
+// coordinator); ClearsAppendingOf reports whether it clears those c
+// records.
+type appendingClearer interface {
+	ClearsAppendingOf(c Coordinator) bool
+}
+
 // storeAppending stores the metadata durably and, with a coordinator,
 // records e as appending: in one write if the coordinator can, else the
 // metadata first.
@@ -359,7 +378,8 @@ func (l *Ledger) storeAppending(ctx context.Context, e Record, data []byte) erro
 	return nil
 }
 
-// recordAppended records a logged entry in the index. Without a
+// recordAppended records a logged entry in the index and clears it as
+// appending (in the index's own write where it can). Without a
 // coordinator a failure stops the ledger (a restart replays the log into
 // the index); with one, the entry stays recorded as appending, and the
 // next holder of the repository's lock records it.
@@ -373,7 +393,7 @@ func (l *Ledger) recordAppended(ctx context.Context, idx uint64, e Record) error
 		}
 		return fmt.Errorf("%w: couldn't index entry %d", ErrUnavailable, idx)
 	}
-	if l.coord != nil {
+	if l.coord != nil && !l.indexClears {
 		if err := l.coord.SetAppending(ctx, e.Repo(), nil); err != nil {
 			l.log.Warn("couldn't clear the appending entry; the next submission redoes it", "repo", e.Repo(), "err", err)
 		}
@@ -385,21 +405,55 @@ func (l *Ledger) recordAppended(ctx context.Context, idx uint64, e Record) error
 // across replicas; then it finishes an append that a replica left
 // unfinished for repo, so the checks see every logged version.
 func (l *Ledger) lockRepo(ctx context.Context, repo string) (func(), error) {
+	unlock, _, err := l.lockRepoLookup(ctx, repo, nil)
+	return unlock, err
+}
+
+// lookupCoordinator is a Coordinator that can read its index in the same
+// round trip as a repository's lock (log/pgstore's, for its own index).
+//
+// LockRepositoryLookup is LockRepository that also answers q from the
+// index, read once the lock is held; LooksUpIn reports whether that index
+// is x.
+type lookupCoordinator interface {
+	LockRepositoryLookup(ctx context.Context, repo string, q Lookup) (unlock func(), appending []byte, found LookupResult, err error)
+	LooksUpIn(x IndexStore) bool
+}
+
+// lockRepoLookup is lockRepo that, given q, also returns the index's
+// answer to q when the coordinator read it with the lock and no unfinished
+// append changed the index since (nil otherwise: the caller reads it).
+func (l *Ledger) lockRepoLookup(ctx context.Context, repo string, q *Lookup) (func(), *LookupResult, error) {
 	unlock, err := l.repos.lock(ctx, repo)
 	if err != nil || l.coord == nil {
-		return unlock, err
+		return unlock, nil, err
 	}
-	unlockAll, appending, err := l.coord.LockRepository(ctx, repo)
+	var (
+		unlockAll func()
+		appending []byte
+		found     *LookupResult
+	)
+	if lc, ok := l.coord.(lookupCoordinator); ok && q != nil && len(q.Roles) <= MaxLookupRoles && lc.LooksUpIn(l.index) {
+		var r LookupResult
+		unlockAll, appending, r, err = lc.LockRepositoryLookup(ctx, repo, *q)
+		found = &r
+	} else {
+		unlockAll, appending, err = l.coord.LockRepository(ctx, repo)
+	}
 	if err != nil {
 		unlock()
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	release := func() { unlockAll(); unlock() }
-	if err := l.finishAppending(ctx, repo, appending); err != nil {
-		release()
-		return nil, err
+	if appending != nil {
+		// Finishing it records an entry: what was read before is stale.
+		found = nil
+		if err := l.finishAppending(ctx, repo, appending); err != nil {
+			release()
+			return nil, nil, err
+		}
 	}
-	return release, nil
+	return release, found, nil
 }
 
 // finishAppending appends and records raw, the entry left appending for

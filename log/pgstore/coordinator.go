@@ -33,23 +33,62 @@ var _ ledger.Coordinator = (*Coordinator)(nil)
 // its snapshot after the lock statement returned). It holds one connection
 // of the lock pool until unlock.
 func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), []byte, error) {
+	unlock, appending, _, err := c.lock(ctx, repo, nil)
+	return unlock, appending, err
+}
+
+var _ interface {
+	LockRepositoryLookup(ctx context.Context, repo string, q ledger.Lookup) (func(), []byte, ledger.LookupResult, error)
+	LooksUpIn(x ledger.IndexStore) bool
+} = (*Coordinator)(nil)
+
+// LockRepositoryLookup is LockRepository that also answers q from the
+// store's index (as Index.Lookup does), read once the lock is held, in the
+// same round trip.
+func (c *Coordinator) LockRepositoryLookup(ctx context.Context, repo string, q ledger.Lookup) (func(), []byte, ledger.LookupResult, error) {
+	return c.lock(ctx, repo, &q)
+}
+
+// LooksUpIn reports whether LockRepositoryLookup reads x: x is the Index
+// of the same Store.
+func (c *Coordinator) LooksUpIn(x ledger.IndexStore) bool {
+	i, ok := x.(*Index)
+	return ok && i.s == c.s
+}
+
+// lock takes repo's advisory lock and reads, in the same pipelined batch,
+// the appending entry and (q non-nil) the answer to q. Each read is its
+// own statement: in READ COMMITTED its snapshot is taken when it starts,
+// after the lock statement returned, so it sees every write committed by
+// the lock's previous holder.
+func (c *Coordinator) lock(ctx context.Context, repo string, q *ledger.Lookup) (func(), []byte, ledger.LookupResult, error) {
+	var found ledger.LookupResult
 	conn, err := c.s.locks.Acquire(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, nil, found, ctx.Err()
 		}
-		return nil, nil, c.s.unavailable("lock the repository", err)
+		return nil, nil, found, c.s.unavailable("lock the repository", err)
 	}
 	key := c.s.lockKey("repo", repo)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_lock($1)`, key)
 	b.Queue(c.s.q(`SELECT entry FROM {s}.appending WHERE repo = $1`), repo)
+	if q != nil {
+		b.Queue(c.s.q(lookupSQL), lookupArgs(*q)...)
+	}
 	br := conn.SendBatch(ctx, b)
 	_, err = br.Exec()
 	var appending []byte
 	if err == nil {
 		if err = br.QueryRow().Scan(&appending); isNoRows(err) {
 			appending, err = nil, nil
+		}
+	}
+	if err == nil && q != nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			found, err = c.s.scanLookup(rows)
 		}
 	}
 	if cerr := br.Close(); err == nil {
@@ -59,9 +98,12 @@ func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), 
 		destroy(conn.Conn()) // ending the session releases the lock if it was taken
 		conn.Release()
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, nil, found, ctx.Err()
 		}
-		return nil, nil, c.s.unavailable("lock the repository", err)
+		if errors.Is(err, errCorrupt) {
+			return nil, nil, found, err
+		}
+		return nil, nil, found, c.s.unavailable("lock the repository", err)
 	}
 	return func() {
 		uctx, cancel := c.s.ctx()
@@ -70,7 +112,7 @@ func (c *Coordinator) LockRepository(ctx context.Context, repo string) (func(), 
 			destroy(conn.Conn()) // ending the session releases the lock
 		}
 		conn.Release()
-	}, appending, nil
+	}, appending, found, nil
 }
 
 // destroy closes a connection so that the pool discards it.

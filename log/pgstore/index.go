@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiplog/shiplog/evidence/entry"
 	"github.com/shiplog/shiplog/evidence/signoff"
 	ledger "github.com/shiplog/shiplog/log"
 )
@@ -20,6 +21,13 @@ func (s *Store) Index() *Index { return &Index{s} }
 
 var _ ledger.IndexStore = (*Index)(nil)
 
+// ClearsAppendingOf reports whether Record clears the appending entries
+// that c records: c is the Coordinator of the same Store.
+func (x *Index) ClearsAppendingOf(c ledger.Coordinator) bool {
+	pc, ok := c.(*Coordinator)
+	return ok && pc.s == x.s
+}
+
 // Watermark returns n such that every entry below index n is recorded.
 func (x *Index) Watermark() (uint64, error) {
 	ctx, cancel := x.s.ctx()
@@ -32,7 +40,9 @@ func (x *Index) Watermark() (uint64, error) {
 }
 
 // Record durably records entries that are in the log. Concurrent calls of
-// this process are committed together in one transaction.
+// this process are committed together in one transaction, which also
+// clears each entry's repository's appending entry (Coordinator) where it
+// is that entry: once indexed, it needs no finishing.
 func (x *Index) Record(recs ...ledger.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -97,6 +107,8 @@ func (s *Store) commitRecords(recs []ledger.Record) error {
 	var (
 		idxs                = make([]int64, n)
 		repos, roles        = make([]string, n), make([]string, n)
+		entryRepos          = make([]string, n)
+		entries             = make([][]byte, n)
 		versions            = make([]int64, n)
 		sums, leaves        = make([][]byte, n), make([][]byte, n)
 		rootRepos           []string
@@ -108,8 +120,10 @@ func (s *Store) commitRecords(recs []ledger.Record) error {
 		att                 attestationRows
 	)
 	for i, r := range recs {
-		leaf := r.LeafHash()
+		raw := r.Format()
+		leaf := entry.LeafHash(raw)
 		idxs[i], leaves[i] = int64(r.Index), leaf[:]
+		entryRepos[i], entries[i] = r.Repo(), raw
 		if a := r.Attestation; a != nil { // a sign-off attestation: no role
 			sums[i] = a.SHA256[:]
 			att.add(r.Index, *a)
@@ -157,6 +171,10 @@ func (s *Store) commitRecords(recs []ledger.Record) error {
 		(SELECT idx - row_number() OVER (ORDER BY idx) + 1 AS start FROM {s}.pending WHERE idx >= w.n) AS p WHERE p.start = w.n)
 		WHERE id = 1`))
 	b.Queue(s.q(`DELETE FROM {s}.pending WHERE idx < (SELECT n FROM {s}.watermark WHERE id = 1)`))
+	// An appending entry that is now indexed needs no finishing. Only that
+	// exact entry: the repository's next one may be appending already.
+	b.Queue(s.q(`DELETE FROM {s}.appending a USING unnest($1::text[], $2::bytea[]) AS t(repo, entry)
+		WHERE a.repo = t.repo AND a.entry = t.entry`), entryRepos, entries)
 	ctx, cancel := s.ctx()
 	defer cancel()
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -208,20 +226,31 @@ var _ ledger.LookupIndex = (*Index)(nil)
 func (x *Index) Lookup(q ledger.Lookup) (ledger.LookupResult, error) {
 	ctx, cancel := x.s.ctx()
 	defer cancel()
-	r := ledger.LookupResult{Roles: make(map[string]ledger.RoleState, len(q.Roles))}
-	rows, err := x.s.pool.Query(ctx, x.s.q(`SELECT (SELECT idx FROM {s}.repos WHERE repo = $1), (SELECT idx FROM {s}.leaves WHERE leaf = $2),
-		ro.role, ro.version, ro.sha256, ro.idx
-		FROM (SELECT 1) AS one LEFT JOIN {s}.roles ro ON ro.repo = $1 AND ro.role = ANY($3::text[])`), q.Repo, q.Leaf[:], q.Roles)
+	rows, err := x.s.pool.Query(ctx, x.s.q(lookupSQL), lookupArgs(q)...)
 	if err != nil {
-		return r, x.s.unavailable("read the index", err)
+		return ledger.LookupResult{}, x.s.unavailable("read the index", err)
 	}
+	return x.s.scanLookup(rows)
+}
+
+// lookupSQL answers a ledger.Lookup (arguments: lookupArgs) in one
+// statement: a row per logged role asked for, or one row of nulls.
+const lookupSQL = `SELECT (SELECT idx FROM {s}.repos WHERE repo = $1), (SELECT idx FROM {s}.leaves WHERE leaf = $2),
+	ro.role, ro.version, ro.sha256, ro.idx
+	FROM (SELECT 1) AS one LEFT JOIN {s}.roles ro ON ro.repo = $1 AND ro.role = ANY($3::text[])`
+
+func lookupArgs(q ledger.Lookup) []any { return []any{q.Repo, q.Leaf[:], q.Roles} }
+
+// scanLookup reads the rows of lookupSQL and closes them.
+func (s *Store) scanLookup(rows pgx.Rows) (ledger.LookupResult, error) {
 	defer rows.Close()
+	r := ledger.LookupResult{Roles: map[string]ledger.RoleState{}}
 	for rows.Next() {
 		var reg, leaf, version, idx *int64
 		var role *string
 		var sum []byte
 		if err := rows.Scan(&reg, &leaf, &role, &version, &sum, &idx); err != nil {
-			return r, x.s.unavailable("read the index", err)
+			return r, s.unavailable("read the index", err)
 		}
 		r.Registered = reg != nil
 		if leaf != nil {
@@ -239,7 +268,7 @@ func (x *Index) Lookup(q ledger.Lookup) (ledger.LookupResult, error) {
 		r.Roles[*role] = ledger.RoleState{Version: uint64(*version), SHA256: [sha256.Size]byte(sum), Index: uint64(*idx)}
 	}
 	if err := rows.Err(); err != nil {
-		return r, x.s.unavailable("read the index", err)
+		return r, s.unavailable("read the index", err)
 	}
 	return r, nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shiplog/shiplog/evidence/entry"
 	"github.com/shiplog/shiplog/internal/harness"
 	ledger "github.com/shiplog/shiplog/log"
@@ -349,6 +350,118 @@ func TestRepositoryLockAcrossReplicas(t *testing.T) {
 	}
 	if e, err := a.Appending(ctx, "x"); err != nil || e != nil {
 		t.Fatalf("cleared Appending = %q, %v", e, err)
+	}
+}
+
+// TestLockSeesWhatThePreviousHolderCommitted: a replica waiting for a
+// repository's lock reads, with the lock (LockRepositoryLookup, one round
+// trip), the index and the appending entry as the previous holder left
+// them at unlock — never a snapshot taken before it got the lock, which
+// would let it check a submission against a history missing a version.
+func TestLockSeesWhatThePreviousHolderCommitted(t *testing.T) {
+	schema := trilliantest.NewSchema()
+	sa, sb := open(t, schema), open(t, schema)
+	a, b := sa.Coordinator(), sb.Coordinator()
+	ctx := context.Background()
+	root := rec(t, 0, "repo", "root", 1)
+	q := ledger.Lookup{Repo: "repo", Leaf: root.LeafHash(), Roles: []string{"root", "targets"}}
+	unlock, _, found, err := a.LockRepositoryLookup(ctx, "repo", q)
+	if err != nil || found.Registered || found.Logged || len(found.Roles) != 0 {
+		t.Fatalf("empty index: %+v, %v", found, err)
+	}
+	type got struct {
+		appending []byte
+		found     ledger.LookupResult
+		err       error
+	}
+	ch := make(chan got, 1)
+	go func() {
+		u, e, f, err := b.LockRepositoryLookup(ctx, "repo", q)
+		if err == nil {
+			u()
+		}
+		ch <- got{e, f, err}
+	}()
+	// Wait until b waits for the lock, then write and unlock.
+	conn, err := pgx.Connect(ctx, trilliantest.Shared(t).PostgresURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second replica never waited for the lock")
+		}
+	}
+	if err := sa.Index().Record(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetAppending(ctx, "repo", []byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	want, err := sb.Index().Lookup(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.found.Registered || !r.found.Logged || r.found.LeafIndex != 0 || len(r.found.Roles) != 1 || r.found.Roles["root"] != want.Roles["root"] {
+		t.Fatalf("read with the lock: %+v, want %+v", r.found, want)
+	}
+	if string(r.appending) != "next" {
+		t.Fatalf("appending entry read with the lock: %q, want the previous holder's", r.appending)
+	}
+	if !a.LooksUpIn(sa.Index()) || a.LooksUpIn(sb.Index()) {
+		t.Fatal("LooksUpIn must hold for the same store only")
+	}
+}
+
+// TestRecordClearsOnlyItsAppendingEntry: indexing an entry clears its
+// repository's appending entry when it is that entry, and leaves the
+// repository's next entry (appending while an earlier one is recorded
+// again, as a replay of the log does) in place.
+func TestRecordClearsOnlyItsAppendingEntry(t *testing.T) {
+	schema := trilliantest.NewSchema()
+	s := open(t, schema)
+	c, x := s.Coordinator(), s.Index()
+	ctx := context.Background()
+	v1, v2 := rec(t, 0, "repo", "root", 1), rec(t, 1, "repo", "root", 2)
+	if err := c.SetAppending(ctx, "repo", v1.Format()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetAppending(ctx, "other", v1.Format()); err != nil { // not its repository
+		t.Fatal(err)
+	}
+	if err := x.Record(v1); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := c.Appending(ctx, "repo"); err != nil || e != nil {
+		t.Fatalf("appending entry after it was indexed: %q, %v", e, err)
+	}
+	if e, err := c.Appending(ctx, "other"); err != nil || !bytes.Equal(e, v1.Format()) {
+		t.Fatalf("another repository's appending entry: %q, %v", e, err)
+	}
+	if err := c.SetAppending(ctx, "repo", v2.Format()); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Record(v1); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := c.Appending(ctx, "repo"); err != nil || !bytes.Equal(e, v2.Format()) {
+		t.Fatalf("next appending entry after an earlier one was recorded again: %q, %v", e, err)
+	}
+	if !x.ClearsAppendingOf(c) || x.ClearsAppendingOf(open(t, schema).Coordinator()) {
+		t.Fatal("ClearsAppendingOf must hold for the same store only")
 	}
 }
 
