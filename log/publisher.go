@@ -180,9 +180,21 @@ func (l *Ledger) Run(ctx context.Context) error {
 	}
 }
 
+// RecentCheckpointer is a Storage whose checkpoint can be read from a
+// recent state of the log, cheaper than Checkpoint: log/trillian's shares
+// root reads from Trillian. The publisher polls it; the checkpoint may lag
+// the log by a poll interval of the storage.
+type RecentCheckpointer interface {
+	RecentCheckpoint(ctx context.Context) ([]byte, error)
+}
+
 // publishOnce runs one round of Run.
 func (l *Ledger) publishOnce(ctx context.Context) error {
-	raw, err := l.store.Checkpoint(ctx)
+	read := l.store.Checkpoint
+	if rc, ok := l.store.(RecentCheckpointer); ok {
+		read = rc.RecentCheckpoint
+	}
+	raw, err := read(ctx)
 	if err != nil {
 		return err
 	}

@@ -94,8 +94,14 @@ type Storage struct {
 	log     *slog.Logger
 	seq     *sequencer
 
-	mu     sync.Mutex // guards signed and proofs
+	poll   time.Duration
+	mu     sync.Mutex // guards signed, proofs, last and lastAt
 	signed signedRoot
+	// last is the latest root read and lastAt when its request started;
+	// rootMu serialises the reads that may share it (recentRoot).
+	last   *types.LogRootV1
+	lastAt time.Time
+	rootMu sync.Mutex
 	// proofs keeps recent consistency proofs (the witnesses each ask for
 	// the same one), at most maxCachedProofs.
 	proofs map[[2]uint64][][]byte
@@ -139,14 +145,14 @@ func New(ctx context.Context, opts Options) (*Storage, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	poll := opts.PollInterval
-	if poll == 0 {
-		poll = DefaultPollInterval
+	s.poll = opts.PollInterval
+	if s.poll == 0 {
+		s.poll = DefaultPollInterval
 	}
 	if _, err := s.root(ctx); err != nil {
 		return nil, fmt.Errorf("couldn't read tree %d: %w", s.tree, err)
 	}
-	s.seq = newSequencer(s, poll)
+	s.seq = newSequencer(s, s.poll)
 	return s, nil
 }
 
@@ -163,8 +169,26 @@ func (s *Storage) unavailable(action string, err error) error {
 	return fmt.Errorf("couldn't %s: log engine unavailable: %w", action, ledger.ErrUnavailable)
 }
 
+// recentRoot returns a root of the tree read at most maxAge ago: the
+// latest one read, or a new one. Callers that come together share one
+// read. The follower and the publisher's polls use it, so that together
+// they ask Trillian (whose log server reads PostgreSQL for each root)
+// about once per poll interval instead of each on its own schedule.
+func (s *Storage) recentRoot(ctx context.Context, maxAge time.Duration) (*types.LogRootV1, error) {
+	s.rootMu.Lock()
+	defer s.rootMu.Unlock()
+	s.mu.Lock()
+	last, at := s.last, s.lastAt
+	s.mu.Unlock()
+	if last != nil && time.Since(at) < maxAge {
+		return last, nil
+	}
+	return s.root(ctx)
+}
+
 // root returns Trillian's latest log root.
 func (s *Storage) root(ctx context.Context) (*types.LogRootV1, error) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 	defer cancel()
 	resp, err := s.client.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: s.tree})
@@ -181,6 +205,11 @@ func (s *Storage) root(ctx context.Context) (*types.LogRootV1, error) {
 	for old := s.seen.Load(); r.TreeSize > old && !s.seen.CompareAndSwap(old, r.TreeSize); old = s.seen.Load() {
 	}
 	s.seenAt.Store(time.Now().UnixNano())
+	s.mu.Lock()
+	if s.last == nil || r.TreeSize >= s.last.TreeSize {
+		s.last, s.lastAt = &r, start
+	}
+	s.mu.Unlock()
 	return &r, nil
 }
 
@@ -275,6 +304,23 @@ func (s *Storage) Checkpoint(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.sign(r)
+}
+
+// RecentCheckpoint is Checkpoint over a root read at most the poll
+// interval ago (log.RecentCheckpointer): the publisher polls it more
+// often than Trillian's signer makes new roots, and shares the reads of
+// the follower.
+func (s *Storage) RecentCheckpoint(ctx context.Context) ([]byte, error) {
+	r, err := s.recentRoot(ctx, s.poll)
+	if err != nil {
+		return nil, err
+	}
+	return s.sign(r)
+}
+
+// sign returns the checkpoint of r, signed with the log key.
+func (s *Storage) sign(r *types.LogRootV1) ([]byte, error) {
 	hash := [sha256.Size]byte(r.RootHash)
 	s.mu.Lock()
 	last := s.signed
