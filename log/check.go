@@ -49,20 +49,41 @@ type Accepted struct {
 
 // thresholdMemo is a History that remembers which logged targets files
 // met the threshold of the keys their delegator lists for them (the
-// ledger's remembers those it accepted), so the floor of the next
-// submission need not verify them again. Delegator and latest are compared
-// by identity: the same parsed objects the History returned.
+// ledger's remembers those it accepted and those the checks verified), so
+// neither the floor of the next submission nor the search for a delegator
+// need verify them again. Delegator and latest are compared by identity:
+// the same parsed objects the History returned.
 type thresholdMemo interface {
 	metThreshold(delegator any, role string, latest *tufcheck.Targets) bool
+	rememberThreshold(delegator any, role string, latest *tufcheck.Targets)
 }
 
-// floorOf returns latest's version if h remembers that it met its
-// threshold under delegator, else compute().
+// meets reports whether latest meets the threshold of the keys delegator
+// gives role: as h remembers it, else by verify (remembered when true).
+func meets(h History, delegator any, role string, latest *tufcheck.Targets, verify func() bool) bool {
+	if latest == nil {
+		return false
+	}
+	m, ok := h.(thresholdMemo)
+	if ok && m.metThreshold(delegator, role, latest) {
+		return true
+	}
+	if !verify() {
+		return false
+	}
+	if ok {
+		m.rememberThreshold(delegator, role, latest)
+	}
+	return true
+}
+
+// floorOf returns latest's version if it meets its threshold under
+// delegator (remembered, or compute() > 0), else 0.
 func floorOf(h History, delegator any, role string, latest *tufcheck.Targets, compute func() int64) int64 {
-	if m, ok := h.(thresholdMemo); ok && latest != nil && m.metThreshold(delegator, role, latest) {
+	if meets(h, delegator, role, latest, func() bool { return compute() > 0 }) {
 		return latest.Signed.Version
 	}
-	return compute()
+	return 0
 }
 
 // CheckInitialRoot checks the first root of repository repo: a root,
@@ -90,7 +111,7 @@ func CheckInitialRoot(repo string, data []byte, now time.Time) (Accepted, error)
 //     targets keys, for a delegated role the keys given by the first logged
 //     targets role that delegates to it, searched breadth first from the
 //     top-level targets (at most MaxDelegationDepth levels, MaxDelegators
-//     roles);
+//     roles) through current delegators only (findDelegator);
 //  3. the metadata is not expired at now;
 //  4. its version is above the role's floor: for root the latest logged
 //     root version; for a targets role the version of its latest logged
@@ -148,7 +169,7 @@ func checkDecoded(h History, repo, role string, data []byte, u *tufcheck.Unverif
 		floor = floorOf(h, root, role, latest, func() int64 { return tufcheck.TargetsFloor(root, latest) })
 		verified, delegatorOf = t, root
 	default:
-		delegator, err := findDelegator(h, role)
+		delegator, err := findDelegator(h, root, role)
 		if err != nil {
 			return Accepted{}, err
 		}
@@ -199,8 +220,19 @@ func accepted(repo, role string, version int64, data []byte) (Accepted, error) {
 }
 
 // findDelegator returns the first logged targets role, breadth first from
-// the top-level targets, that delegates to role.
-func findDelegator(h History, role string) (*tufcheck.Targets, error) {
+// the top-level targets, that delegates to role, counting only current
+// delegators: the latest logged top-level targets only while it meets the
+// threshold of root's targets keys, and a delegated role only while its
+// latest logged version meets the threshold of the keys the delegator that
+// reaches it first lists for it (tufcheck.TargetsCurrent,
+// DelegatedCurrent; docs/spec/versions.md, "Delegators"). Otherwise a
+// thief's targets, logged with a key that root has since rotated out,
+// would go on delegating to the thief's keys until the vendor's next
+// targets. Verifications are remembered (thresholdMemo), so a publish in
+// the steady state verifies none of the chain again. The error wraps
+// tufcheck.ErrNoDelegation and says which role to publish anew when a
+// delegator is no longer current.
+func findDelegator(h History, root *tufcheck.Root, role string) (*tufcheck.Targets, error) {
 	top, err := h.Targets(metadata.TARGETS)
 	if err != nil {
 		return nil, err
@@ -208,12 +240,18 @@ func findDelegator(h History, role string) (*tufcheck.Targets, error) {
 	if top == nil {
 		return nil, fmt.Errorf("%w: no targets logged yet to delegate %q", tufcheck.ErrNoDelegation, role)
 	}
+	if !meets(h, root, metadata.TARGETS, top, func() bool { return tufcheck.TargetsCurrent(root, top) }) {
+		return nil, fmt.Errorf("%w: %q: the latest logged targets (v%d) does not meet the threshold of the targets keys of the latest logged root (v%d), so its delegations no longer count: publish a new targets signed by the current targets keys first (docs/spec/versions.md)",
+			tufcheck.ErrNoDelegation, role, top.Signed.Version, root.Signed.Version)
+	}
 	type node struct {
+		name  string
 		t     *tufcheck.Targets
 		depth int
 	}
-	queue := []node{{top, 0}}
+	queue := []node{{metadata.TARGETS, top, 0}}
 	visited := map[string]bool{metadata.TARGETS: true, role: true}
+	var stale error // the first delegator of role left out for not being current
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
@@ -233,10 +271,21 @@ func findDelegator(h History, role string) (*tufcheck.Targets, error) {
 			if err != nil {
 				return nil, err
 			}
-			if child != nil {
-				queue = append(queue, node{child, n.depth + 1})
+			if child == nil {
+				continue
 			}
+			if !meets(h, n.t, r.Name, child, func() bool { return tufcheck.DelegatedCurrent(n.t, r.Name, child) }) {
+				if stale == nil && tufcheck.Delegates(child, role) {
+					stale = fmt.Errorf("%w: %q: the latest logged %s (v%d) does not meet the threshold of the keys %s lists for it, so its delegations no longer count: publish a new %s signed by its current keys first (docs/spec/versions.md)",
+						tufcheck.ErrNoDelegation, role, r.Name, child.Signed.Version, n.name, r.Name)
+				}
+				continue
+			}
+			queue = append(queue, node{r.Name, child, n.depth + 1})
 		}
+	}
+	if stale != nil {
+		return nil, stale
 	}
 	return nil, fmt.Errorf("%w: no logged targets role delegates %q", tufcheck.ErrNoDelegation, role)
 }

@@ -77,6 +77,10 @@ func (h *history) metThreshold(delegator any, role string, latest *tufcheck.Targ
 	return h.l.verified.has(verifiedKey{delegator, role}, latest)
 }
 
+func (h *history) rememberThreshold(delegator any, role string, latest *tufcheck.Targets) {
+	h.l.verified.add(verifiedKey{delegator, role}, latest)
+}
+
 // parsed returns the latest logged version of role, parsed by parse, from
 // the cache of parsed metadata.
 func (h *history) parsed(role string, parse func([]byte) (any, error)) (any, error) {
@@ -169,9 +173,10 @@ type verifiedKey struct {
 }
 
 // verifiedSet remembers, per delegator and role, the last targets file
-// (parsed) accepted as meeting the threshold of the delegator's keys for
-// the role: the one the next submission of the role is checked above. At
-// most max entries (one dropped when full).
+// (parsed) accepted or verified as meeting the threshold of the
+// delegator's keys for the role: the one the next submission of the role
+// is checked above, or a delegator on the way to a delegated role. At most
+// max entries (one dropped when full).
 type verifiedSet struct {
 	mu  sync.Mutex
 	m   map[verifiedKey]*tufcheck.Targets

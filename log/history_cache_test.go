@@ -71,6 +71,8 @@ func (h memoHistory) metThreshold(delegator any, role string, latest *tufcheck.T
 	return delegator == h.delegator && role == "targets" && latest == h.met
 }
 
+func (h memoHistory) rememberThreshold(any, string, *tufcheck.Targets) {}
+
 // The floor comes from the remembered verification only for the very
 // objects remembered: the same content parsed again, or the same file
 // under another root, is verified again. A latest version signed by a key

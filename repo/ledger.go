@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shiplog/shiplog/client/tufcheck"
 	"github.com/shiplog/shiplog/evidence/proof"
 )
 
@@ -35,10 +36,10 @@ type LedgerError struct {
 }
 
 func (e *LedgerError) Error() string {
-	return fmt.Sprintf("ledger refused %s: %d %s: %s%s", e.Op, e.Status, http.StatusText(e.Status), e.Message, ledgerHint(e.Op, e.Status))
+	return fmt.Sprintf("ledger refused %s: %d %s: %s%s", e.Op, e.Status, http.StatusText(e.Status), e.Message, ledgerHint(e.Op, e.Status, e.Message))
 }
 
-func ledgerHint(op string, status int) string {
+func ledgerHint(op string, status int, msg string) string {
 	if strings.HasPrefix(op, "attest") {
 		switch status {
 		case http.StatusNotFound:
@@ -56,6 +57,9 @@ func ledgerHint(op string, status int) string {
 	case http.StatusConflict:
 		return " (the ledger already logged this or a later version with other bytes: stage a new version with `shiplog repo renew` and sign it; if the ledger holds the largest version, rotate the role's keys first: docs/vendor.md, \"Incident\")"
 	case http.StatusForbidden:
+		if strings.Contains(msg, tufcheck.ErrNoDelegation.Error()) {
+			return " (the ledger's latest logged delegators do not delegate this role, or no longer meet their own current keys: publish the delegating role, signed by its current keys, first; `shiplog publish` submits delegators before the roles they delegate)"
+		}
 		return " (the signatures do not meet the threshold the ledger's logged root requires: check `shiplog repo status`)"
 	case http.StatusUnauthorized:
 		return " (check the admin token file)"

@@ -45,7 +45,7 @@ type speculation struct {
 	first bool // an initial root: no signer but itself
 	done  bool // a root, checked by speculate
 	under any  // the trusted root it was checked under (next root, top-level targets)
-	// delegators are the delegating roles' targets, in r.delegators()
+	// delegators are the current delegators' targets, in r.currentDelegators()
 	// order, that a delegated role was checked against; signer is the one
 	// that verified it.
 	delegators []*tufcheck.Targets

@@ -6,8 +6,11 @@
 // on first use, TUF 1.0 §5.2); each later root version N+1 is signed by the
 // thresholds of root N and of itself (§5.3.4); the top-level targets role is
 // signed by the keys the latest logged root gives it (§5.6.3), and a delegated
-// targets role by the keys that the latest logged version of a delegating
-// targets role lists for it (§5.6.6). Versions only go up per repository and
+// targets role by the keys that the latest logged version of a current
+// delegating targets role lists for it (§5.6.6); a delegator is current
+// while its latest valid version meets the keys its own delegator (the
+// root, for the top-level targets) currently gives it
+// (docs/spec/versions.md, "Delegators"). Versions only go up per repository and
 // role, within a role's version sequence: a rotation of a targets role's keys
 // that leaves its latest valid version unverifiable starts the role's
 // versions again (docs/spec/versions.md, tufcheck.TargetsFloor). No two
@@ -163,7 +166,13 @@ type repo struct {
 	rootBytes []byte
 	root      *tufcheck.Root
 	roles     map[string]*role // "root" included, for its version
+	// current caches currentDelegators until the root or a targets role
+	// changes (changed); nil: not computed.
+	current []string
 }
+
+// changed drops what was computed from the repository's root and roles.
+func (r *repo) changed() { r.current = nil }
 
 // role is the latest valid logged version of one role.
 type role struct {
@@ -328,6 +337,7 @@ func (c *Checker) nextRoot(p *prepared, rel *Release, r *repo, equivocated bool)
 	}
 	r.rootBytes, r.root = in.Metadata, root
 	r.roles[metadata.ROOT] = &role{version: rel.Version}
+	r.changed()
 	c.markDirty(rel.Repo)
 	rel.Valid = true
 	return nil
@@ -368,6 +378,7 @@ func (c *Checker) targets(p *prepared, rel *Release, r *repo, equivocated bool) 
 	}
 	rel.Changed, rel.ChangedMore = changed(prevTargets, t)
 	r.roles[rel.Role] = &role{version: rel.Version, bytes: in.Metadata, targets: t, signer: signer}
+	r.changed()
 	c.markDirty(rel.Repo)
 	rel.Valid = true
 	return c.escalations(in, rel, prevTargets, t)
@@ -441,18 +452,15 @@ func (r *repo) floor(name string, prev *role) uint64 {
 		}
 		return f
 	}
-	ds := r.delegators()
+	ds := r.delegatorTargets(name)
 	for _, d := range ds {
-		if d != name && prev.signer != nil && prev.signer == any(r.roles[d].targets) {
+		if prev.signer != nil && prev.signer == any(d) {
 			return prev.version // verified under a current delegator: it still does
 		}
 	}
 	for _, d := range ds {
-		if d == name {
-			continue
-		}
-		if f := tufcheck.DelegatedFloor(r.roles[d].targets, name, prev.targets); f > 0 {
-			prev.signer = r.roles[d].targets
+		if f := tufcheck.DelegatedFloor(d, name, prev.targets); f > 0 {
+			prev.signer = d
 			return uint64(f)
 		}
 	}
@@ -460,17 +468,17 @@ func (r *repo) floor(name string, prev *role) uint64 {
 }
 
 // delegated verifies a delegated role against the latest valid version of
-// each targets role of the repository that delegates to it: the top-level
-// targets first, then the others by name. The first that verifies wins.
-// It returns the delegator's targets that verified it.
+// each current delegator of the repository that delegates to it: the
+// top-level targets first, then the others by name. The first that
+// verifies wins. It returns the delegator's targets that verified it.
 func (c *Checker) delegated(r *repo, name string, u *tufcheck.Unverified) (*tufcheck.Targets, any, error) {
 	return delegatedBy(r.delegatorTargets(name), name, u)
 }
 
-// delegatorTargets lists the targets of r.delegators() but name.
+// delegatorTargets lists the targets of r.currentDelegators() but name.
 func (r *repo) delegatorTargets(name string) []*tufcheck.Targets {
 	var out []*tufcheck.Targets
-	for _, d := range r.delegators() {
+	for _, d := range r.currentDelegators() {
 		if d != name {
 			out = append(out, r.roles[d].targets)
 		}
@@ -495,24 +503,109 @@ func delegatedBy(delegators []*tufcheck.Targets, name string, u *tufcheck.Unveri
 		}
 	}
 	if firstErr == nil {
-		firstErr = fmt.Errorf("%w: no logged targets role delegates to %q", tufcheck.ErrNoDelegation, name)
+		firstErr = fmt.Errorf("%w: no current targets role delegates to %q (a targets role counts as a delegator only while its latest valid version meets the threshold of the keys root or its own current delegator gives it)", tufcheck.ErrNoDelegation, name)
 	}
 	return nil, nil, firstErr
 }
 
-// delegators lists the repository's targets roles, top-level first.
-func (r *repo) delegators() []string {
-	var names []string
+// currentDelegators lists the repository's current delegators, top-level
+// first, then the others by name: the top-level targets while its latest
+// valid version meets the threshold of the root's targets keys, and a
+// delegated role while its latest valid version meets the threshold of the
+// keys that a current delegator other than itself lists for it
+// (tufcheck.TargetsCurrent, DelegatedCurrent; docs/spec/versions.md,
+// "Delegators"). So after a root rotates a stolen targets key out, the
+// thief's targets delegates nothing until a targets signed by the new keys
+// is logged, as the ledger and the device hold it. A role's signer
+// remembers what it was verified under, so a role verified under a
+// delegator that is still current is not verified again; the list is kept
+// until the repository's root or a targets role changes.
+func (r *repo) currentDelegators() []string {
+	if r.current != nil {
+		return r.current
+	}
+	r.current = []string{}
+	top := r.roles[metadata.TARGETS]
+	if top == nil || top.targets == nil {
+		return r.current
+	}
+	if top.signer != any(r.root) {
+		if !tufcheck.TargetsCurrent(r.root, top.targets) {
+			return r.current
+		}
+		top.signer = r.root
+	}
+	var pending []string
 	for n, ro := range r.roles {
 		if ro.targets != nil && n != metadata.TARGETS {
-			names = append(names, n)
+			pending = append(pending, n)
 		}
 	}
-	sort.Strings(names)
-	if r.roles[metadata.TARGETS] != nil {
-		names = append([]string{metadata.TARGETS}, names...)
+	sort.Strings(pending)
+	live := map[any]bool{any(top.targets): true}
+	current := map[string]bool{metadata.TARGETS: true}
+	for len(pending) > 0 {
+		// Roles verified under a current delegator before, then the
+		// others against each current delegator, until none is added.
+		var rest []string
+		for _, n := range pending {
+			if ro := r.roles[n]; ro.signer != nil && live[ro.signer] {
+				live[any(ro.targets)], current[n] = true, true
+			} else {
+				rest = append(rest, n)
+			}
+		}
+		if len(rest) < len(pending) {
+			pending = rest
+			continue
+		}
+		rest = rest[:0]
+		ds := orderedNames(current)
+		for _, n := range pending {
+			if !r.verifyCurrent(n, ds) {
+				rest = append(rest, n)
+				continue
+			}
+			live[any(r.roles[n].targets)], current[n] = true, true
+		}
+		if len(rest) == len(pending) {
+			break
+		}
+		pending = rest
 	}
-	return names
+	r.current = orderedNames(current)
+	return r.current
+}
+
+// verifyCurrent reports whether role n meets the threshold of the keys
+// that one of delegators (current ones; n itself is skipped) lists for it,
+// and records that delegator as its signer.
+func (r *repo) verifyCurrent(n string, delegators []string) bool {
+	ro := r.roles[n]
+	for _, d := range delegators {
+		dt := r.roles[d].targets
+		if d != n && tufcheck.DelegatedCurrent(dt, n, ro.targets) {
+			ro.signer = dt
+			return true
+		}
+	}
+	return false
+}
+
+// orderedNames lists the names in m: the top-level targets first, then
+// the others sorted.
+func orderedNames(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		if n != metadata.TARGETS {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	if m[metadata.TARGETS] {
+		out = append([]string{metadata.TARGETS}, out...)
+	}
+	return out
 }
 
 // rollback reports a version not above the latest valid one; a second file

@@ -107,3 +107,33 @@ func TestVersionPoisoningFloorDelegated(t *testing.T) {
 		t.Errorf("role no longer delegated: DelegatedFloor = %d, want 0", got)
 	}
 }
+
+// TestDelegatorCurrentAfterRotation: a targets role whose signatures the
+// current keys no longer accept (the stolen key rotated out, the threshold
+// raised) is not a delegator, whatever it delegates; one the current keys
+// still accept is.
+func TestDelegatorCurrentAfterRotation(t *testing.T) {
+	root, _, stolen := repo(t)
+	fresh := newKey(t)
+	thiefs := targetsV(t, 2, stolen)
+	if !TargetsCurrent(root, thiefs) {
+		t.Error("targets signed by the root's targets key is not current")
+	}
+	if TargetsCurrent(rotated(t, root, 1, fresh), thiefs) || TargetsCurrent(rotated(t, root, 2, stolen, fresh), thiefs) {
+		t.Error("targets the rotated root's keys do not accept is current")
+	}
+	if !TargetsCurrent(rotated(t, root, 1, stolen, fresh), thiefs) {
+		t.Error("targets still signed by one of the current keys is not current")
+	}
+	if TargetsCurrent(root, nil) {
+		t.Error("no targets is current")
+	}
+	d := targetsV(t, 1, fresh)
+	d.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}, Roles: []metadata.DelegatedRole{{Name: "apps", KeyIDs: []string{}, Threshold: 1, Paths: []string{"apps/*"}}}}
+	if err := d.Signed.AddKey(fresh.pub, "apps"); err != nil {
+		t.Fatal(err)
+	}
+	if DelegatedCurrent(d, "apps", thiefs) || !DelegatedCurrent(d, "apps", targetsV(t, 3, fresh)) || DelegatedCurrent(d, "other", targetsV(t, 3, fresh)) {
+		t.Error("DelegatedCurrent does not follow the keys the delegator lists")
+	}
+}

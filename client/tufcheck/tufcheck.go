@@ -268,7 +268,7 @@ func parseError(data []byte, role string, tufErr error) error {
 // over a lower one. Expiry does not matter here. docs/spec/versions.md
 // states the rule for every party.
 func TargetsFloor(root *Root, latest *Targets) int64 {
-	if latest == nil || root.VerifyDelegate(metadata.TARGETS, latest) != nil {
+	if !TargetsCurrent(root, latest) {
 		return 0
 	}
 	return latest.Signed.Version
@@ -277,12 +277,34 @@ func TargetsFloor(root *Root, latest *Targets) int64 {
 // DelegatedFloor is TargetsFloor for delegated targets role role, whose
 // current keys are those that delegator, the latest trusted version of
 // its delegating role, lists for it: 0 when delegator no longer delegates
-// to role or latest does not meet its threshold of those keys.
+// to role or latest does not meet its threshold of those keys. delegator
+// must itself be current (TargetsCurrent, DelegatedCurrent): the keys a
+// delegator that its own keys no longer accept lists count for nothing.
 func DelegatedFloor(delegator *Targets, role string, latest *Targets) int64 {
-	if latest == nil || !Delegates(delegator, role) || delegator.VerifyDelegate(role, latest) != nil {
+	if !DelegatedCurrent(delegator, role, latest) {
 		return 0
 	}
 	return latest.Signed.Version
+}
+
+// TargetsCurrent reports whether latest, the latest trusted top-level
+// targets metadata, still meets the threshold of root's targets keys
+// (signatures only; expiry does not matter): TargetsFloor's test. Only a
+// current targets role is a delegator. After a root that rotates the
+// targets keys away from the latest targets (a stolen key revoked), that
+// targets' delegations authorise nothing until a targets signed by the new
+// keys is trusted: otherwise a thief's targets would keep delegating to
+// the thief's keys (docs/spec/versions.md, "Delegators").
+func TargetsCurrent(root *Root, latest *Targets) bool {
+	return latest != nil && root.VerifyDelegate(metadata.TARGETS, latest) == nil
+}
+
+// DelegatedCurrent is TargetsCurrent for delegated targets role role:
+// whether latest still meets the threshold of the keys delegator lists for
+// it. A delegated role delegates further only while it is current under a
+// current delegator.
+func DelegatedCurrent(delegator *Targets, role string, latest *Targets) bool {
+	return latest != nil && Delegates(delegator, role) && delegator.VerifyDelegate(role, latest) == nil
 }
 
 // CheckAboveFloor returns an error wrapping ErrVersion unless version is
