@@ -150,8 +150,8 @@ func TestAttackDelegationThroughRotatedOutDelegator(t *testing.T) {
 	}
 }
 
-// delegating returns delegated targets of version that delegate role
-// "sub"-like name to key, signed by signer.
+// delegating returns targets metadata of version that delegates role name
+// (paths "name/*") to key alone, signed by signer.
 func delegating(now time.Time, version int64, name string, key, signer kit.Key) []byte {
 	m := metadata.Targets(now.Add(time.Hour))
 	m.Signed.Version = version
