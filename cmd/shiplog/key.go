@@ -140,7 +140,7 @@ func generateInToken(cmd *cobra.Command, name, uri, typ, out, pubOut string, wit
 		return fmt.Errorf("--type %q: want ed25519 or ecdsa-p256", typ)
 	}
 	if witness && typ != "ed25519" {
-		return notekey.ErrCosignatureNeedsEd25519
+		return witnessKeyHint(notekey.ErrCosignatureNeedsEd25519)
 	}
 	if !strings.HasPrefix(uri, "pkcs11:") {
 		return errors.New("--pkcs11 wants a pkcs11: URI")
@@ -210,4 +210,12 @@ func writeSecretFile(path string, data []byte) error {
 		return fmt.Errorf("couldn't create key file: %w", err)
 	}
 	return nil
+}
+
+// witnessKeyHint says what to do about a witness key that is not Ed25519.
+func witnessKeyHint(err error) error {
+	if errors.Is(err, notekey.ErrCosignatureNeedsEd25519) {
+		return fmt.Errorf("%w: use a key file (leave --key out), or an Ed25519 key in a token with the PKCS #11 3.0 EdDSA mechanisms (`shiplog key generate NAME --witness --pkcs11 URI`); a cloud KMS key cannot be a witness key", err)
+	}
+	return err
 }

@@ -47,7 +47,7 @@ holds only the reference (cosignature/v1 is Ed25519-only, so ECDSA keys are refu
 			}
 			vkey, cosig, err := witness.InitKeyRef(cmd.Context(), dir, name, keyRef)
 			if err != nil {
-				return err
+				return witnessKeyHint(err)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), map[string]string{"vkey": vkey, "cosignature_vkey": cosig})
