@@ -29,15 +29,11 @@ type mirror struct {
 }
 
 func (s *sandbox) startMirror(dir string) (*mirror, error) {
-	addr, err := freeAddr()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	m := &mirror{url: "http://" + addr}
+	m := &mirror{url: "http://" + l.Addr().String()}
 	m.serve(s.path(dir))
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*m.h.Load()).ServeHTTP(w, r) }),
 		ReadHeaderTimeout: 5 * time.Second}

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/client/device"
+	"github.com/shiplog/shiplog/internal/localport"
 	"github.com/shiplog/shiplog/repo"
 )
 
@@ -220,14 +221,12 @@ func (s *sandbox) stopAll() {
 	wg.Wait()
 }
 
-// freeAddr returns a free 127.0.0.1 address.
+// freeAddr returns a free 127.0.0.1 address for a server another process
+// starts later: its port lies below the ephemeral range (localport.Stable),
+// so neither the connections of other programs nor the sandbox's own
+// readiness polls can take it before the server binds it.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return localport.Stable()
 }
 
 // waitHTTP waits until GET url answers 200.
@@ -269,17 +268,13 @@ func (s *sandbox) fetch(ctx context.Context, url string) ([]byte, error) {
 // serveRepo serves the vendor's repository directory, as any static web
 // server or CDN would.
 func (s *sandbox) serveRepo() error {
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", addr)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: repo.Handler(s.path("repo")), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
-	s.repoURL = "http://" + addr
+	s.repoURL = "http://" + l.Addr().String()
 	return nil
 }
 
