@@ -2,7 +2,6 @@ package rekor_test
 
 import (
 	"bufio"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // rekorServer is a real rekor-server v1.5.4 on 127.0.0.1, on its own
@@ -66,7 +67,10 @@ func startRekor(t *testing.T) *rekorServer {
 		t.Fatalf("createtree: %v", err)
 	}
 	host, port, _ := net.SplitHostPort(env["TRILLIAN_ADDR"])
-	listen := freePort(t)
+	// Outside the ephemeral range (see kit.StableAddr): an ephemeral port
+	// can be taken before rekor-server binds it, by another process's
+	// connection or by the readiness polls below connecting to themselves.
+	_, listen, _ := net.SplitHostPort(kit.StableAddr(t))
 	srv := &rekorServer{URL: "http://127.0.0.1:" + listen, Hostname: "rekor.shiplog.test"}
 	logf, err := os.Create(filepath.Join(state, "rekor-server.log"))
 	if err != nil {
@@ -132,13 +136,4 @@ func readEnv(t *testing.T, path string) map[string]string {
 		}
 	}
 	return env
-}
-
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/shiplog/shiplog/internal/harness/kit"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -80,7 +81,11 @@ CREATE TABLE IF NOT EXISTS key (origin TEXT NOT NULL, key TEXT NOT NULL, FOREIGN
 		t.Fatalf("sqlite3: %v\n%s", err, out)
 	}
 
-	addr := freeAddr(t)
+	// Outside the ephemeral range (see kit.StableAddr): an ephemeral port
+	// can be taken between here and litewitness's bind, by another
+	// process's connection or by waitFor's own dials connecting to
+	// themselves.
+	addr := kit.StableAddr(t)
 	cmd := exec.Command(lw, "-db", db, "-name", name, "-key", ssh.FingerprintSHA256(sshPub), "-ssh-agent", sock, "-listen", addr)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -117,15 +122,6 @@ func lookTool(t testing.TB, name string) string {
 		t.Skipf("%s not installed; run scripts/setup.d/20-litewitness.sh", name)
 	}
 	return p
-}
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitFor(t testing.TB, network, addr string) {
