@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/shiplog/shiplog/internal/localport"
 )
 
 const (
@@ -105,13 +107,12 @@ func (w *world) stop() {
 	wg.Wait()
 }
 
+// freeAddr returns a free 127.0.0.1 address for a server started in
+// another process: below the ephemeral range (localport.Stable), so that no
+// outgoing connection, nor a readiness poll connecting to itself, takes the
+// port before the server binds it.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return localport.Stable()
 }
 
 func waitHTTP(ctx context.Context, u string, host string) error {

@@ -41,6 +41,7 @@ import (
 
 	"github.com/shiplog/shiplog/evidence/evidencetest"
 	"github.com/shiplog/shiplog/evidence/notekey"
+	"github.com/shiplog/shiplog/internal/localport"
 	"github.com/shiplog/shiplog/witness/addcheckpoint"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/crypto/ssh"
@@ -383,13 +384,12 @@ BEGIN;
 	return &target{name: "litewitness", url: "http://" + addr, verifier: v, pid: cmd.Process.Pid, stop: stop}, nil
 }
 
+// freeAddr returns a free 127.0.0.1 address for a server started in
+// another process: below the ephemeral range (localport.Stable), so that no
+// outgoing connection, nor a readiness poll connecting to itself, takes the
+// port before the server binds it.
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return localport.Stable()
 }
 
 func waitFor(network, addr string) error {
