@@ -155,7 +155,11 @@ written to FILE (mode 0600), encrypted with a passphrase (age scrypt) read from
 --passphrase-file, $SHIPLOG_PASSPHRASE or the terminal; --insecure-plaintext
 writes it unencrypted (for online snapshot/timestamp keys kept in a secret store).
 The public key (a TUF key object) goes to FILE.pub; its TUF key ID is printed.
-Keys never live under the repository's metadata/ or targets/ folders.`,
+Keys never live under the repository's metadata/ or targets/ folders.
+
+To keep a key inside a PKCS #11 token (HSM, YubiHSM, smart card) instead, create it
+there with 'shiplog key generate NAME --pkcs11 URI --pub FILE.pub' and give the URI
+wherever a key file is accepted (docs/vendor.md, "Key custody").`,
 		Example: `  SHIPLOG_PASSPHRASE=... shiplog repo key generate keys/root.key
   shiplog repo key generate --type ecdsa-p256 --passphrase-file pass.txt keys/targets.key
   shiplog repo key generate --insecure-plaintext keys/timestamp.key`,
