@@ -228,8 +228,10 @@ func accepted(repo, role string, version int64, data []byte) (Accepted, error) {
 // DelegatedCurrent; docs/spec/versions.md, "Delegators"). Otherwise a
 // thief's targets, logged with a key that root has since rotated out,
 // would go on delegating to the thief's keys until the vendor's next
-// targets. Verifications are remembered (thresholdMemo), so a publish in
-// the steady state verifies none of the chain again. The error wraps
+// targets. A role is checked only when the search needs it (it delegates
+// role, or has delegations to search), and verifications are remembered
+// (thresholdMemo), so a publish in the steady state verifies none of the
+// chain again. The error wraps
 // tufcheck.ErrNoDelegation and says which role to publish anew when a
 // delegator is no longer current.
 func findDelegator(h History, root *tufcheck.Root, role string) (*tufcheck.Targets, error) {
@@ -245,22 +247,33 @@ func findDelegator(h History, root *tufcheck.Root, role string) (*tufcheck.Targe
 			tufcheck.ErrNoDelegation, role, top.Signed.Version, root.Signed.Version)
 	}
 	type node struct {
-		name  string
-		t     *tufcheck.Targets
-		depth int
+		name   string
+		t      *tufcheck.Targets
+		parent *tufcheck.Targets // nil for the top-level targets, checked above
+		from   string
+		depth  int
 	}
-	queue := []node{{metadata.TARGETS, top, 0}}
+	queue := []node{{name: metadata.TARGETS, t: top}}
 	visited := map[string]bool{metadata.TARGETS: true, role: true}
 	var stale error // the first delegator of role left out for not being current
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
-		if tufcheck.Delegates(n.t, role) {
-			return n.t, nil
-		}
+		delegatesRole := tufcheck.Delegates(n.t, role)
 		d := n.t.Signed.Delegations
-		if d == nil || n.depth+1 >= MaxDelegationDepth {
+		expand := d != nil && len(d.Roles) > 0 && n.depth+1 < MaxDelegationDepth
+		if !delegatesRole && !expand {
+			continue // no need to know whether it is current
+		}
+		if n.parent != nil && !meets(h, n.parent, n.name, n.t, func() bool { return tufcheck.DelegatedCurrent(n.parent, n.name, n.t) }) {
+			if stale == nil && delegatesRole {
+				stale = fmt.Errorf("%w: %q: the latest logged %s (v%d) does not meet the threshold of the keys %s lists for it, so its delegations no longer count: publish a new %s signed by its current keys first (docs/spec/versions.md)",
+					tufcheck.ErrNoDelegation, role, n.name, n.t.Signed.Version, n.from, n.name)
+			}
 			continue
+		}
+		if delegatesRole {
+			return n.t, nil
 		}
 		for _, r := range d.Roles {
 			if visited[r.Name] || len(visited) >= MaxDelegators {
@@ -271,17 +284,9 @@ func findDelegator(h History, root *tufcheck.Root, role string) (*tufcheck.Targe
 			if err != nil {
 				return nil, err
 			}
-			if child == nil {
-				continue
+			if child != nil {
+				queue = append(queue, node{r.Name, child, n.t, n.name, n.depth + 1})
 			}
-			if !meets(h, n.t, r.Name, child, func() bool { return tufcheck.DelegatedCurrent(n.t, r.Name, child) }) {
-				if stale == nil && tufcheck.Delegates(child, role) {
-					stale = fmt.Errorf("%w: %q: the latest logged %s (v%d) does not meet the threshold of the keys %s lists for it, so its delegations no longer count: publish a new %s signed by its current keys first (docs/spec/versions.md)",
-						tufcheck.ErrNoDelegation, role, r.Name, child.Signed.Version, n.name, r.Name)
-				}
-				continue
-			}
-			queue = append(queue, node{r.Name, child, n.depth + 1})
 		}
 	}
 	if stale != nil {

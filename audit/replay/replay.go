@@ -47,6 +47,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -174,6 +175,31 @@ type repo struct {
 // changed drops what was computed from the repository's root and roles.
 func (r *repo) changed() { r.current = nil }
 
+// released updates what was computed after role n's new valid version t
+// (prev the one it replaces, nil if none), verified under the root or a
+// current delegator. When neither prev nor t delegates, no other role's
+// standing depends on n: the current delegators stay, n among them;
+// otherwise they are computed again.
+func (r *repo) released(n string, prev, t *tufcheck.Targets) {
+	if len(r.current) == 0 || n == metadata.TARGETS || delegates(prev) || delegates(t) {
+		r.changed()
+		return
+	}
+	i, found := slices.BinarySearch(r.current[1:], n) // r.current[0] is the top-level targets
+	if !found {
+		r.current = slices.Insert(r.current, i+1, n)
+	}
+}
+
+// delegates reports whether t delegates to any role.
+func delegates(t *tufcheck.Targets) bool {
+	if t == nil || t.Signed.Delegations == nil {
+		return false
+	}
+	d := t.Signed.Delegations
+	return len(d.Roles) > 0 || d.SuccinctRoles != nil
+}
+
 // role is the latest valid logged version of one role.
 type role struct {
 	version uint64
@@ -185,6 +211,10 @@ type role struct {
 	// state). While it is still the repository's current signer, targets
 	// still meets its threshold and floor needs no second verification.
 	signer any
+	// notUnder holds the delegators' targets (by identity) that targets was
+	// found not to meet, so that a role left out of the current
+	// delegators is not verified again against the same ones.
+	notUnder map[any]bool
 }
 
 // NewChecker returns a Checker with no repositories, for the log origin.
@@ -378,7 +408,7 @@ func (c *Checker) targets(p *prepared, rel *Release, r *repo, equivocated bool) 
 	}
 	rel.Changed, rel.ChangedMore = changed(prevTargets, t)
 	r.roles[rel.Role] = &role{version: rel.Version, bytes: in.Metadata, targets: t, signer: signer}
-	r.changed()
+	r.released(rel.Role, prevTargets, t)
 	c.markDirty(rel.Repo)
 	rel.Valid = true
 	return c.escalations(in, rel, prevTargets, t)
@@ -516,10 +546,14 @@ func delegatedBy(delegators []*tufcheck.Targets, name string, u *tufcheck.Unveri
 // (tufcheck.TargetsCurrent, DelegatedCurrent; docs/spec/versions.md,
 // "Delegators"). So after a root rotates a stolen targets key out, the
 // thief's targets delegates nothing until a targets signed by the new keys
-// is logged, as the ledger and the device hold it. A role's signer
-// remembers what it was verified under, so a role verified under a
-// delegator that is still current is not verified again; the list is kept
-// until the repository's root or a targets role changes.
+// is logged, as the ledger and the device hold it.
+//
+// Cost: a breadth-first walk from the top-level targets over the
+// delegations of current delegators, each examined once. A role's signer
+// remembers what it was verified under and notUnder what it failed under
+// (by identity), so a walk first follows the remembered verdicts and then
+// verifies only pairs it never saw; the list is kept until the
+// repository's root or a targets role changes.
 func (r *repo) currentDelegators() []string {
 	if r.current != nil {
 		return r.current
@@ -535,60 +569,84 @@ func (r *repo) currentDelegators() []string {
 		}
 		top.signer = r.root
 	}
-	var pending []string
-	for n, ro := range r.roles {
-		if ro.targets != nil && n != metadata.TARGETS {
-			pending = append(pending, n)
-		}
-	}
-	sort.Strings(pending)
-	live := map[any]bool{any(top.targets): true}
 	current := map[string]bool{metadata.TARGETS: true}
-	for len(pending) > 0 {
-		// Roles verified under a current delegator before, then the
-		// others against each current delegator, until none is added.
-		var rest []string
-		for _, n := range pending {
-			if ro := r.roles[n]; ro.signer != nil && live[ro.signer] {
-				live[any(ro.targets)], current[n] = true, true
-			} else {
-				rest = append(rest, n)
+	queue := []string{metadata.TARGETS}
+	type edge struct{ from, to string }
+	var deferred []edge // not remembered: verified once the remembered ones are walked
+	verify := false
+	for {
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			for _, n := range r.delegatedBy(d) {
+				switch {
+				case current[n]:
+				case r.meets(d, n, verify):
+					current[n] = true
+					queue = append(queue, n)
+				case !verify:
+					deferred = append(deferred, edge{d, n})
+				}
 			}
 		}
-		if len(rest) < len(pending) {
-			pending = rest
-			continue
-		}
-		rest = rest[:0]
-		ds := orderedNames(current)
-		for _, n := range pending {
-			if !r.verifyCurrent(n, ds) {
-				rest = append(rest, n)
-				continue
-			}
-			live[any(r.roles[n].targets)], current[n] = true, true
-		}
-		if len(rest) == len(pending) {
+		if verify || len(deferred) == 0 {
 			break
 		}
-		pending = rest
+		verify = true
+		for _, e := range deferred {
+			if !current[e.to] && r.meets(e.from, e.to, true) {
+				current[e.to] = true
+				queue = append(queue, e.to)
+			}
+		}
 	}
 	r.current = orderedNames(current)
 	return r.current
 }
 
-// verifyCurrent reports whether role n meets the threshold of the keys
-// that one of delegators (current ones; n itself is skipped) lists for it,
-// and records that delegator as its signer.
-func (r *repo) verifyCurrent(n string, delegators []string) bool {
-	ro := r.roles[n]
-	for _, d := range delegators {
-		dt := r.roles[d].targets
-		if d != n && tufcheck.DelegatedCurrent(dt, n, ro.targets) {
-			ro.signer = dt
-			return true
+// delegatedBy lists the repository's targets roles (by name, sorted) that
+// role d delegates to, d itself left out.
+func (r *repo) delegatedBy(d string) []string {
+	dl := r.roles[d].targets.Signed.Delegations
+	if dl == nil {
+		return nil
+	}
+	var out []string
+	if dl.SuccinctRoles != nil {
+		for n, ro := range r.roles {
+			if ro.targets != nil && n != d && dl.SuccinctRoles.IsDelegatedRole(n) {
+				out = append(out, n)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, dr := range dl.Roles {
+		if ro := r.roles[dr.Name]; ro != nil && ro.targets != nil && dr.Name != d {
+			out = append(out, dr.Name)
 		}
 	}
+	return out
+}
+
+// meets reports whether role n's latest valid version meets the threshold
+// of the keys current delegator d lists for it: remembered (signer,
+// notUnder), or, with verify, checked and remembered.
+func (r *repo) meets(d, n string, verify bool) bool {
+	ro, dt := r.roles[n], r.roles[d].targets
+	switch {
+	case ro.signer == any(dt):
+		return true
+	case !verify || ro.notUnder[dt]:
+		return false
+	case tufcheck.DelegatedCurrent(dt, n, ro.targets):
+		ro.signer = dt
+		return true
+	}
+	if ro.notUnder == nil {
+		ro.notUnder = map[any]bool{}
+	}
+	ro.notUnder[dt] = true
 	return false
 }
 
