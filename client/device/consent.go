@@ -30,8 +30,10 @@ var ErrHeld = errors.New("the release is held by the device's policy")
 const pendingFile = "pending.json"
 
 // Pending is a release the device holds until its publicity window has
-// passed or its sign-off is met, as recorded by the last check or update. It is informational: it
-// is never consulted to decide an install (each check verifies again).
+// passed or its sign-off is met, or that waits for the owner's approval
+// (an update not approved, one gaining capabilities without consent), as
+// recorded by the last check or update. It is informational: it is never
+// consulted to decide an install (each check verifies again).
 type Pending struct {
 	CheckedAt   time.Time           `json:"checked_at"`
 	ToVersion   int64               `json:"to_targets_version"`

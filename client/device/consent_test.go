@@ -203,6 +203,14 @@ func TestCapabilityEscalationNeedsConsent(t *testing.T) {
 	if after := e.snap(); !after.equal(before) {
 		t.Fatal("a declined escalation changed the device")
 	}
+	// status shows the update that waits for consent (a device updated by
+	// a timer would otherwise never tell its owner).
+	d0 := e.open(device.Options{})
+	st, err := d0.Status()
+	d0.Close()
+	if err != nil || st.Pending == nil || !strings.Contains(st.Pending.Description, "waiting for your consent: targets version 3: fw/image.bin gains camera, network") {
+		t.Fatalf("status while an escalation waits for consent: %+v, %v", st.Pending, err)
+	}
 	ch := res.Summary.Changes[0]
 	if !slices.Equal(ch.Gained, []string{"camera", "network"}) || !strings.Contains(res.Summary.Text(), "GAINS capabilities: camera, network") {
 		t.Errorf("summary does not show the gain: %+v\n%s", ch, res.Summary.Text())
@@ -213,6 +221,12 @@ func TestCapabilityEscalationNeedsConsent(t *testing.T) {
 	d.Close()
 	if err != nil || !res.Installed || asked == nil {
 		t.Fatalf("consented escalation: %+v, %v (asked: %v)", res, err, asked != nil)
+	}
+	d0 = e.open(device.Options{})
+	st, err = d0.Status()
+	d0.Close()
+	if err != nil || st.Pending != nil {
+		t.Errorf("status after the consented install still shows pending: %+v, %v", st.Pending, err)
 	}
 	// Dropping a capability is no escalation: mode auto installs it.
 	e.repo.AddTarget("targets", "fw/image.bin", []byte("firmware v3"), map[string]any{"capabilities": []string{"network"}})

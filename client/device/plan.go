@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/shiplog/shiplog/client/approval"
 	"github.com/shiplog/shiplog/client/capability"
@@ -149,6 +150,9 @@ func (d *Device) apply(ctx context.Context, s *state.State, sess *update.Session
 			if p.summary.Escalates() {
 				res.Message = "not installed: the update gains capabilities and needs your consent (answer the prompt, or run again with --yes)"
 			}
+			if err == nil {
+				d.savePending(p, waitingMessage(p.summary))
+			}
 			return res, err
 		}
 	}
@@ -240,4 +244,19 @@ func (d *Device) copyHeld(path string, t *metadata.TargetFiles, w io.Writer) err
 		return fmt.Errorf("installed copy of %s does not verify: %w", clean(t.Path), err)
 	}
 	return nil
+}
+
+// waitingMessage is what status shows for an update left for the owner:
+// not approved, or gaining capabilities without consent.
+func waitingMessage(sum *approval.Summary) string {
+	var gains []string
+	for _, ch := range sum.Changes {
+		if len(ch.Gained) > 0 {
+			gains = append(gains, clean(ch.Path)+" gains "+strings.Join(ch.Gained, ", "))
+		}
+	}
+	if len(gains) > 0 {
+		return fmt.Sprintf("waiting for your consent: targets version %d: %s (run shiplog-device update and answer the prompt, or update --yes)", sum.ToVersion, strings.Join(gains, "; "))
+	}
+	return fmt.Sprintf("waiting for your approval: targets version %d (run shiplog-device update and answer the prompt, or update --yes)", sum.ToVersion)
 }
