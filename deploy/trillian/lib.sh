@@ -90,12 +90,22 @@ record_pid() {
 	mv "$STATE/pids.new" "$STATE/pids"
 }
 
+# wait_port PORT PID LOGFILE waits until something listens on 127.0.0.1:PORT,
+# for up to a minute (a loaded machine can take more than ten seconds to
+# start a server that connects to PostgreSQL first); it fails at once, with
+# the end of LOGFILE, if process PID exits first.
 wait_port() {
-	for _ in $(seq 1 200); do
+	for _ in $(seq 1 1200); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		if ! alive "$2"; then
+			log "process $2 exited before listening on 127.0.0.1:$1; $3 ends with:"
+			tail -n 5 "$3" >&2 || true
+			return 1
+		fi
 		sleep 0.05
 	done
-	log "nothing listens on 127.0.0.1:$1"
+	log "nothing listens on 127.0.0.1:$1 after a minute; $3 ends with:"
+	tail -n 5 "$3" >&2 || true
 	return 1
 }
 
@@ -124,7 +134,7 @@ start_log_server() {
 		--postgresql_uri="$PGURI" --rpc_endpoint="127.0.0.1:$RPC" --http_endpoint="127.0.0.1:$HTTP" \
 		>>"$STATE/log_server.log" 2>&1 &
 	record_pid log_server $!
-	wait_port "$RPC"
+	wait_port "$RPC" $! "$STATE/log_server.log"
 }
 
 start_log_signer() {
@@ -154,5 +164,5 @@ start_ledger() {
 	"$SHIPLOG" ledger serve -d "$STATE/ledger" --http-listen "127.0.0.1:$LHTTP" --grpc-listen "127.0.0.1:$LGRPC" \
 		>>"$STATE/ledger_$1.log" 2>&1 &
 	record_pid "ledger_$1" $!
-	wait_port "$LHTTP"
+	wait_port "$LHTTP" $! "$STATE/ledger_$1.log"
 }
