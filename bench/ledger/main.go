@@ -335,7 +335,7 @@ func throughput() error {
 				}
 				time.AfterFunc(*duration/2, trace.Stop)
 			}
-			cpu0 := processCPU()
+			cpu0, wait0 := processCPU(), runQueueWait()
 			start := time.Now()
 			cnt, err := runFor(c, *duration, func(i int) error { _, err := ps[i].publish(n, "0"); return err })
 			if profiling {
@@ -349,10 +349,12 @@ func throughput() error {
 			if err != nil {
 				return err
 			}
-			ship := float64(cnt) / time.Since(start).Seconds()
-			shipCPU := (processCPU() - cpu0).Seconds() / float64(cnt)
-			fmt.Printf("%4d writers, round %d: raw Tessera %6.0f appends/s (%5.0f µs CPU each), shiplog %6.0f publishes/s (%5.0f µs CPU each), ratio %.2f\n",
-				c, r+1, raw, rawCPU*1e6, ship, shipCPU*1e6, ship/raw)
+			wall := time.Since(start).Seconds()
+			ship := float64(cnt) / wall
+			used := (processCPU() - cpu0).Seconds()
+			shipCPU := used / float64(cnt)
+			fmt.Printf("%4d writers, round %d: raw Tessera %6.0f appends/s (%5.0f µs CPU each), shiplog %6.0f publishes/s (%5.0f µs CPU each), ratio %.2f; shiplog side used %.2f cores, its threads waited %.2f s/s for a CPU\n",
+				c, r+1, raw, rawCPU*1e6, ship, shipCPU*1e6, ship/raw, used/wall, (runQueueWait()-wait0).Seconds()/wall)
 			if raw > bestRaw.rate {
 				bestRaw = best{raw, rawCPU, c}
 			}
@@ -431,6 +433,28 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runQueueWait returns the time this process's threads have spent
+// runnable but waiting for a CPU (Linux: the second field of each
+// /proc/self/task/*/schedstat; 0 elsewhere). Over a run, divided by its
+// wall time, it tells whether the machine's other load starved the
+// process: a process that could use both cores but waits a second per
+// second for them is bound by the machine, not by its own locks.
+func runQueueWait() time.Duration {
+	tasks, _ := filepath.Glob("/proc/self/task/*/schedstat")
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			total += n
+		}
+	}
+	return time.Duration(total)
 }
 
 // verifyCost returns the CPU seconds of one Ed25519 verification and of
