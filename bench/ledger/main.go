@@ -531,7 +531,7 @@ func rawTessera(size, count int) (float64, float64, error) {
 	}
 	defer shutdown(ctx)
 	var seq atomic.Uint64
-	cpu0 := processCPU()
+	cpu0, wait0 := processCPU(), runQueueWait()
 	start := time.Now()
 	cnt, err := runFor(count, *duration, func(int) error {
 		e := make([]byte, size)
@@ -539,8 +539,11 @@ func rawTessera(size, count int) (float64, float64, error) {
 		_, err := a.Add(ctx, tessera.NewEntry(e))()
 		return err
 	})
-	rate := float64(cnt) / time.Since(start).Seconds()
-	return rate, (processCPU() - cpu0).Seconds() / float64(max(cnt, 1)), err
+	wall := time.Since(start).Seconds()
+	rate := float64(cnt) / wall
+	used := (processCPU() - cpu0).Seconds()
+	fmt.Printf("%4d writers: raw Tessera used %.2f cores, its threads waited %.2f s/s for a CPU\n", count, used/wall, (runQueueWait()-wait0).Seconds()/wall)
+	return rate, used / float64(max(cnt, 1)), err
 }
 
 // startWitnesses serves n real shiplog witnesses of the log with vkey on
