@@ -45,6 +45,8 @@ type Accepted struct {
 	// for a root.
 	Targets   *tufcheck.Targets
 	Delegator any
+	// Root is the verified metadata of an accepted root (nil otherwise).
+	Root *tufcheck.Root
 }
 
 // thresholdMemo is a History that remembers which logged targets files
@@ -96,7 +98,9 @@ func CheckInitialRoot(repo string, data []byte, now time.Time) (Accepted, error)
 	if err != nil {
 		return Accepted{}, err
 	}
-	return accepted(repo, metadata.ROOT, r.Signed.Version, data)
+	acc, err := accepted(repo, metadata.ROOT, r.Signed.Version, data)
+	acc.Root = r
+	return acc, err
 }
 
 // CheckSubmission checks data, submitted as role of repo, against the
@@ -145,12 +149,14 @@ func checkDecoded(h History, repo, role string, data []byte, u *tufcheck.Unverif
 	var version, floor int64
 	var verified *tufcheck.Targets
 	var delegatorOf any
+	var nextRoot *tufcheck.Root
 	switch role {
 	case metadata.ROOT:
 		r, err := tufcheck.NextRootDecoded(root, u, now)
 		if err != nil {
 			return Accepted{}, err
 		}
+		nextRoot = r
 		latest, err := h.Version(role)
 		if err != nil {
 			return Accepted{}, err
@@ -189,7 +195,7 @@ func checkDecoded(h History, repo, role string, data []byte, u *tufcheck.Unverif
 		return Accepted{}, fmt.Errorf("%w: %s v%d is not above the logged v%d (the latest version its current keys signed; docs/spec/versions.md)", tufcheck.ErrVersion, role, version, floor)
 	}
 	acc, err := accepted(repo, role, version, data)
-	acc.Targets, acc.Delegator = verified, delegatorOf
+	acc.Targets, acc.Delegator, acc.Root = verified, delegatorOf, nextRoot
 	return acc, err
 }
 

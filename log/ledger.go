@@ -239,7 +239,13 @@ func (l *Ledger) registerLocked(ctx context.Context, acc Accepted, data []byte) 
 		}
 		return nil, ErrRepositoryExists
 	}
-	return l.appendLocked(ctx, Record{Entry: acc.Entry}, data)
+	r, err := l.appendLocked(ctx, Record{Entry: acc.Entry}, data)
+	if err == nil {
+		// The repository's first publish reads this root as the latest:
+		// keep it parsed rather than parse it again.
+		l.parsedCache.put(acc.Entry.SHA256, acc.Root, len(data))
+	}
+	return r, err
 }
 
 // Publish checks data, the exact bytes of a metadata file submitted as role
@@ -300,15 +306,19 @@ func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []by
 		return nil, err
 	}
 	r, err := l.appendLocked(ctx, Record{Entry: acc.Entry}, data)
-	if err == nil && acc.Targets != nil {
+	if err == nil && (acc.Targets != nil || acc.Root != nil) {
 		// The next submission of this role reads these bytes as the latest:
 		// keep them parsed instead of the version they replace, and
-		// remember they met their threshold.
+		// remember a targets file met its threshold.
 		if hadPrev {
 			l.parsedCache.drop(prev.SHA256)
 		}
-		l.parsedCache.put(acc.Entry.SHA256, acc.Targets, len(data))
-		l.verified.add(verifiedKey{acc.Delegator, role}, acc.Targets)
+		if acc.Root != nil {
+			l.parsedCache.put(acc.Entry.SHA256, acc.Root, len(data))
+		} else {
+			l.parsedCache.put(acc.Entry.SHA256, acc.Targets, len(data))
+			l.verified.add(verifiedKey{acc.Delegator, role}, acc.Targets)
+		}
 	}
 	return r, err
 }
