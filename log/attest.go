@@ -38,7 +38,7 @@ func (l *Ledger) Attest(ctx context.Context, repo string, envelope []byte, wait 
 	if err != nil {
 		return nil, err
 	}
-	r, err := l.attestLocked(ctx, Record{Attestation: &e}, envelope)
+	r, err := l.attestLocked(ctx, Record{Attestation: &e}, envelope, unlock)
 	unlock()
 	if err != nil {
 		return nil, l.m.refused(err)
@@ -75,7 +75,7 @@ func validRepo(repo string) error {
 	return nil
 }
 
-func (l *Ledger) attestLocked(ctx context.Context, r Record, envelope []byte) (*Receipt, error) {
+func (l *Ledger) attestLocked(ctx context.Context, r Record, envelope []byte, unlock func()) (*Receipt, error) {
 	if _, ok, err := l.index.Registered(r.Repo()); err != nil {
 		return nil, err
 	} else if !ok {
@@ -86,7 +86,7 @@ func (l *Ledger) attestLocked(ctx context.Context, r Record, envelope []byte) (*
 	} else if dup {
 		return l.receipt(r, idx, true), nil
 	}
-	return l.appendLocked(ctx, r, envelope)
+	return l.appendLocked(ctx, r, envelope, unlock)
 }
 
 // Attestations returns the evidence file (signoff.Evidence) of the

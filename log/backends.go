@@ -179,7 +179,9 @@ func (f FileCheckpointState) Save(_ context.Context, kind CheckpointKind, _ uint
 //   - LockRepository serialises submissions for one repository across all
 //     replicas, until unlock is called or the holder dies. It returns the
 //     entry left appending for the repository (what Appending returns,
-//     read once the lock is held), or nil.
+//     read once the lock is held), or nil. (The ledger may unlock once its
+//     entry is recorded as appending and durably queued in the log, before
+//     the log sequenced it: see QueueingStorage.)
 //   - SetAppending durably records (or, with nil, clears) the entry a
 //     replica is about to append for a repository; Appending returns it. A
 //     replica that dies between the log and the index leaves it behind, and

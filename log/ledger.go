@@ -219,7 +219,7 @@ func (l *Ledger) Register(ctx context.Context, repo string, data []byte, wait ti
 	if err != nil {
 		return nil, err
 	}
-	r, err := l.registerLocked(ctx, acc, data)
+	r, err := l.registerLocked(ctx, acc, data, unlock)
 	unlock()
 	if err != nil {
 		return nil, l.m.refused(err)
@@ -227,7 +227,7 @@ func (l *Ledger) Register(ctx context.Context, repo string, data []byte, wait ti
 	return l.finish(ctx, r, start, wait)
 }
 
-func (l *Ledger) registerLocked(ctx context.Context, acc Accepted, data []byte) (*Receipt, error) {
+func (l *Ledger) registerLocked(ctx context.Context, acc Accepted, data []byte, unlock func()) (*Receipt, error) {
 	leaf := acc.Entry.LeafHash()
 	if _, ok, err := l.index.Registered(acc.Entry.Repo); err != nil {
 		return nil, err
@@ -239,7 +239,7 @@ func (l *Ledger) registerLocked(ctx context.Context, acc Accepted, data []byte) 
 		}
 		return nil, ErrRepositoryExists
 	}
-	r, err := l.appendLocked(ctx, Record{Entry: acc.Entry}, data)
+	r, err := l.appendLocked(ctx, Record{Entry: acc.Entry}, data, unlock)
 	if err == nil {
 		// The repository's first publish reads this root as the latest:
 		// keep it parsed rather than parse it again.
@@ -276,7 +276,7 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 	if err != nil {
 		return nil, err
 	}
-	r, err := l.publishLocked(ctx, repo, role, data, u, e, entryErr, q, found)
+	r, err := l.publishLocked(ctx, repo, role, data, u, e, entryErr, q, found, unlock)
 	unlock()
 	if err != nil {
 		return nil, l.m.refused(err)
@@ -284,9 +284,10 @@ func (l *Ledger) Publish(ctx context.Context, repo, role string, data []byte, wa
 	return l.finish(ctx, r, start, wait)
 }
 
-// publishLocked checks and logs a submission under its repository's lock.
-// found is the index's answer to q read with the lock, or nil.
-func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []byte, u *tufcheck.Unverified, e entry.Entry, entryErr error, q Lookup, found *LookupResult) (*Receipt, error) {
+// publishLocked checks and logs a submission under its repository's lock
+// (see appendLocked for unlock). found is the index's answer to q read
+// with the lock, or nil.
+func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []byte, u *tufcheck.Unverified, e entry.Entry, entryErr error, q Lookup, found *LookupResult, unlock func()) (*Receipt, error) {
 	if found == nil {
 		f, err := lookup(l.index, q)
 		if err != nil {
@@ -305,7 +306,7 @@ func (l *Ledger) publishLocked(ctx context.Context, repo, role string, data []by
 	if err != nil {
 		return nil, err
 	}
-	r, err := l.appendLocked(ctx, Record{Entry: acc.Entry}, data)
+	r, err := l.appendLocked(ctx, Record{Entry: acc.Entry}, data, unlock)
 	if err == nil && (acc.Targets != nil || acc.Root != nil) {
 		// The next submission of this role reads these bytes as the latest:
 		// keep them parsed instead of the version they replace, and
@@ -336,15 +337,32 @@ func lookupRoles(role string) []string {
 
 // appendLocked stores the bytes the entry of e commits to (metadata or an
 // envelope) durably, appends the entry and records it in the index, in
-// that order.
-func (l *Ledger) appendLocked(ctx context.Context, e Record, data []byte) (*Receipt, error) {
+// that order. unlock releases the repository's lock (idempotent; the
+// caller calls it again after): appendLocked calls it early when the
+// entry is durably queued in the log and recorded as appending with a
+// coordinator whose appending entry only the index's recording of that
+// entry clears — the lock's next holder then finishes the append
+// (finishAppending) before it reads the history, as after a replica's
+// crash, so it never checks against a history missing this entry.
+// Nothing is acknowledged before the entry is sequenced and indexed.
+func (l *Ledger) appendLocked(ctx context.Context, e Record, data []byte, unlock func()) (*Receipt, error) {
 	if err := l.Ready(); err != nil {
 		return nil, err
 	}
 	if err := l.storeAppending(ctx, e, data); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	idx, err := l.store.Append(ctx, e.Format())
+	var idx uint64
+	var err error
+	if qs, ok := l.store.(QueueingStorage); ok && l.indexClears {
+		var wait func(context.Context) (uint64, error)
+		if wait, err = qs.Queue(ctx, e.Format()); err == nil {
+			go unlock() // its round trip overlaps the wait
+			idx, err = wait(ctx)
+		}
+	} else {
+		idx, err = l.store.Append(ctx, e.Format())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -361,6 +379,16 @@ func (l *Ledger) appendLocked(ctx context.Context, e Record, data []byte) (*Rece
 type appendingWithMetadata interface {
 	SetAppendingWithMetadata(ctx context.Context, repo string, entry, metadata []byte) error
 	StoresMetadataFor(m MetadataStorage) bool
+}
+
+// QueueingStorage is a Storage that appends in two steps (log/trillian's:
+// QueueLeaf, then Trillian's signer sequences the leaf). Queue returns
+// once e is durably queued: it will be sequenced, and Append of e returns
+// its index. Call the returned wait once: it returns e's index once
+// sequenced, with Append's errors and timeout.
+type QueueingStorage interface {
+	Storage
+	Queue(ctx context.Context, e []byte) (wait func(context.Context) (uint64, error), err error)
 }
 
 // appendingClearer is an IndexStore whose Record also clears the
@@ -435,8 +463,11 @@ type lookupCoordinator interface {
 // append changed the index since (nil otherwise: the caller reads it).
 func (l *Ledger) lockRepoLookup(ctx context.Context, repo string, q *Lookup) (func(), *LookupResult, error) {
 	unlock, err := l.repos.lock(ctx, repo)
-	if err != nil || l.coord == nil {
-		return unlock, nil, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.coord == nil {
+		return sync.OnceFunc(unlock), nil, nil
 	}
 	var (
 		unlockAll func()
@@ -454,7 +485,7 @@ func (l *Ledger) lockRepoLookup(ctx context.Context, repo string, q *Lookup) (fu
 		unlock()
 		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	release := func() { unlockAll(); unlock() }
+	release := sync.OnceFunc(func() { unlockAll(); unlock() })
 	if appending != nil {
 		// Finishing it records an entry: what was read before is stale.
 		found = nil

@@ -64,8 +64,9 @@ type Options struct {
 	// MaxConns bounds the connection pool for queries (default 32).
 	MaxConns int32
 	// MaxLockConns bounds a second pool, of connections that hold
-	// repository locks: each repository being appended to holds one for as
-	// long as its submission takes (default 64). Kept apart so that lock
+	// repository locks: each repository being appended to holds one while
+	// its submission is checked and its entry queued in the log, not
+	// while the log sequences it (default 64). Kept apart so that lock
 	// holders never starve the queries they wait for. PostgreSQL's
 	// max_connections must allow MaxConns + MaxLockConns + 1 per replica.
 	MaxLockConns int32

@@ -10,6 +10,8 @@
 //     second QueueLeaf returns the existing leaf, never a second copy. Append
 //     then waits until Trillian's signer has sequenced the leaf (a shared
 //     follower reads new leaves with GetLeavesByRange) and returns its index.
+//     Queue splits the two (log.QueueingStorage), so the ledger can release
+//     a repository's lock while the leaf waits for the signer.
 //   - Checkpoint: GetLatestSignedLogRoot; Trillian no longer signs its
 //     roots, so this package signs a C2SP checkpoint (c2sp.org/tlog-checkpoint)
 //     over the root's size and hash with the ledger's key. Trillian's root for
@@ -219,48 +221,75 @@ func (s *Storage) root(ctx context.Context) (*types.LogRootV1, error) {
 // the same entry again returns that index). Appending an entry already in
 // the tree returns its existing index.
 func (s *Storage) Append(ctx context.Context, e []byte) (uint64, error) {
+	wait, err := s.Queue(ctx, e)
+	if err != nil {
+		return 0, err
+	}
+	return wait(ctx)
+}
+
+var _ ledger.QueueingStorage = (*Storage)(nil)
+
+// Queue is the first half of Append (log.QueueingStorage): it returns once
+// Trillian accepted the leaf (QueueLeaf commits it to Trillian's database
+// before it answers, and its signer sequences every accepted leaf), and
+// wait returns the leaf's index once sequenced. The append timeout counts
+// from Queue's call.
+func (s *Storage) Queue(ctx context.Context, e []byte) (func(context.Context) (uint64, error), error) {
 	if len(e) > MaxEntrySize {
-		return 0, errors.New("entry too large")
+		return nil, errors.New("entry too large")
 	}
 	select {
 	case <-s.done:
-		return 0, fmt.Errorf("storage closed: %w", ledger.ErrUnavailable)
+		return nil, fmt.Errorf("storage closed: %w", ledger.ErrUnavailable)
 	default:
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	deadline := time.Now().Add(s.timeout)
+	qctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	leafHash := rfc6962.DefaultHasher.HashLeaf(e)
 	if time.Since(time.Unix(0, s.seenAt.Load())) > time.Second {
 		// Other replicas may have grown the tree a lot since: start the
 		// follower near the end rather than rescanning.
-		if _, err := s.root(ctx); err != nil {
-			return 0, err
+		if _, err := s.root(qctx); err != nil {
+			return nil, err
 		}
 	}
 	w := s.seq.wait([sha256.Size]byte(leafHash), s.seen.Load())
-	defer s.seq.cancel(w)
-	resp, err := s.client.QueueLeaf(ctx, &trillian.QueueLeafRequest{LogId: s.tree, Leaf: &trillian.LogLeaf{LeafValue: e}})
+	done := func(idx uint64) func(context.Context) (uint64, error) {
+		s.seq.cancel(w)
+		return func(context.Context) (uint64, error) { return idx, nil }
+	}
+	resp, err := s.client.QueueLeaf(qctx, &trillian.QueueLeafRequest{LogId: s.tree, Leaf: &trillian.LogLeaf{LeafValue: e}})
 	if err != nil {
-		return 0, s.unavailable("queue the entry", err)
+		s.seq.cancel(w)
+		return nil, s.unavailable("queue the entry", err)
 	}
 	if c := codes.Code(resp.GetQueuedLeaf().GetStatus().GetCode()); c == codes.AlreadyExists {
 		// A resubmission: the leaf may have been sequenced long ago.
-		if idx, ok, err := s.indexByHash(ctx, leafHash); err != nil {
-			return 0, err
+		if idx, ok, err := s.indexByHash(qctx, leafHash); err != nil {
+			s.seq.cancel(w)
+			return nil, err
 		} else if ok {
-			return idx, nil
+			return done(idx), nil
 		}
 	} else if c != codes.OK {
-		return 0, fmt.Errorf("trillian refused the entry: %v", status.FromProto(resp.GetQueuedLeaf().GetStatus()).Err())
+		s.seq.cancel(w)
+		return nil, fmt.Errorf("trillian refused the entry: %v", status.FromProto(resp.GetQueuedLeaf().GetStatus()).Err())
 	}
-	select {
-	case idx := <-w.ch:
-		return idx, nil
-	case <-ctx.Done():
-		return 0, fmt.Errorf("entry queued but not sequenced within %s: %w", s.timeout, ledger.ErrUnavailable)
-	case <-s.done:
-		return 0, fmt.Errorf("storage closed: %w", ledger.ErrUnavailable)
-	}
+	return func(ctx context.Context) (uint64, error) {
+		defer s.seq.cancel(w)
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		select {
+		case idx := <-w.ch:
+			return idx, nil
+		case <-ctx.Done():
+			return 0, fmt.Errorf("entry queued but not sequenced within %s: %w", s.timeout, ledger.ErrUnavailable)
+		case <-s.done:
+			return 0, fmt.Errorf("storage closed: %w", ledger.ErrUnavailable)
+		}
+	}, nil
 }
 
 // indexByHash returns the index of the sequenced leaf with hash h.
