@@ -245,6 +245,12 @@ func TestCollectorQuorumNotMet(t *testing.T) {
 	if !errors.Is(err, evidence.ErrQuorum) {
 		t.Fatalf("Cosign = %v, want ErrQuorum", err)
 	}
+	// The error names the witness that failed and why (a vendor's publish
+	// prints it).
+	var qe *client.QuorumError
+	if !errors.As(err, &qe) || len(qe.Failed) != 1 || qe.Failed[0].Witness != "w1" || !strings.Contains(err.Error(), "w1: ") {
+		t.Errorf("quorum error does not name w1 and its error: %v", err)
+	}
 	if _, err := note.Open(out, note.VerifierList(w0.verifier)); err != nil {
 		t.Errorf("partial note lacks w0's cosignature: %v", err)
 	}

@@ -99,9 +99,11 @@ func (c *Collector) Cosign(ctx context.Context, signedCheckpoint []byte) ([]byte
 	have := sigKeys(signedCheckpoint)
 	var gathered []byte
 	var failed []WitnessError
+	answered := map[string]bool{}
 	for range c.witnesses {
 		select {
 		case r := <-results:
+			answered[r.w.name] = true
 			if r.err != nil {
 				c.log.Warn("no cosignature from witness", "witness", r.w.name, "origin", cp.Origin, "size", cp.Size, "error", r.err)
 				failed = append(failed, WitnessError{Witness: r.w.name, Err: r.err})
@@ -113,6 +115,13 @@ func (c *Collector) Cosign(ctx context.Context, signedCheckpoint []byte) ([]byte
 		}
 		if ctx.Err() != nil {
 			break
+		}
+	}
+	if ctx.Err() != nil {
+		for _, w := range c.witnesses {
+			if !answered[w.name] {
+				failed = append(failed, WitnessError{Witness: w.name, Err: fmt.Errorf("no answer before the round ended: %w", ctx.Err())})
+			}
 		}
 	}
 	out := checkpoint.AddSignatures(signedCheckpoint, gathered)
@@ -246,8 +255,8 @@ type WitnessError struct {
 
 // QuorumError is Cosign's error when the cosignatures gathered do not meet
 // the policy's quorum: it wraps evidence.ErrQuorum and names each witness
-// that failed with its error (a witness that answered without a valid
-// cosignature, or not before ctx ended, is not listed).
+// that failed with its error, or that had not answered when ctx ended (a
+// witness that answered without a valid cosignature is not listed).
 type QuorumError struct {
 	Origin string
 	Size   uint64
