@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
@@ -60,19 +61,47 @@ func clientOf(addr string) string {
 	return host
 }
 
+// connMetrics count, per listener ("http", "grpc"), the connections held
+// open against the flood limits and those closed at accept for being past
+// them.
+type connMetrics struct {
+	open    *prometheus.GaugeVec
+	refused *prometheus.CounterVec
+}
+
+func newConnMetrics(reg prometheus.Registerer) *connMetrics {
+	m := &connMetrics{
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "shiplog_ledger_connections_open",
+			Help: "Connections open on each listener (http, grpc), as the flood limits count them: until the server has read a closed connection's end.",
+		}, []string{"listener"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shiplog_ledger_connections_refused_total",
+			Help: "Connections closed as soon as accepted, past max_connections or max_connections_per_client, on each listener (http, grpc).",
+		}, []string{"listener"}),
+	}
+	reg.MustRegister(m.open, m.refused)
+	return m
+}
+
 // connLimit is a listener that closes, as soon as they are accepted,
 // connections beyond max in all or perClient from one client address, so
-// that idle connections cannot exhaust the process's file descriptors.
+// that idle connections cannot exhaust the process's file descriptors. A
+// connection counts until it is closed: for one the client closed, once
+// the server has read its end.
 type connLimit struct {
 	net.Listener
 	max, perClient int
+	open           prometheus.Gauge
+	refused        prometheus.Counter
 	mu             sync.Mutex
 	total          int
 	byClient       map[string]int
 }
 
-func limitConns(l net.Listener, max, perClient int) net.Listener {
-	return &connLimit{Listener: l, max: max, perClient: perClient, byClient: map[string]int{}}
+func (m *connMetrics) limit(l net.Listener, name string, max, perClient int) net.Listener {
+	return &connLimit{Listener: l, max: max, perClient: perClient, byClient: map[string]int{},
+		open: m.open.WithLabelValues(name), refused: m.refused.WithLabelValues(name)}
 }
 
 func (l *connLimit) Accept() (net.Conn, error) {
@@ -87,9 +116,11 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		if ok {
 			l.total++
 			l.byClient[client]++
+			l.open.Inc()
 		}
 		l.mu.Unlock()
 		if !ok {
+			l.refused.Inc()
 			c.Close()
 			continue
 		}
@@ -101,6 +132,7 @@ func (l *connLimit) release(client string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
+	l.open.Dec()
 	if l.byClient[client]--; l.byClient[client] <= 0 {
 		delete(l.byClient, client)
 	}

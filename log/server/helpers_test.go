@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -166,6 +167,25 @@ func (n *testNode) do(method, path string, body []byte, header ...string) respon
 		n.t.Fatal(err)
 	}
 	return response{resp.StatusCode, resp.Header, b}
+}
+
+// metric returns the value of the sample series (a metric name with its
+// labels, as /metrics writes it) from the ledger's /metrics; the test fails
+// if the series is missing.
+func (n *testNode) metric(series string) float64 {
+	n.t.Helper()
+	r := n.do("GET", "/metrics", nil)
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				n.t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	n.t.Fatalf("/metrics (%d) has no %s", r.code, series)
+	return 0
 }
 
 type receipt struct {

@@ -71,6 +71,7 @@ type Node struct {
 	reg      *prometheus.Registry
 	limiter  *limiter
 	budget   *budget
+	conns    *connMetrics
 	pending  *challenge.Pending
 	fetcher  *challenge.Fetcher
 	log      *slog.Logger
@@ -172,6 +173,7 @@ func (n *Node) openLedger(ctx context.Context, pol *policy.Policy) error {
 	}
 	n.limiter = newLimiter(rate, burst)
 	n.budget = newBudget(n.cfg.floodLimits().inFlight)
+	n.conns = newConnMetrics(n.reg)
 	n.pending = &challenge.Pending{Now: n.opts.Now}
 	if n.fetcher, err = newFetcher(n.dir, n.cfg); err != nil {
 		return err
@@ -262,7 +264,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		return err
 	}
 	fl := n.cfg.floodLimits()
-	hl, gl = limitConns(hl, fl.conns, fl.connsPerClient), limitConns(gl, fl.conns, fl.connsPerClient)
+	hl, gl = n.conns.limit(hl, "http", fl.conns, fl.connsPerClient), n.conns.limit(gl, "grpc", fl.conns, fl.connsPerClient)
 	n.httpSrv = &http.Server{
 		Handler:           n.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
