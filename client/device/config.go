@@ -74,9 +74,11 @@ type Config struct {
 	// ClockSkew is how far ahead of the device's clock a witness timestamp
 	// may be and still count; nil means publicity.DefaultSkew.
 	ClockSkew *Duration `json:"clock_skew,omitempty"`
-	// DenyCapabilities refuses outright any update in which a target gains
-	// one of these capabilities ("storage" and "vendor" match every
-	// capability of that kind); see docs/spec/capabilities.md.
+	// DenyCapabilities refuses outright, even with consent, any update in
+	// which a target gains one of these capabilities ("storage" and
+	// "vendor" match every capability of that kind) over what the device
+	// runs. The device's first install is its baseline: what it declares
+	// needs consent, and is not refused. See docs/spec/capabilities.md.
 	DenyCapabilities []string `json:"deny_capabilities,omitempty"`
 	// Require are the sign-off requirements every installed target must
 	// meet (docs/spec/signoff.md); none by default.

@@ -17,8 +17,9 @@ import (
 	"github.com/shiplog/shiplog/internal/durable"
 )
 
-// ErrDenied means an update gains a capability the device's policy denies
-// (Config.DenyCapabilities): it is refused, whatever the approval mode.
+// ErrDenied means an update escalates to a capability the device's policy
+// denies (Config.DenyCapabilities): it is refused, whatever the approval
+// mode. The device's first install is its baseline, never an escalation.
 var ErrDenied = errors.New("the update gains a capability this device denies")
 
 // ErrHeld means a bundle applied through the update service is held: inside
@@ -62,10 +63,14 @@ func checkWindowPolicy(c *Config, p *policy.Policy) error {
 
 // assess completes p's summary with what the device's policy says of it:
 // since when the release is public and whether its window has passed, and
-// which gained capabilities the policy denies.
+// which gained capabilities the policy denies (none on the first install,
+// the baseline the owner sets the device up with and consents to).
 func (d *Device) assess(p *plan) error {
 	sum := p.summary
 	for i := range sum.Changes {
+		if p.baseline {
+			break
+		}
 		ch := &sum.Changes[i]
 		for _, g := range ch.Gained {
 			for _, r := range d.cfg.DenyCapabilities {

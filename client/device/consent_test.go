@@ -293,3 +293,46 @@ func TestBundleHeldByWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstInstallIsTheBaselineNotAnEscalation: a device that denies
+// system escalations (the high-risk profile's rule) can still be set up
+// with an operating system that declares system: its first install is the
+// baseline, installed only with the owner's consent; from then on a target
+// gaining system, or a new target declaring it, is refused even with
+// consent, and an update that keeps system is no escalation.
+func TestFirstInstallIsTheBaselineNotAnEscalation(t *testing.T) {
+	e := newEnv(t, 2, device.Config{DenyCapabilities: []string{"system"}})
+	e.repo.AddTarget("targets", "os.bin", []byte("os v1"), map[string]any{"capabilities": []string{"system"}})
+	e.repo.Publish()
+	res := e.mustUpdate()
+	if res.Installed || !slices.Equal(res.Summary.Changes[0].Gained, []string{"system"}) || len(res.Summary.Changes[0].Denied) != 0 {
+		t.Fatalf("first install without consent: %+v", res.Summary.Changes)
+	}
+	d := e.open(device.Options{Yes: true})
+	res, err := d.Update(context.Background())
+	d.Close()
+	if err != nil || !res.Installed || e.installed("os.bin") != "os v1" {
+		t.Fatalf("first install with consent: %+v, %v", res, err)
+	}
+
+	// Keeping system is no gain: installed without asking.
+	e.repo.AddTarget("targets", "os.bin", []byte("os v2"), map[string]any{"capabilities": []string{"system"}})
+	e.repo.Publish()
+	if res := e.mustUpdate(); !res.Installed || e.installed("os.bin") != "os v2" {
+		t.Fatalf("an update keeping system: %+v", res)
+	}
+
+	// A new target declaring system escalates the device: refused.
+	e.repo.AddTarget("targets", "helper.bin", []byte("helper"), map[string]any{"capabilities": []string{"system"}})
+	e.repo.Publish()
+	before := e.snap()
+	d = e.open(device.Options{Yes: true})
+	_, err = d.Update(context.Background())
+	d.Close()
+	if !errors.Is(err, device.ErrDenied) {
+		t.Fatalf("a new target declaring system after the baseline: err = %v, want ErrDenied", err)
+	}
+	if after := e.snap(); !after.equal(before) {
+		t.Fatal("a denied update changed the device")
+	}
+}

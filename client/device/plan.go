@@ -28,6 +28,10 @@ type plan struct {
 	// evidence is the log evidence of the metadata the update newly
 	// trusts: what proves since when the release is public.
 	evidence []update.RoleEvidence
+	// baseline is the device's first install (it runs nothing from the
+	// repository yet): its capabilities need consent like any gain, but
+	// deny rules, which are about escalations, do not refuse it.
+	baseline bool
 }
 
 func (p *plan) message() string {
@@ -103,7 +107,7 @@ func newPlan(repo string, sess *update.Session, s *state.State, targets map[stri
 		sum.Evidence = append(sum.Evidence, ev)
 	}
 	sum.Sort()
-	return &plan{targets: targets, manifest: m, summary: sum, evidence: sess.Evidence()}, nil
+	return &plan{targets: targets, manifest: m, summary: sum, evidence: sess.Evidence(), baseline: s.Installed == nil}, nil
 }
 
 // fetchFunc streams a verified target into w.

@@ -54,7 +54,7 @@ var cmdInit = &command{
 		fs.DurationVar(&minAgeSec, "min-public-age-security", 0, "publicity window for security-only updates (default: the profile's, or --min-public-age)")
 		fs.DurationVar(&floor, "min-public-age-floor", 0, "the owner's floor: neither window may be below it")
 		fs.DurationVar(&skew, "clock-skew", publicity.DefaultSkew, "how far ahead of this device's clock a witness timestamp still counts")
-		fs.StringArrayVar(&cfg.DenyCapabilities, "deny-capability", nil, "refuse updates in which a target gains this capability (repeatable; storage or vendor: every one of that kind)")
+		fs.StringArrayVar(&cfg.DenyCapabilities, "deny-capability", nil, "refuse updates in which a target gains this capability over the first install (repeatable; storage or vendor: every one of that kind)")
 		jsonFlag(fs, &asJSON, "print JSON")
 		return func(ctx context.Context, _ []string) error {
 			if root == "" || pol == "" || cfg.Repository == "" {
