@@ -11,7 +11,9 @@ package main
 //     robin over the replicas): publish throughput (wait=0: acknowledged
 //     once sequenced and indexed) and publish→proof latency under a
 //     checkpoint cosigned by 3 local witnesses (p50, p99);
-//   - the same two figures for the embedded default (Tessera POSIX).
+//   - the same two figures for the embedded default (Tessera POSIX);
+//   - with -best, raw Trillian and the ledger with 1 replica at each of
+//     several writer counts (throughput only) and each side's best.
 //
 // The Trillian deployment is deploy/trillian/up.sh's: an existing one with
 // -trillian-state, or a fresh one in a temporary directory (run from the
@@ -46,6 +48,7 @@ var (
 	trillianState = flag.String("trillian-state", "", "state directory of a running deploy/trillian/up.sh deployment (trillian; default: start one)")
 	replicaCounts = flag.String("replicas", "1,2,3", "ledger replica counts to measure (trillian)")
 	withEmbedded  = flag.Bool("embedded", true, "also measure the embedded default, Tessera POSIX (trillian)")
+	bestCounts    = flag.String("best", "", "writer (and publisher) counts at which to measure raw Trillian and the ledger with 1 replica, throughput only, and print each side's best (trillian; empty: skip)")
 )
 
 // cluster is a running deploy/trillian deployment.
@@ -102,19 +105,36 @@ func (c *cluster) newTree() (int64, error) {
 	return tree.TreeId, nil
 }
 
+// deleteTree deletes a tree once its phase is over: Trillian's signer runs
+// a pass over every live tree each interval, so trees left from earlier
+// phases would add a growing fixed cost to later ones.
+func (c *cluster) deleteTree(tree int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := trillian.NewTrillianAdminClient(c.conn).DeleteTree(ctx, &trillian.DeleteTreeRequest{TreeId: tree}); err != nil {
+		fmt.Fprintf(os.Stderr, "ledger-bench: couldn't delete tree %d: %v\n", tree, err)
+	}
+}
+
 // rawTrillian queues leaves of size bytes from -publishers writers for
 // -duration on a fresh tree and returns leaves per second until all are
 // sequenced, and the CPU each leaf cost the deployment's processes.
 func rawTrillian(c *cluster, size int) (float64, string, error) {
+	return rawTrillianN(c, size, *publishers)
+}
+
+// rawTrillianN is rawTrillian with writers writers.
+func rawTrillianN(c *cluster, size, writers int) (float64, string, error) {
 	tree, err := c.newTree()
 	if err != nil {
 		return 0, "", err
 	}
+	defer c.deleteTree(tree)
 	lc := trillian.NewTrillianLogClient(c.conn)
 	ctx := context.Background()
 	var seq atomic.Uint64
 	start, cpu0 := time.Now(), c.cpu.sample()
-	cnt, err := runFor(*publishers, *duration, func(int) error {
+	cnt, err := runFor(writers, *duration, func(int) error {
 		v := make([]byte, size)
 		copy(v, strconv.FormatUint(seq.Add(1), 10)+" "+strconv.FormatInt(tree, 10))
 		_, err := lc.QueueLeaf(ctx, &trillian.QueueLeafRequest{LogId: tree, Leaf: &trillian.LogLeaf{LeafValue: v}})
@@ -197,8 +217,17 @@ func startReplicas(cfg server.Config, count int) ([]*node, func(), error) {
 // publish of the throughput phase cost: CPU of the deployment's processes
 // (c nil: this process only) and round trips to Trillian and PostgreSQL.
 func measureLedger(c *cluster, nodes []*node) (float64, time.Duration, time.Duration, error) {
-	per := int(1500*duration.Seconds())/(*publishers) + *requests/(*publishers) + 2
-	ps, err := newPublishers(nodes[0], *publishers, func(int) int { return per })
+	return measureLedgerN(c, nodes, *publishers, true)
+}
+
+// measureLedgerN is measureLedger with pubs publishers, and without the
+// latency phase unless latency is set (then p50 and p99 are 0).
+func measureLedgerN(c *cluster, nodes []*node, pubs int, latency bool) (float64, time.Duration, time.Duration, error) {
+	per := int(1500*duration.Seconds())/pubs + 2
+	if latency {
+		per += *requests / pubs
+	}
+	ps, err := newPublishers(nodes[0], pubs, func(int) int { return per })
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -213,7 +242,7 @@ func measureLedger(c *cluster, nodes []*node) (float64, time.Duration, time.Dura
 		meter = c.cpu
 	}
 	start, cpu0 := time.Now(), meter.sample()
-	cnt, err := runFor(*publishers, *duration, func(i int) error { _, err := ps[i].publish(pick(), "0"); return err })
+	cnt, err := runFor(pubs, *duration, func(i int) error { _, err := ps[i].publish(pick(), "0"); return err })
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -224,6 +253,9 @@ func measureLedger(c *cluster, nodes []*node) (float64, time.Duration, time.Dura
 		return 0, 0, 0, err
 	}
 	fmt.Printf("  %d publishes: CPU per publish %s\n  round trips: %s\n", cnt, cpu.perOp(cnt), roundTripsPerOp(m0, m1, cnt))
+	if !latency {
+		return rate, 0, 0, nil
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup
@@ -311,7 +343,14 @@ func trillianBench() error {
 		rand.Read(b)
 		cfg := server.Config{Storage: server.StorageTrillian, TrillianAddr: c.env["TRILLIAN_ADDR"], TrillianTreeID: tree,
 			PostgresURI: c.env["SHIPLOG_PG_URI"], PostgresSchema: fmt.Sprintf("bench_%x", b)}
-		if err := run(fmt.Sprintf("Trillian, %d replica(s)", n), cfg, n); err != nil {
+		err = run(fmt.Sprintf("Trillian, %d replica(s)", n), cfg, n)
+		c.deleteTree(tree)
+		if err != nil {
+			return err
+		}
+	}
+	if *bestCounts != "" {
+		if err := bestOfEach(c, size); err != nil {
 			return err
 		}
 	}
@@ -324,5 +363,53 @@ func trillianBench() error {
 	for _, r := range rows {
 		fmt.Printf("| %s | %.0f | %.2f | %v | %v |\n", r.name, r.rate, r.rate/((raw1+raw2)/2), r.p50, r.p99)
 	}
+	return nil
+}
+
+// bestOfEach measures raw Trillian and the ledger with one replica at each
+// count of -best, in turn, throughput only, and prints each side's best:
+// the two may peak at different concurrency (a publish waits for
+// Trillian's signer before it is acknowledged, a raw QueueLeaf does not).
+func bestOfEach(c *cluster, size int) error {
+	var bestRaw, bestLedger float64
+	var rawAt, ledgerAt int
+	for _, f := range strings.Split(*bestCounts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad -best %q", *bestCounts)
+		}
+		raw, cpu, err := rawTrillianN(c, size, n)
+		if err != nil {
+			return fmt.Errorf("raw trillian: %w", err)
+		}
+		fmt.Printf("best-of-each, %d writers: raw Trillian %.0f leaves/s\n  CPU per leaf %s\n", n, raw, cpu)
+		tree, err := c.newTree()
+		if err != nil {
+			return err
+		}
+		b := make([]byte, 4)
+		rand.Read(b)
+		nodes, stop, err := startReplicas(server.Config{Storage: server.StorageTrillian, TrillianAddr: c.env["TRILLIAN_ADDR"], TrillianTreeID: tree,
+			PostgresURI: c.env["SHIPLOG_PG_URI"], PostgresSchema: fmt.Sprintf("bench_%x", b)}, 1)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("best-of-each, %d publishers: ledger on Trillian, 1 replica:\n", n)
+		rate, _, _, err := measureLedgerN(c, nodes, n, false)
+		stop()
+		c.deleteTree(tree)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %.0f publishes/s (%.2f of raw Trillian at %d writers)\n", rate, rate/raw, n)
+		if raw > bestRaw {
+			bestRaw, rawAt = raw, n
+		}
+		if rate > bestLedger {
+			bestLedger, ledgerAt = rate, n
+		}
+	}
+	fmt.Printf("best of each: raw Trillian %.0f leaves/s (%d writers), ledger %.0f publishes/s (%d publishers): ratio %.2f\n\n",
+		bestRaw, rawAt, bestLedger, ledgerAt, bestLedger/bestRaw)
 	return nil
 }
