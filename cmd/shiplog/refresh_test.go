@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // TestRefreshUnitPullWithoutPolicyDoesNotFailTheJob: the systemd unit runs
@@ -18,31 +16,12 @@ import (
 // that nothing was pulled, and the job succeeds with its metrics written.
 // Once the policy is configured, the same command pulls.
 func TestRefreshUnitPullWithoutPolicyDoesNotFailTheJob(t *testing.T) {
-	l := kit.NewFakeLedger()
-	defer l.Close()
-	work := t.TempDir()
-	at := func(name string) string { return filepath.Join(work, name) }
-	must := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := run(t, args...)
-		if err != nil {
-			t.Fatalf("shiplog %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		return out + errOut
-	}
-	os.WriteFile(at("policy.txt"), []byte(l.Policy), 0o644)
-	os.WriteFile(at("token"), []byte(l.Token), 0o600)
-	for _, k := range []string{"root", "targets", "snapshot", "timestamp"} {
-		must("repo", "key", "generate", "--insecure-plaintext", at(k+".key"))
-	}
-	dir := at("repo")
-	must("repo", "init", "-d", dir, "--repo-id", "example.com/fw", "--ledger", l.URL,
-		"--root-key", at("root.key.pub"), "--targets-key", at("targets.key.pub"),
-		"--snapshot-key", at("snapshot.key.pub"), "--timestamp-key", at("timestamp.key.pub"))
-	must("repo", "sign", "-d", dir, "--key", at("root.key"))
-	must("repo", "sign", "-d", dir, "--key", at("targets.key"))
-	must("repo", "register", "-d", dir, "--token-file", at("token"), "--policy", at("policy.txt"))
-	must("publish", "-d", dir, "--policy", at("policy.txt"), "--snapshot-key", at("snapshot.key"), "--timestamp-key", at("timestamp.key"))
+	w := newWorkspace(t)
+	at, must, dir := w.at, w.must, w.dir
+	w.init()
+	w.signRootAndTargets()
+	w.register()
+	w.publish()
 
 	metrics := at("shiplog-repo.prom")
 	out := must("repo", "refresh", "-d", dir, "--timestamp-key", at("timestamp.key"), "--pull-attestations", "--metrics-file", metrics)
@@ -74,29 +53,12 @@ func TestRefreshUnitPullWithoutPolicyDoesNotFailTheJob(t *testing.T) {
 // failure counter is exported at 0 from the start, so that an alert on
 // increase() sees the first failure.
 func TestRefreshLoopStopsCleanly(t *testing.T) {
-	l := kit.NewFakeLedger()
-	defer l.Close()
-	work := t.TempDir()
-	at := func(name string) string { return filepath.Join(work, name) }
-	must := func(args ...string) {
-		t.Helper()
-		if out, errOut, err := run(t, args...); err != nil {
-			t.Fatalf("shiplog %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-	}
-	os.WriteFile(at("policy.txt"), []byte(l.Policy), 0o644)
-	os.WriteFile(at("token"), []byte(l.Token), 0o600)
-	for _, k := range []string{"root", "targets", "snapshot", "timestamp"} {
-		must("repo", "key", "generate", "--insecure-plaintext", at(k+".key"))
-	}
-	dir := at("repo")
-	must("repo", "init", "-d", dir, "--repo-id", "example.com/fw", "--ledger", l.URL,
-		"--root-key", at("root.key.pub"), "--targets-key", at("targets.key.pub"),
-		"--snapshot-key", at("snapshot.key.pub"), "--timestamp-key", at("timestamp.key.pub"))
-	must("repo", "sign", "-d", dir, "--key", at("root.key"))
-	must("repo", "sign", "-d", dir, "--key", at("targets.key"))
-	must("repo", "register", "-d", dir, "--token-file", at("token"), "--policy", at("policy.txt"))
-	must("publish", "-d", dir, "--policy", at("policy.txt"), "--snapshot-key", at("snapshot.key"), "--timestamp-key", at("timestamp.key"))
+	w := newWorkspace(t)
+	at, dir := w.at, w.dir
+	w.init()
+	w.signRootAndTargets()
+	w.register()
+	w.publish()
 
 	metrics := at("shiplog-repo.prom")
 	ctx, cancel := context.WithCancel(context.Background())

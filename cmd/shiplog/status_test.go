@@ -2,12 +2,9 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/shiplog/shiplog/internal/harness/kit"
 )
 
 // TestStatusNextStepsRunAsWritten: `shiplog repo status` ends with the next
@@ -16,24 +13,8 @@ import (
 // deprecated): it used to suggest `repo register DIR --token FILE` (no such
 // flag) and `repo refresh … --every` (no such flag).
 func TestStatusNextStepsRunAsWritten(t *testing.T) {
-	l := kit.NewFakeLedger()
-	defer l.Close()
-	work := t.TempDir()
-	at := func(name string) string { return filepath.Join(work, name) }
-	must := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := run(t, args...)
-		if err != nil {
-			t.Fatalf("shiplog %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		return out + errOut
-	}
-	os.WriteFile(at("policy.txt"), []byte(l.Policy), 0o644)
-	os.WriteFile(at("token"), []byte(l.Token), 0o600)
-	for _, k := range []string{"root", "targets", "snapshot", "timestamp"} {
-		must("repo", "key", "generate", "--insecure-plaintext", at(k+".key"))
-	}
-	dir := at("repo")
+	w := newWorkspace(t)
+	at, must, dir := w.at, w.must, w.dir
 	seen := map[string]bool{}
 	check := func(stage string) {
 		t.Helper()
@@ -65,14 +46,11 @@ func TestStatusNextStepsRunAsWritten(t *testing.T) {
 			seen[cmd.Name()] = true
 		}
 	}
-	must("repo", "init", "-d", dir, "--repo-id", "example.com/fw", "--ledger", l.URL,
-		"--root-key", at("root.key.pub"), "--targets-key", at("targets.key.pub"),
-		"--snapshot-key", at("snapshot.key.pub"), "--timestamp-key", at("timestamp.key.pub"))
+	w.init()
 	check("after init")
-	must("repo", "sign", "-d", dir, "--key", at("root.key"))
-	must("repo", "sign", "-d", dir, "--key", at("targets.key"))
+	w.signRootAndTargets()
 	check("signed, not registered")
-	must("repo", "register", "-d", dir, "--token-file", at("token"), "--policy", at("policy.txt"))
+	w.register()
 	check("registered, not exposed")
 	os.WriteFile(at("app.bin"), []byte("app"), 0o644)
 	must("repo", "add", "-d", dir, at("app.bin"), "--path", "app.bin")
